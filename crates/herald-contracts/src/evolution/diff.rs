@@ -138,8 +138,23 @@ impl<'u> Alt<'u> {
         names
     }
 
+    /// Identity for cycle detection. Pure `$ref` holders are left out so that a
+    /// recursive reference is recognised at its first recurrence.
     fn key(&self) -> Vec<usize> {
-        let mut k: Vec<usize> = self.nodes.iter().map(Node::addr).collect();
+        let mut k: Vec<usize> = self
+            .nodes
+            .iter()
+            .filter(|n| {
+                n.v.as_object().is_none_or(|m| {
+                    m.keys().any(|k| {
+                        VALIDATION_KEYWORDS.contains(&k.as_str())
+                            && k != "$ref"
+                            && k != "$dynamicRef"
+                    })
+                })
+            })
+            .map(Node::addr)
+            .collect();
         k.push(usize::from(self.only.0));
         k.extend(self.consumed.iter().map(|c| c.0));
         k.push(usize::from(self.empty));
@@ -213,8 +228,8 @@ pub(crate) fn reduce(changes: &[Change]) -> (Verdict, Verdict) {
 
 fn relation(b: Verdict, f: Verdict) -> Action {
     match (b, f) {
-        (Verdict::Compatible, Verdict::Incompatible) => Action::Widened,
-        (Verdict::Incompatible, Verdict::Compatible) => Action::Narrowed,
+        (Verdict::Compatible, Verdict::Incompatible | Verdict::Unknown) => Action::Widened,
+        (Verdict::Incompatible | Verdict::Unknown, Verdict::Compatible) => Action::Narrowed,
         _ => Action::Changed,
     }
 }
@@ -1916,14 +1931,22 @@ impl Differ {
             );
         }
         // ---- additionalProperties
-        let (ao, an) = (ap_nodes(o), ap_nodes(n));
+        // `true` is kept here (unlike in `ap_nodes`) so that `true -> false` reads as
+        // "narrowed" rather than "added"; openness is judged without it.
+        let ap_all = |a: &Alt<'u>| -> Vec<Node<'u>> {
+            a.nodes
+                .iter()
+                .filter_map(|x| Self::additional(x).map(|v| x.child(v)))
+                .collect()
+        };
+        let open = (ap_nodes(o).is_empty(), ap_nodes(n).is_empty());
         self.slot(
             Subject::AdditionalProperties,
-            &ao,
-            &an,
+            &ap_all(o),
+            &ap_all(n),
             &format!("{ptr}/additionalProperties"),
             "additionalProperties",
-            (ao.is_empty(), an.is_empty()),
+            open,
             out,
         )?;
         // ---- required

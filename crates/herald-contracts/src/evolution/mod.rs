@@ -335,7 +335,7 @@ pub struct Report {
     pub mode: Mode,
     /// Effective open content model policy.
     pub policy: Policy,
-    /// Every change, in schema walk order.
+    /// Every change, most severe first (schema walk order within a severity).
     pub changes: Vec<Change>,
     /// No change is breaking under the mode (after overrides).
     pub compatible: bool,
@@ -493,6 +493,8 @@ fn finish(
     for c in &mut changes {
         c.severity = classify(c, mode, overrides);
     }
+    // Most severe first; walk order within a severity (the sort is stable).
+    changes.sort_by_key(|c| std::cmp::Reverse(c.severity));
     let (backward, forward) = diff::reduce(&changes);
     let worst = changes.iter().map(|c| c.severity).max();
     let needed_bump = match worst {

@@ -79,9 +79,11 @@ pub(crate) const SCHEMA_SINGLES: &[&str] = &[
     "contentSchema",
 ];
 
-/// Nesting limit for every walk: deep enough for any real contract, low enough that
-/// hostile input returns [`EvolutionError::TooDeep`] instead of overflowing the stack.
-pub const MAX_DEPTH: usize = 128;
+/// Nesting limit for every walk, in schema levels (the raw JSON may be twice as deep,
+/// matching `serde_json`'s own parse limit of 128): deep enough for any real contract,
+/// low enough that hostile input returns [`EvolutionError::TooDeep`] instead of
+/// overflowing a 2 MiB thread stack even in debug builds.
+pub const MAX_DEPTH: usize = 64;
 
 /// One side's set of documents (root first) with an index of `$id`s and anchors.
 #[derive(Debug)]
@@ -138,6 +140,23 @@ fn id_of(v: &Value) -> Option<&str> {
     }
 }
 
+/// Iterative depth probe: hostile input is rejected before any recursive walk
+/// (including `clone`) could overflow the stack.
+fn exceeds_depth(v: &Value, limit: usize) -> bool {
+    let mut stack = vec![(v, 0usize)];
+    while let Some((v, d)) = stack.pop() {
+        if d > limit {
+            return true;
+        }
+        match v {
+            Value::Array(a) => stack.extend(a.iter().map(|x| (x, d + 1))),
+            Value::Object(m) => stack.extend(m.values().map(|x| (x, d + 1))),
+            _ => {}
+        }
+    }
+    false
+}
+
 fn escape_token(t: &str) -> String {
     t.replace('~', "~0").replace('/', "~1")
 }
@@ -149,6 +168,12 @@ impl Universe {
         base: Option<&str>,
         source: &dyn SchemaSource,
     ) -> Result<Universe, EvolutionError> {
+        if exceeds_depth(root, MAX_DEPTH * 2) {
+            return Err(EvolutionError::TooDeep {
+                limit: MAX_DEPTH,
+                pointer: String::new(),
+            });
+        }
         let base = base.unwrap_or(DEFAULT_BASE_URI);
         let base = match id_of(root) {
             Some(id) => uri::split_fragment(&uri::resolve(base, id)).0.to_string(),
@@ -175,6 +200,12 @@ impl Universe {
                 continue;
             }
             match source.load(&doc_uri) {
+                Some(doc) if exceeds_depth(&doc, MAX_DEPTH * 2) => {
+                    return Err(EvolutionError::TooDeep {
+                        limit: MAX_DEPTH,
+                        pointer: doc_uri,
+                    })
+                }
                 Some(doc) => u.add_doc(doc, &doc_uri, &mut refs)?,
                 None => {
                     return Err(EvolutionError::UnresolvableRef {
