@@ -1,1 +1,24 @@
-pub fn _x(){}
+//! herald on NATS JetStream: real-server harness, connection, stream provisioning,
+//! validated idempotent publisher (and, in later modules, consumers, dead-letter
+//! queue and lag).
+//!
+//! The runtime talks to the contract catalog through the [`contracts::Contracts`]
+//! trait, so every piece can be driven by the real catalog or a hand-written one.
+
+pub mod connection;
+pub mod contracts;
+pub mod headers;
+pub mod provision;
+pub mod publisher;
+pub mod server;
+
+/// Name of the dead-letter stream (`dlq.>`).
+pub const DLQ_STREAM: &str = "DLQ";
+
+pub use connection::{ConnectConfig, ConnectError, HeraldClient};
+pub use contracts::{ContractError, Contracts, Route, StreamDef, ValidEvent, Violation};
+pub use provision::{Action, Plan, Provisioner};
+pub use publisher::{
+    Publish, PublishError, PublishErrorKind, PublishReceipt, Publisher, PublisherConfig,
+};
+pub use server::{NatsCluster, NatsServer, ServerError};
