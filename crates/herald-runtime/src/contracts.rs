@@ -147,6 +147,19 @@ pub enum ContractError {
     },
 }
 
+impl ContractError {
+    /// Stable machine name, as recorded in `Herald-Dlq-Reason`.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            ContractError::UnknownSubject(_) => "unknown_subject",
+            ContractError::UnknownSchema(_) => "unknown_schema",
+            ContractError::Decode(_) => "decode_error",
+            ContractError::TooLarge { .. } => "too_large",
+            ContractError::Invalid { .. } => "schema_invalid",
+        }
+    }
+}
+
 /// A validated event: the decoded payload and the versioned schema `$id` it satisfied.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ValidEvent {
