@@ -5,9 +5,13 @@
 //! The runtime talks to the contract catalog through the [`contracts::Contracts`]
 //! trait, so every piece can be driven by the real catalog or a hand-written one.
 
+pub mod bench;
 pub mod catalog_impl;
 pub mod connection;
+pub mod consumer;
 pub mod contracts;
+pub mod dedupe;
+pub mod dlq;
 pub mod headers;
 pub mod provision;
 pub mod publisher;
@@ -17,7 +21,12 @@ pub mod server;
 pub const DLQ_STREAM: &str = "DLQ";
 
 pub use connection::{ConnectConfig, ConnectError, HeraldClient};
+pub use consumer::{
+    Consumer, ConsumerConfig, Delivery, HandlerError, HandlerResult, Shutdown, StatsSnapshot,
+};
 pub use contracts::{ContractError, Contracts, Route, StreamDef, ValidEvent, Violation};
+pub use dedupe::DedupeStore;
+pub use dlq::{Dlq, DlqEntry, DlqFilter};
 pub use provision::{Action, Plan, Provisioner};
 pub use publisher::{
     Publish, PublishError, PublishErrorKind, PublishReceipt, Publisher, PublisherConfig,

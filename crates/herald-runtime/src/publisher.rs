@@ -469,12 +469,9 @@ impl Publisher {
             .value
             .get(&route.identity_field)
             .and_then(value_as_id)
-            .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+            .unwrap_or_else(h::fast_uuid);
         let message_id = o.message_id.clone().unwrap_or_else(|| event_id.clone());
-        let correlation_id = o
-            .correlation_id
-            .clone()
-            .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+        let correlation_id = o.correlation_id.clone().unwrap_or_else(h::fast_uuid);
         let time = valid
             .value
             .get("timestamp")
