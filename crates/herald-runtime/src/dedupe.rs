@@ -100,21 +100,37 @@ impl DedupeStore {
         bucket: &str,
         ttl: Duration,
     ) -> Result<Self, DedupeError> {
+        use async_nats::jetstream::stream::{Config, DiscardPolicy, StorageType};
         let js = client.jetstream();
-        let store = match js.get_key_value(bucket).await {
-            Ok(s) => s,
-            Err(_) => js
-                .create_key_value(kv::Config {
-                    bucket: bucket.to_string(),
-                    description: "herald processed-event keys".into(),
-                    max_age: ttl,
-                    history: 1,
-                    storage: async_nats::jetstream::stream::StorageType::File,
-                    ..Default::default()
-                })
-                .await
-                .map_err(|e| DedupeError(format!("create bucket {bucket}: {e}")))?,
-        };
+        if let Ok(s) = js.get_key_value(bucket).await {
+            return Ok(DedupeStore::KeyValue(Arc::new(s)));
+        }
+        // The bucket's backing stream, created directly: the same layout
+        // `create_key_value` uses, but accepted by nats-server 2.9 too.
+        js.get_or_create_stream(Config {
+            name: format!("KV_{bucket}"),
+            description: Some("herald processed-event keys".into()),
+            subjects: vec![format!("$KV.{bucket}.>")],
+            max_messages_per_subject: 1,
+            max_age: ttl,
+            storage: StorageType::File,
+            allow_rollup: true,
+            deny_delete: true,
+            allow_direct: true,
+            discard: DiscardPolicy::New,
+            num_replicas: 1,
+            max_messages: -1,
+            max_bytes: -1,
+            max_message_size: -1,
+            duplicate_window: ttl.min(Duration::from_secs(120)),
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| DedupeError(format!("create bucket {bucket}: {e}")))?;
+        let store = js
+            .get_key_value(bucket)
+            .await
+            .map_err(|e| DedupeError(format!("open bucket {bucket}: {e}")))?;
         Ok(DedupeStore::KeyValue(Arc::new(store)))
     }
 
