@@ -164,7 +164,8 @@ async fn each_outcome_ends_where_it_should() {
     .await
     .unwrap();
 
-    let seen: Arc<Mutex<Vec<(String, String, Option<String>)>>> = Arc::default();
+    type Seen = Vec<(String, String, Option<String>)>;
+    let seen: Arc<Mutex<Seen>> = Arc::default();
     let log = seen.clone();
     let consumer = Consumer::new(
         client.clone(),
