@@ -679,6 +679,24 @@ pub fn record_validation_failure(schema: &str, side: Side) {
     .increment(1);
 }
 
+/// Registers `herald_schema_validation_failures_total` at zero for each
+/// catalog schema on both sides. Call it once when the validator loads the
+/// catalog: Prometheus' `increase()` cannot see the first failure of a series
+/// that only appears with value 1, so without this the first violation of a
+/// schema would never fire the validation alert.
+pub fn register_schemas<'a>(schemas: impl IntoIterator<Item = &'a str>) {
+    for schema in schemas {
+        for side in [Side::Publish, Side::Consume] {
+            metrics::counter!(
+                names::SCHEMA_VALIDATION_FAILURES,
+                "schema" => schema.to_owned(),
+                "side" => side.as_str()
+            )
+            .absolute(0);
+        }
+    }
+}
+
 /// Counts one message `service` moved from `subject` to the dead-letter
 /// stream.
 pub fn record_dlq(service: &str, subject: &str, reason: DlqReason) {

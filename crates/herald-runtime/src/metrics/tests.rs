@@ -382,11 +382,32 @@ fn every_metric_has_help_and_type() {
 }
 
 #[test]
-fn promtool_check_metrics_accepts_the_exposition() {
-    let text = record_locally(record_everything);
+fn register_schemas_creates_zero_series_that_failures_increment() {
+    let text = record_locally(|| {
+        register_schemas(["UsageEvent", "AlertEvent"]);
+        record_validation_failure("AlertEvent", Side::Consume);
+        // Registering again (catalog reload) must not reset counts.
+        register_schemas(["AlertEvent"]);
+    });
+    let v = |schema, side| {
+        value(
+            &text,
+            names::SCHEMA_VALIDATION_FAILURES,
+            &[("schema", schema), ("side", side)],
+        )
+    };
+    assert_eq!(v("UsageEvent", "publish"), 0.0);
+    assert_eq!(v("UsageEvent", "consume"), 0.0);
+    assert_eq!(v("AlertEvent", "publish"), 0.0);
+    assert_eq!(v("AlertEvent", "consume"), 1.0);
+}
+
+/// Runs `promtool check metrics` on `text`, failing loudly (never skipping)
+/// when promtool is not installed.
+fn assert_promtool_accepts(text: &str) {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("herald.prom");
-    std::fs::write(&path, &text).expect("write exposition");
+    std::fs::write(&path, text).expect("write exposition");
     let file = std::fs::File::open(&path).expect("open exposition");
     let output = match Command::new("promtool")
         .args(["check", "metrics"])
@@ -407,6 +428,26 @@ fn promtool_check_metrics_accepts_the_exposition() {
         "promtool check metrics failed ({}):\nstdout: {stdout}\nstderr: {stderr}\nexposition:\n{text}",
         output.status
     );
+}
+
+#[test]
+fn promtool_check_metrics_accepts_the_exposition() {
+    let text = record_locally(record_everything);
+    assert_promtool_accepts(&text);
+}
+
+#[tokio::test]
+async fn promtool_check_metrics_accepts_a_real_scrape() {
+    let server = serve("127.0.0.1:0".parse().unwrap()).await.expect("serve");
+    record_everything();
+    register_schemas(["UsageEvent"]);
+    let (status, _, body) = http_get(server.local_addr(), "/metrics").await;
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    for name in names::ALL {
+        assert!(body.contains(&format!("# HELP {name} ")), "{name} missing");
+    }
+    assert_promtool_accepts(&body);
+    server.abort();
 }
 
 #[test]
