@@ -1,2 +1,2 @@
-pub fn _x(){}
+pub fn _x() {}
 pub mod metrics;
