@@ -205,41 +205,76 @@ impl Side {
 
 /// Why a message went to the dead-letter stream, the `reason` label of
 /// `herald_dlq_messages_total`. Closed so a handler's error text can never
-/// become a label value.
+/// become a label value; the validation reasons use the same strings as
+/// [`herald_contracts::ValidationError::reason`], so the metric and the
+/// reason recorded on the dead-lettered message agree.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum DlqReason {
     /// Redelivered the maximum number of times and still failing.
     MaxDeliveries,
-    /// The payload failed schema validation on the consume side.
-    SchemaInvalid,
-    /// The message could not be decoded at all (not JSON, missing CloudEvents
-    /// headers, unknown event type).
-    Malformed,
     /// The handler reported a permanent error: retrying cannot help.
     HandlerRejected,
+    /// The payload failed its subject's schema.
+    SchemaInvalid,
+    /// The bytes were not a JSON document.
+    DecodeError,
+    /// The event exceeded the catalog's size limit.
+    TooLarge,
+    /// The subject is not in the catalog.
+    UnknownSubject,
+    /// The event named a schema the contracts do not have (or the wrong one).
+    UnknownSchema,
 }
 
 impl DlqReason {
     /// Every reason, for pre-registration at zero.
-    pub const ALL: [DlqReason; 4] = [
+    pub const ALL: [DlqReason; 7] = [
         Self::MaxDeliveries,
-        Self::SchemaInvalid,
-        Self::Malformed,
         Self::HandlerRejected,
+        Self::SchemaInvalid,
+        Self::DecodeError,
+        Self::TooLarge,
+        Self::UnknownSubject,
+        Self::UnknownSchema,
     ];
 
     /// The label value.
     pub const fn as_str(self) -> &'static str {
         match self {
             Self::MaxDeliveries => "max_deliveries",
-            Self::SchemaInvalid => "schema_invalid",
-            Self::Malformed => "malformed",
             Self::HandlerRejected => "handler_rejected",
+            Self::SchemaInvalid => "schema_invalid",
+            Self::DecodeError => "decode_error",
+            Self::TooLarge => "too_large",
+            Self::UnknownSubject => "unknown_subject",
+            Self::UnknownSchema => "unknown_schema",
         }
+    }
+
+    /// The reason for a label value produced by [`DlqReason::as_str`] or
+    /// `ValidationError::reason`; `None` for anything else, so callers holding
+    /// a string cannot smuggle unbounded values into the label.
+    pub fn parse(reason: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.as_str() == reason)
     }
 
     const fn index(self) -> usize {
         self as usize
+    }
+}
+
+impl From<&herald_contracts::ValidationError> for DlqReason {
+    /// A consumer dead-lettering an event that failed validation records the
+    /// validation error's own reason.
+    fn from(err: &herald_contracts::ValidationError) -> Self {
+        use herald_contracts::ValidationError as E;
+        match err {
+            E::UnknownSubject(_) => Self::UnknownSubject,
+            E::UnknownSchema(_) | E::SchemaMismatch { .. } => Self::UnknownSchema,
+            E::Decode(_) => Self::DecodeError,
+            E::TooLarge { .. } => Self::TooLarge,
+            E::Invalid { .. } => Self::SchemaInvalid,
+        }
     }
 }
 
@@ -568,7 +603,7 @@ impl PublishMetrics {
 #[derive(Clone)]
 pub struct ConsumeMetrics {
     consumed: [Counter; 4],
-    dlq: [Counter; 4],
+    dlq: [Counter; 7],
     process: Histogram,
     age: Histogram,
 }

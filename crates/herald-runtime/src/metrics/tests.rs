@@ -117,11 +117,18 @@ fn enums_render_the_documented_label_values() {
         reasons,
         [
             "max_deliveries",
+            "handler_rejected",
             "schema_invalid",
-            "malformed",
-            "handler_rejected"
+            "decode_error",
+            "too_large",
+            "unknown_subject",
+            "unknown_schema"
         ]
     );
+    for r in DlqReason::ALL {
+        assert_eq!(DlqReason::parse(r.as_str()), Some(r));
+    }
+    assert_eq!(DlqReason::parse("boom: handler said no"), None);
     // `index()` is how the handles pick their pre-registered counter.
     for (i, o) in SentOutcome::ALL.iter().enumerate() {
         assert_eq!(o.index(), i);
@@ -254,6 +261,26 @@ fn consume_path_counts_ack_retry_dead_letter_and_duplicate() {
 }
 
 #[test]
+fn dlq_reason_agrees_with_validation_error_reason() {
+    let catalog = herald_contracts::Catalog::embedded().expect("embedded catalog");
+    let cases: [(&str, &[u8]); 4] = [
+        ("usage.metered.api_call", br#"{"event_id": "not-a-uuid"}"#),
+        ("usage.metered.api_call", b"not json"),
+        ("no.such.subject", b"{}"),
+        (
+            "usage.metered.api_call",
+            br#"{"$schema": "https://contracts.platform.internal/schemas/UsageEvent/9.0.0.json"}"#,
+        ),
+    ];
+    for (subject, bytes) in cases {
+        let err = catalog
+            .validate_bytes(subject, None, bytes)
+            .expect_err("invalid on purpose");
+        assert_eq!(DlqReason::from(&err).as_str(), err.reason(), "{err}");
+    }
+}
+
+#[test]
 fn validation_failures_are_split_by_schema_and_side() {
     let text = record_locally(|| {
         record_validation_failure("UsageEvent", Side::Publish);
@@ -344,6 +371,9 @@ fn record_everything() {
     c.record_process_duration(Duration::from_millis(80));
     c.record_event_age(Duration::from_millis(250));
     c.record_dlq(DlqReason::HandlerRejected);
+    c.record_dlq(DlqReason::from(&herald_contracts::ValidationError::Decode(
+        "x".into(),
+    )));
     record_validation_failure("UsageEvent", Side::Publish);
     set_consumer_lag("INGEST", "billing", 3, 1);
     set_connection_up(true);
