@@ -1,2 +1,3 @@
 pub fn _x() {}
 pub mod metrics;
+pub mod monitor;
