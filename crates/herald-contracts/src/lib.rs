@@ -20,6 +20,7 @@
 //! ```
 
 pub mod catalog;
+pub mod check;
 pub mod error;
 pub mod schema;
 
