@@ -1205,5 +1205,7 @@ impl Monitor {
     }
 }
 
+pub mod watch;
+
 #[cfg(test)]
 mod tests;
