@@ -901,13 +901,11 @@ pub fn decode_event(bytes: &[u8], limit: usize) -> Result<Value, ValidationError
         return Err(ValidationError::Decode("empty input".into()));
     }
     // serde_json stops at 128 levels of nesting, so hostile depth is an error, not a crash.
-    serde_json::from_slice(bytes).map_err(|e| {
-        let msg = e.to_string();
-        if std::str::from_utf8(bytes).is_err() && msg.contains("UTF") {
-            ValidationError::Decode(format!("invalid UTF-8 ({msg})"))
-        } else {
-            ValidationError::Decode(msg)
+    serde_json::from_slice(bytes).map_err(|e| match std::str::from_utf8(bytes) {
+        Err(u) => {
+            ValidationError::Decode(format!("invalid UTF-8 at byte {} ({e})", u.valid_up_to()))
         }
+        Ok(_) => ValidationError::Decode(e.to_string()),
     })
 }
 

@@ -73,7 +73,8 @@ pub fn run(files: ContractFiles) -> (Option<Catalog>, CheckReport) {
             (Some(catalog), report)
         }
         Err(e) => {
-            let mut load = CheckResult::new("contracts.load", "catalog and schemas load and compile");
+            let mut load =
+                CheckResult::new("contracts.load", "catalog and schemas load and compile");
             load.checked = 1;
             load.failures.push(e.to_string());
             (
@@ -151,7 +152,10 @@ fn ids(catalog: &Catalog) -> CheckResult {
                 .push(format!("{} and {other} share $id {}", doc.path, doc.id));
         }
         if catalog.schema_id(&doc.name, doc.version) != doc.id {
-            r.failures.push(format!("{}: $id {} does not match its path", doc.path, doc.id));
+            r.failures.push(format!(
+                "{}: $id {} does not match its path",
+                doc.path, doc.id
+            ));
         }
     }
     r
@@ -166,7 +170,8 @@ fn subjects(catalog: &Catalog) -> CheckResult {
     for s in catalog.subjects() {
         r.checked += 1;
         if !names.insert(&s.name) {
-            r.failures.push(format!("subject {} is declared twice", s.name));
+            r.failures
+                .push(format!("subject {} is declared twice", s.name));
         }
         match catalog.topics().iter().find(|t| t.name == s.topic) {
             None => r
@@ -232,15 +237,19 @@ fn services(catalog: &Catalog) -> CheckResult {
         for p in &t.producers {
             r.checked += 1;
             if p != "*" && !declared.contains(p.as_str()) {
-                r.failures
-                    .push(format!("topic {}: producer {p} is not a declared service", t.name));
+                r.failures.push(format!(
+                    "topic {}: producer {p} is not a declared service",
+                    t.name
+                ));
             }
         }
         for c in &t.consumers {
             r.checked += 1;
             if !declared.contains(c.as_str()) {
-                r.failures
-                    .push(format!("topic {}: consumer {c} is not a declared service", t.name));
+                r.failures.push(format!(
+                    "topic {}: consumer {c} is not a declared service",
+                    t.name
+                ));
             }
         }
     }
@@ -257,11 +266,14 @@ fn consumers(catalog: &Catalog) -> CheckResult {
         r.checked += 1;
         let name = c.durable_name();
         if !durables.insert(name.clone()) {
-            r.failures.push(format!("consumer {name} is declared twice"));
+            r.failures
+                .push(format!("consumer {name} is declared twice"));
         }
         if !catalog.services().iter().any(|s| s.name == c.service) {
-            r.failures
-                .push(format!("consumer {name}: service {} is not declared", c.service));
+            r.failures.push(format!(
+                "consumer {name}: service {} is not declared",
+                c.service
+            ));
         }
         let topic = catalog
             .topics()
@@ -287,8 +299,10 @@ fn consumers(catalog: &Catalog) -> CheckResult {
             .filter(|s| filters_overlap(&c.filter, &s.name))
             .collect();
         if covered.is_empty() {
-            r.failures
-                .push(format!("consumer {name}: filter {} matches no subject", c.filter));
+            r.failures.push(format!(
+                "consumer {name}: filter {} matches no subject",
+                c.filter
+            ));
         }
         for s in covered {
             if s.schema != c.reads.schema {
@@ -315,8 +329,9 @@ fn consumers(catalog: &Catalog) -> CheckResult {
         }
         for f in &c.fields {
             if !f.starts_with('/') {
-                r.failures
-                    .push(format!("consumer {name}: field `{f}` is not a JSON Pointer"));
+                r.failures.push(format!(
+                    "consumer {name}: field `{f}` is not a JSON Pointer"
+                ));
             }
         }
     }
@@ -346,7 +361,8 @@ fn streams(catalog: &Catalog) -> CheckResult {
     for (i, s) in streams.iter().enumerate() {
         r.checked += 1;
         if !names.insert(&s.name) {
-            r.failures.push(format!("stream {} is declared twice", s.name));
+            r.failures
+                .push(format!("stream {} is declared twice", s.name));
         }
         if s.duplicate_window > s.max_age {
             r.failures.push(format!(
@@ -388,7 +404,8 @@ fn examples(catalog: &Catalog) -> CheckResult {
         };
         r.checked += 1;
         let Some(versions) = catalog.schemas().get(name) else {
-            r.failures.push(format!("{path}: there is no schema {name}"));
+            r.failures
+                .push(format!("{path}: there is no schema {name}"));
             continue;
         };
         let value: Value = match serde_json::from_slice(bytes) {
@@ -406,14 +423,15 @@ fn examples(catalog: &Catalog) -> CheckResult {
                         version: Some(doc.version),
                     };
                     if let Err(e) = catalog.validate_schema(&schema, &value) {
-                        r.failures.push(format!("{path}: invalid under {}: {e}", doc.label()));
+                        r.failures
+                            .push(format!("{path}: invalid under {}: {e}", doc.label()));
                     }
                 }
             }
             "invalid" => check_invalid_example(catalog, versions, path, &value, &mut r),
-            other => r.failures.push(format!(
-                "{path}: `{other}` must be `valid` or `invalid`"
-            )),
+            other => r
+                .failures
+                .push(format!("{path}: `{other}` must be `valid` or `invalid`")),
         }
     }
     r
@@ -465,9 +483,10 @@ fn check_invalid_example(
         version: Some(doc.version),
     };
     match catalog.validate_schema(&schema, event) {
-        Ok(_) => r
-            .failures
-            .push(format!("{path}: expected to fail under {} but it validates", doc.label())),
+        Ok(_) => r.failures.push(format!(
+            "{path}: expected to fail under {} but it validates",
+            doc.label()
+        )),
         Err(e) => {
             for want in expect {
                 let want_path = want.get("path").and_then(Value::as_str).unwrap_or("");

@@ -22,6 +22,7 @@
 pub mod catalog;
 pub mod check;
 pub mod error;
+pub mod events;
 pub mod schema;
 
 pub use catalog::{

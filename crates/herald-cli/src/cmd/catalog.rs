@@ -64,7 +64,14 @@ fn print_text(c: &Catalog) {
     crate::out!(
         "{}",
         table(
-            &["TOPIC", "STREAM", "MAX AGE", "PRODUCERS", "CONSUMERS", "DESCRIPTION"],
+            &[
+                "TOPIC",
+                "STREAM",
+                "MAX AGE",
+                "PRODUCERS",
+                "CONSUMERS",
+                "DESCRIPTION"
+            ],
             &rows
         )
     );
@@ -94,7 +101,10 @@ fn print_text(c: &Catalog) {
         .collect();
     crate::out!(
         "{}",
-        table(&["SUBJECT", "SCHEMA [VERSIONS]", "IDENTITY", "DESCRIPTION"], &rows)
+        table(
+            &["SUBJECT", "SCHEMA [VERSIONS]", "IDENTITY", "DESCRIPTION"],
+            &rows
+        )
     );
     crate::outln!();
     crate::outln!("{}", s.bold("Consumers"));
@@ -113,7 +123,10 @@ fn print_text(c: &Catalog) {
         .collect();
     crate::out!(
         "{}",
-        table(&["CONSUMER", "FILTER", "READS", "MAX DELIVER", "DEPENDS ON"], &rows)
+        table(
+            &["CONSUMER", "FILTER", "READS", "MAX DELIVER", "DEPENDS ON"],
+            &rows
+        )
     );
     crate::outln!();
     crate::outln!(

@@ -32,13 +32,21 @@ pub fn run(global: &Global, _args: &Args) -> anyhow::Result<Outcome> {
                 } else {
                     style.red("FAIL")
                 };
-                crate::outln!("{mark} {:<20} {:>4} checked  {}", c.name, c.checked, c.description);
+                crate::outln!(
+                    "{mark} {:<20} {:>4} checked  {}",
+                    c.name,
+                    c.checked,
+                    c.description
+                );
                 for f in &c.failures {
                     crate::outln!("       - {f}");
                 }
             }
             if report.passed() {
-                crate::outln!("{}", style.green(&format!("all {} checks passed", report.checks.len())));
+                crate::outln!(
+                    "{}",
+                    style.green(&format!("all {} checks passed", report.checks.len()))
+                );
             } else {
                 crate::outln!(
                     "{}",

@@ -69,9 +69,7 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<Outcome> {
         }
         (None, None) => bail!("give --subject or --schema"),
     };
-    let limit = args
-        .max_bytes
-        .unwrap_or(catalog.settings().max_event_bytes);
+    let limit = args.max_bytes.unwrap_or(catalog.settings().max_event_bytes);
     let inputs: Vec<PathBuf> = if args.files.is_empty() {
         vec![PathBuf::from("-")]
     } else {
@@ -88,9 +86,7 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<Outcome> {
         let reader: Box<dyn Read> = if path.as_os_str() == "-" {
             Box::new(std::io::stdin().lock())
         } else {
-            Box::new(
-                std::fs::File::open(path).with_context(|| format!("cannot read {name}"))?,
-            )
+            Box::new(std::fs::File::open(path).with_context(|| format!("cannot read {name}"))?)
         };
         if args.jsonl {
             let mut reader = BufReader::new(reader);
@@ -146,14 +142,13 @@ fn check_one(
     file: &str,
     line: Option<usize>,
 ) -> Result_ {
-    let outcome = herald_contracts::catalog::decode_event(bytes, limit).and_then(|event| {
-        match target {
+    let outcome =
+        herald_contracts::catalog::decode_event(bytes, limit).and_then(|event| match target {
             Target::Subject(s) => catalog
                 .validate(s, None, &event)
                 .map(|v| format!("{}@{}", v.subject.schema, v.version)),
             Target::Schema(r) => catalog.validate_schema(r, &event).map(|d| d.label()),
-        }
-    });
+        });
     let (valid, schema, error, violations) = match outcome {
         Ok(schema) => (true, Some(schema), None, Vec::new()),
         Err(ValidationError::Invalid {
@@ -213,6 +208,10 @@ fn print_text(results: &[Result_]) {
     }
     let bad = results.iter().filter(|r| !r.valid).count();
     if results.len() > 1 {
-        crate::outln!("{} checked, {} valid, {bad} invalid", results.len(), results.len() - bad);
+        crate::outln!(
+            "{} checked, {} valid, {bad} invalid",
+            results.len(),
+            results.len() - bad
+        );
     }
 }
