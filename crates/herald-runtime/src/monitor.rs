@@ -31,157 +31,28 @@ use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use herald_contracts::catalog::MonitoringSettings;
-use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-/// The kinds of alert herald knows, one `alerts.<kind>` subject each in the
-/// catalog. A closed set, because each is a subject with its own consumers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AlertType {
-    /// A service's heartbeats stopped.
-    ServiceDown,
-    /// Processing latency or event age above threshold.
-    HighLatency,
-    /// A tenant passed a quota (raised by billing, not by `herald watch`).
-    QuotaExceeded,
-    /// A consumer's backlog is over threshold or keeps growing.
-    Backlog,
-    /// Too many deliveries retried or dead-lettered.
-    FailureRate,
-    /// Events failing schema validation.
-    SchemaViolation,
-    /// A service (or the watcher itself) lost its NATS connection.
-    Connectivity,
-}
+pub use herald_contracts::events::{AlertEvent, AlertState, AlertType, Heartbeat, Severity};
 
-impl AlertType {
-    /// Every alert type.
-    pub const ALL: [AlertType; 7] = [
-        Self::ServiceDown,
-        Self::HighLatency,
-        Self::QuotaExceeded,
-        Self::Backlog,
-        Self::FailureRate,
-        Self::SchemaViolation,
-        Self::Connectivity,
-    ];
+/// Every alert type, one `alerts.<type>` subject each in the catalog.
+pub const ALERT_TYPES: [AlertType; 7] = [
+    AlertType::ServiceDown,
+    AlertType::HighLatency,
+    AlertType::QuotaExceeded,
+    AlertType::Backlog,
+    AlertType::FailureRate,
+    AlertType::SchemaViolation,
+    AlertType::Connectivity,
+];
 
-    /// The schema's `alert_type` value.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::ServiceDown => "service_down",
-            Self::HighLatency => "high_latency",
-            Self::QuotaExceeded => "quota_exceeded",
-            Self::Backlog => "backlog",
-            Self::FailureRate => "failure_rate",
-            Self::SchemaViolation => "schema_violation",
-            Self::Connectivity => "connectivity",
-        }
-    }
-
-    /// The catalog subject alerts of this type are published on; the
-    /// catalog constrains `alert_type` to match it.
-    pub const fn subject(self) -> &'static str {
-        match self {
-            Self::ServiceDown => "alerts.service_down",
-            Self::HighLatency => "alerts.high_latency",
-            Self::QuotaExceeded => "alerts.quota_exceeded",
-            Self::Backlog => "alerts.backlog",
-            Self::FailureRate => "alerts.failure_rate",
-            Self::SchemaViolation => "alerts.schema_violation",
-            Self::Connectivity => "alerts.connectivity",
-        }
-    }
-}
-
-/// How urgent an alert is; ordered so an escalation can be detected.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Severity {
-    /// Worth knowing.
-    Info,
-    /// Needs attention soon.
-    Warning,
-    /// Needs attention now.
-    Critical,
-}
-
-impl Severity {
-    /// The schema's `severity` value.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Info => "info",
-            Self::Warning => "warning",
-            Self::Critical => "critical",
-        }
-    }
-}
-
-/// Whether a notification says an incident is going on or is over.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AlertState {
-    /// The condition holds.
-    Firing,
-    /// The condition cleared.
-    Resolved,
-}
-
-/// The `AlertEvent` 1.x payload (`contracts/schemas/AlertEvent`), typed so
-/// services build alerts without hand-writing JSON; publish it on
-/// [`AlertEvent::subject`] through the validating publisher like any event.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AlertEvent {
-    /// Unique per notification; the idempotency key (`Nats-Msg-Id`).
-    pub alert_id: Uuid,
-    /// Stable across the firing, repeat and resolved events of one incident.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub incident_id: Option<String>,
-    /// When this notification was produced (RFC 3339).
-    pub timestamp: String,
-    /// The service raising the alert.
-    pub service_name: String,
-    /// The service the alert is about, when it is not the one raising it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub affected_service: Option<String>,
-    /// What kind of alert; must match the subject.
-    pub alert_type: AlertType,
-    /// How urgent.
-    pub severity: Severity,
-    /// Firing or resolved.
-    pub state: AlertState,
-    /// One line for a human.
-    pub summary: String,
-    /// When the incident began (RFC 3339).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub started_at: Option<String>,
-    /// Tenant concerned (quota alerts).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tenant_id: Option<Uuid>,
-    /// Observed value that crossed the threshold.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub value: Option<f64>,
-    /// The threshold crossed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub threshold: Option<f64>,
-    /// Bounded context for routing (consumer, stream, reason...).
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub labels: BTreeMap<String, String>,
-    /// Ties the alert to the request that caused it, when there is one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub correlation_id: Option<String>,
-}
-
-impl AlertEvent {
-    /// The catalog subject this event belongs on.
-    pub fn subject(&self) -> &'static str {
-        self.alert_type.subject()
-    }
-
-    /// The event as JSON, ready for validation and publishing.
-    pub fn to_json(&self) -> serde_json::Value {
-        serde_json::to_value(self).expect("AlertEvent serializes")
+/// Orders severities so an escalation (warning to critical) can be sent at
+/// once instead of waiting for the repeat interval.
+pub fn severity_rank(severity: Severity) -> u8 {
+    match severity {
+        Severity::Info => 0,
+        Severity::Warning => 1,
+        Severity::Critical => 2,
     }
 }
 
@@ -376,21 +247,24 @@ fn notification(
         AlertState::Resolved => format!("resolved: {}", alert.summary),
     };
     AlertEvent {
+        schema: None,
         alert_id: derived_uuid(&format!("{incident}#{sequence}")),
         incident_id: Some(incident.to_owned()),
-        timestamp: rfc3339(now),
+        timestamp: now,
         service_name: service_name.to_owned(),
         affected_service: alert.affected_service.clone(),
         alert_type: alert.alert_type,
         severity: alert.severity,
         state,
         summary: summary.chars().take(512).collect(),
-        started_at: Some(rfc3339(started_at)),
+        started_at: Some(started_at),
         tenant_id: alert.tenant_id,
         value: alert.value,
         threshold: alert.threshold,
-        labels: alert.labels.clone(),
+        labels: (!alert.labels.is_empty()).then(|| alert.labels.clone()),
         correlation_id: None,
+        metadata: None,
+        extra: serde_json::Map::new(),
     }
 }
 
@@ -416,7 +290,7 @@ pub struct Incident {
 pub struct AlertTracker {
     service_name: String,
     repeat_interval: Duration,
-    incidents: BTreeMap<(AlertType, String), Incident>,
+    incidents: BTreeMap<(&'static str, String), Incident>,
 }
 
 impl AlertTracker {
@@ -451,7 +325,7 @@ impl AlertTracker {
     }
 
     fn fire(&mut self, alert: Alert, now: DateTime<Utc>) -> Option<AlertEvent> {
-        let slot = (alert.alert_type, alert.key.clone());
+        let slot = (alert.alert_type.as_str(), alert.key.clone());
         match self.incidents.get_mut(&slot) {
             None => {
                 let started_at = alert.since.unwrap_or(now);
@@ -478,7 +352,8 @@ impl AlertTracker {
                 Some(event)
             }
             Some(incident) => {
-                let escalated = alert.severity > incident.alert.severity;
+                let escalated =
+                    severity_rank(alert.severity) > severity_rank(incident.alert.severity);
                 let due = now
                     .signed_duration_since(incident.last_sent)
                     .to_std()
@@ -512,7 +387,9 @@ impl AlertTracker {
         key: &str,
         now: DateTime<Utc>,
     ) -> Option<AlertEvent> {
-        let incident = self.incidents.remove(&(alert_type, key.to_owned()))?;
+        let incident = self
+            .incidents
+            .remove(&(alert_type.as_str(), key.to_owned()))?;
         Some(notification(
             &self.service_name,
             &incident.alert,
@@ -531,7 +408,8 @@ impl AlertTracker {
 
     /// Whether an incident for (`alert_type`, `key`) is in progress.
     pub fn is_firing(&self, alert_type: AlertType, key: &str) -> bool {
-        self.incidents.contains_key(&(alert_type, key.to_owned()))
+        self.incidents
+            .contains_key(&(alert_type.as_str(), key.to_owned()))
     }
 }
 
@@ -545,63 +423,33 @@ pub fn heartbeat_subject(service: &str) -> String {
     format!("{HEARTBEAT_PREFIX}{service}")
 }
 
-/// The `Heartbeat` 1.x payload (`contracts/schemas/Heartbeat`): a service
-/// instance saying it is alive and when to expect the next one.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Heartbeat {
-    /// Unique per heartbeat.
-    pub heartbeat_id: Uuid,
-    /// When it was sent (RFC 3339).
-    pub timestamp: String,
-    /// The service.
-    pub service_name: String,
-    /// One process of the service.
-    pub instance_id: Uuid,
-    /// When to expect the next one, in milliseconds.
-    pub interval_ms: u64,
-    /// herald version of the sender.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub version: Option<String>,
-    /// Seconds since the instance started.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub uptime_s: Option<f64>,
-}
-
-impl Heartbeat {
-    /// A heartbeat from `instance_id` of `service`, sent at `now`, which
-    /// started at `started_at`, announcing the next one after `interval`.
-    pub fn new(
-        service: &str,
-        instance_id: Uuid,
-        interval: Duration,
-        started_at: DateTime<Utc>,
-        now: DateTime<Utc>,
-    ) -> Self {
-        let uptime = now
-            .signed_duration_since(started_at)
-            .to_std()
-            .unwrap_or_default();
-        Self {
-            heartbeat_id: Uuid::new_v4(),
-            timestamp: rfc3339(now),
-            service_name: service.to_owned(),
-            instance_id,
-            interval_ms: u64::try_from(interval.as_millis())
-                .unwrap_or(u64::MAX)
-                .max(1),
-            version: Some(env!("CARGO_PKG_VERSION").to_owned()),
-            uptime_s: Some(uptime.as_secs_f64()),
-        }
-    }
-
-    /// The subject to publish it on.
-    pub fn subject(&self) -> String {
-        heartbeat_subject(&self.service_name)
-    }
-
-    /// The event as JSON.
-    pub fn to_json(&self) -> serde_json::Value {
-        serde_json::to_value(self).expect("Heartbeat serializes")
+/// A heartbeat from `instance_id` of `service`, sent at `now` by an
+/// instance started at `started_at`, announcing the next one after
+/// `interval` (clamped to the schema's 1 ms minimum).
+pub fn new_heartbeat(
+    service: &str,
+    instance_id: Uuid,
+    interval: Duration,
+    started_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Heartbeat {
+    let uptime = now
+        .signed_duration_since(started_at)
+        .to_std()
+        .unwrap_or_default();
+    Heartbeat {
+        schema: None,
+        heartbeat_id: Uuid::new_v4(),
+        timestamp: now,
+        service_name: service.to_owned(),
+        instance_id,
+        interval_ms: u64::try_from(interval.as_millis())
+            .unwrap_or(u64::MAX)
+            .max(1),
+        version: Some(env!("CARGO_PKG_VERSION").to_owned()),
+        uptime_s: Some(uptime.as_secs_f64()),
+        metadata: None,
+        extra: serde_json::Map::new(),
     }
 }
 
@@ -1082,7 +930,7 @@ pub struct Monitor {
     pending: Vec<Check>,
     /// Keys reported by per-sample evaluators this round, so consumers that
     /// vanish get cleared.
-    sampled: BTreeSet<(AlertType, String)>,
+    sampled: BTreeSet<(&'static str, String)>,
 }
 
 impl Monitor {
@@ -1149,8 +997,8 @@ impl Monitor {
         }
         for check in &checks {
             let key = match check {
-                Check::Firing(a) => (a.alert_type, a.key.clone()),
-                Check::Clear { alert_type, key } => (*alert_type, key.clone()),
+                Check::Firing(a) => (a.alert_type.as_str(), a.key.clone()),
+                Check::Clear { alert_type, key } => (alert_type.as_str(), key.clone()),
             };
             self.sampled.insert(key);
         }
@@ -1196,7 +1044,7 @@ impl Monitor {
                     i.alert.alert_type,
                     AlertType::Backlog | AlertType::FailureRate
                 ) && !sampled.is_empty()
-                    && !sampled.contains(&(i.alert.alert_type, i.alert.key.clone()))
+                    && !sampled.contains(&(i.alert.alert_type.as_str(), i.alert.key.clone()))
             })
             .map(|i| Check::clear(i.alert.alert_type, i.alert.key.clone()))
             .collect();

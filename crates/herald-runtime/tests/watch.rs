@@ -235,8 +235,9 @@ async fn backlog_over_threshold_raises_and_resolves_an_alert() {
     assert_eq!(fired.value, Some(25.0));
     assert_eq!(fired.threshold, Some(10.0));
     assert_eq!(fired.affected_service.as_deref(), Some("billing-service"));
-    assert_eq!(fired.labels["consumer"], "billing-service--usage");
-    assert_eq!(fired.labels["stream"], "USAGE");
+    let labels = fired.labels.as_ref().expect("labels");
+    assert_eq!(labels["consumer"], "billing-service--usage");
+    assert_eq!(labels["stream"], "USAGE");
     // The watcher exported the lag it saw.
     let text = handle.render();
     assert!(

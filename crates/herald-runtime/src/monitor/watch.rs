@@ -32,7 +32,10 @@ use serde_json::Value;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
-use super::{AlertEvent, ConsumerSample, Heartbeat, Monitor, MonitorConfig, HEARTBEAT_PREFIX};
+use super::{
+    heartbeat_subject, new_heartbeat, AlertEvent, ConsumerSample, Heartbeat, Monitor,
+    MonitorConfig, HEARTBEAT_PREFIX,
+};
 use crate::metrics::{self, DlqReason, SentOutcome, Side};
 
 /// Header carrying why a message was dead-lettered (a
@@ -182,14 +185,16 @@ pub fn spawn_heartbeats(
     let service = service.into();
     let instance_id = Uuid::new_v4();
     let started_at = Utc::now();
+    let subject = heartbeat_subject(&service);
     let task = tokio::spawn(async move {
         let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticker.tick().await;
-            let beat = Heartbeat::new(&service, instance_id, interval, started_at, Utc::now());
+            let beat = new_heartbeat(&service, instance_id, interval, started_at, Utc::now());
             let id = beat.heartbeat_id.to_string();
-            if let Err(e) = sink.send(&beat.subject(), beat.to_json(), id).await {
+            let json = serde_json::to_value(&beat).expect("Heartbeat serializes");
+            if let Err(e) = sink.send(&subject, json, id).await {
                 tracing::warn!(%service, error = %e, "heartbeat not sent");
             }
         }
@@ -439,9 +444,11 @@ impl Watcher {
         match self.catalog.validate_bytes(subject, None, payload) {
             Ok((_, value)) => match serde_json::from_value::<Heartbeat>(value) {
                 Ok(beat) => {
-                    if let Some(age) = heartbeat_age(&beat.timestamp) {
-                        metrics::record_event_age(&self.options.service, HEARTBEAT_SUBJECT, age);
-                    }
+                    let age = now
+                        .signed_duration_since(beat.timestamp)
+                        .to_std()
+                        .unwrap_or_default();
+                    metrics::record_event_age(&self.options.service, HEARTBEAT_SUBJECT, age);
                     self.monitor.heartbeat(&beat, now);
                 }
                 Err(e) => tracing::warn!(%subject, error = %e, "undecodable heartbeat"),
@@ -559,12 +566,13 @@ impl Watcher {
 
     async fn flush(&mut self) {
         while let Some(event) = self.unsent.front() {
-            let subject = event.subject();
+            let subject = event.alert_type.subject();
             let id = event.alert_id.to_string();
-            match self.sink.send(subject, event.to_json(), id).await {
+            let json = serde_json::to_value(event).expect("AlertEvent serializes");
+            match self.sink.send(&subject, json, id).await {
                 Ok(()) => {
                     tracing::info!(
-                        alert = subject,
+                        alert = %subject,
                         state = ?event.state,
                         summary = %event.summary,
                         "alert published"
@@ -572,11 +580,11 @@ impl Watcher {
                     self.unsent.pop_front();
                 }
                 Err(SinkError::Invalid(e)) => {
-                    tracing::error!(alert = subject, error = %e, "alert refused by its contract; dropped");
+                    tracing::error!(alert = %subject, error = %e, "alert refused by its contract; dropped");
                     self.unsent.pop_front();
                 }
                 Err(SinkError::Publish(e)) => {
-                    tracing::warn!(alert = subject, error = %e, "alert not published yet; will retry");
+                    tracing::warn!(alert = %subject, error = %e, "alert not published yet; will retry");
                     break;
                 }
             }
@@ -587,7 +595,3 @@ impl Watcher {
 /// The subject pattern heartbeats are recorded under in metrics (one
 /// series, not one per service).
 const HEARTBEAT_SUBJECT: &str = "herald.heartbeat.*";
-
-fn heartbeat_age(timestamp: &str) -> Option<Duration> {
-    metrics::event_age(timestamp, SystemTime::now())
-}
