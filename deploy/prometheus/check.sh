@@ -4,6 +4,7 @@
 #   deploy/prometheus/check.sh [METRICS_FILE_OR_URL ...]
 #
 # 1. promtool check rules herald-alerts.yml   (syntax, templates)
+#    promtool check config prometheus.yml    (the example scrape configuration)
 # 2. promtool test rules herald-alerts.test.yml (firing/not-firing unit tests)
 # 3. for each argument: promtool check metrics on a text exposition, either a
 #    file or an http(s):// URL scraped with curl (e.g. a running
@@ -30,6 +31,9 @@ fi
 
 echo "== promtool check rules" >&2
 promtool check rules "$dir/herald-alerts.yml"
+
+echo "== promtool check config (example scrape configuration)" >&2
+promtool check config "$dir/prometheus.yml"
 
 echo "== promtool test rules" >&2
 # Rule file paths in the test file are relative to the test file's directory.
