@@ -451,7 +451,28 @@ struct RawCatalog {
 struct RouteVersion {
     version: Version,
     id: String,
+    /// The schema's own validator, shared with every subject using it.
     validator: Arc<jsonschema::Validator>,
+    /// The subject's constraint, compiled on its own: checking it apart is
+    /// cheaper than one `allOf` wrapper around a `$ref`.
+    constraint: Option<Arc<jsonschema::Validator>>,
+}
+
+impl RouteVersion {
+    fn is_valid(&self, event: &Value) -> bool {
+        self.validator.is_valid(event) && self.constraint.as_ref().is_none_or(|c| c.is_valid(event))
+    }
+
+    fn violations(&self, event: &Value) -> ValidationError {
+        let mut violations = violations(&self.validator, event);
+        if let Some(c) = &self.constraint {
+            violations.extend(self::violations(c, event));
+        }
+        ValidationError::Invalid {
+            schema_id: self.id.clone(),
+            violations,
+        }
+    }
 }
 
 /// What validating an event on a subject needs, precomputed.
@@ -621,21 +642,28 @@ impl Catalog {
                 subject: i,
                 versions: Vec::new(),
             };
+            let constraint = match &s.constraint {
+                None => None,
+                Some(c) => {
+                    let mut c = c.clone();
+                    if let Some(obj) = c.as_object_mut() {
+                        obj.insert(
+                            "$schema".into(),
+                            "https://json-schema.org/draft/2020-12/schema".into(),
+                        );
+                    }
+                    Some(compile(
+                        &format!("the constraint of subject {}", s.name),
+                        &c,
+                    )?)
+                }
+            };
             for doc in versions {
-                let validator = match &s.constraint {
-                    None => schema_validators[&doc.id].clone(),
-                    Some(c) => compile(
-                        &format!("subject {} with {}", s.name, doc.label()),
-                        &serde_json::json!({
-                            "$schema": "https://json-schema.org/draft/2020-12/schema",
-                            "allOf": [{ "$ref": doc.id }, c]
-                        }),
-                    )?,
-                };
                 route.versions.push(RouteVersion {
                     version: doc.version,
                     id: doc.id.clone(),
-                    validator,
+                    validator: schema_validators[&doc.id].clone(),
+                    constraint: constraint.clone(),
                 });
             }
             if s.name.split('.').any(|t| t == "*" || t == ">") {
@@ -804,14 +832,14 @@ impl Catalog {
             None => route.versions.last().expect("routes have a version"),
             Some(id) => self.pick_version(route, spec, subject, id)?,
         };
-        if chosen.validator.is_valid(event) {
+        if chosen.is_valid(event) {
             return Ok(Validated {
                 subject: spec,
                 schema_id: &chosen.id,
                 version: chosen.version,
             });
         }
-        Err(invalid(&chosen.id, &chosen.validator, event))
+        Err(chosen.violations(event))
     }
 
     fn pick_version<'r>(
@@ -884,7 +912,10 @@ impl Catalog {
         if validator.is_valid(event) {
             Ok(doc)
         } else {
-            Err(invalid(&doc.id, validator, event))
+            Err(ValidationError::Invalid {
+                schema_id: doc.id.clone(),
+                violations: violations(validator, event),
+            })
         }
     }
 }
@@ -909,19 +940,15 @@ pub fn decode_event(bytes: &[u8], limit: usize) -> Result<Value, ValidationError
     })
 }
 
-fn invalid(id: &str, validator: &jsonschema::Validator, event: &Value) -> ValidationError {
-    let violations = validator
+fn violations(validator: &jsonschema::Validator, event: &Value) -> Vec<Violation> {
+    validator
         .iter_errors(event)
         .map(|e| Violation {
             instance_path: e.instance_path().as_str().to_string(),
             keyword: e.kind().keyword().to_string(),
             message: e.to_string(),
         })
-        .collect();
-    ValidationError::Invalid {
-        schema_id: id.to_string(),
-        violations,
-    }
+        .collect()
 }
 
 /// Whether a NATS subject filter (with `*` and `>`) matches a concrete subject.
