@@ -459,6 +459,8 @@ struct Liveness {
     /// When we started expecting it (for services never seen).
     expected_since: DateTime<Utc>,
     interval: Duration,
+    /// Silence is counted from `expected_since` if later than the last beat.
+    grace: bool,
 }
 
 /// Tracks heartbeats per service and reports `service_down` when one falls
@@ -487,6 +489,7 @@ impl HeartbeatMonitor {
             last_seen: None,
             expected_since: now,
             interval: Duration::ZERO,
+            grace: false,
         });
     }
 
@@ -496,6 +499,7 @@ impl HeartbeatMonitor {
             last_seen: None,
             expected_since: received_at,
             interval,
+            grace: false,
         });
         entry.interval = interval;
         if entry.last_seen.is_none_or(|t| received_at > t) {
@@ -512,6 +516,17 @@ impl HeartbeatMonitor {
         );
     }
 
+    /// Restarts every service's silence clock at `now` without forgetting
+    /// it: after the watcher itself was cut off from NATS, missing
+    /// heartbeats say nothing about the services, so each gets a full
+    /// `down_after` from the reconnection before it can be reported.
+    pub fn grace(&mut self, now: DateTime<Utc>) {
+        for liveness in self.services.values_mut() {
+            liveness.expected_since = now;
+            liveness.grace = true;
+        }
+    }
+
     /// The silence after which `service` counts as down.
     fn limit(&self, liveness: &Liveness) -> Duration {
         self.down_after.max(liveness.interval.saturating_mul(3))
@@ -522,7 +537,11 @@ impl HeartbeatMonitor {
         self.services
             .iter()
             .map(|(service, liveness)| {
-                let since = liveness.last_seen.unwrap_or(liveness.expected_since);
+                let since = match liveness.last_seen {
+                    Some(seen) if liveness.grace => seen.max(liveness.expected_since),
+                    Some(seen) => seen,
+                    None => liveness.expected_since,
+                };
                 let silence = now
                     .signed_duration_since(since)
                     .to_std()
@@ -928,6 +947,9 @@ pub struct Monitor {
     violations: ViolationMonitor,
     latency: LatencyMonitor,
     pending: Vec<Check>,
+    /// True while the watcher's own connection is down: it cannot see
+    /// heartbeats, so it must not conclude services are down.
+    blind: bool,
     /// Keys reported by per-sample evaluators this round, so consumers that
     /// vanish get cleared.
     sampled: BTreeSet<(&'static str, String)>,
@@ -954,6 +976,7 @@ impl Monitor {
             config,
             pending: Vec::new(),
             sampled: BTreeSet::new(),
+            blind: false,
         }
     }
 
@@ -1021,8 +1044,14 @@ impl Monitor {
         self.violations.record(key, service, count, at);
     }
 
-    /// The watcher's own connection changed.
+    /// The watcher's own connection changed. While it is down, heartbeat
+    /// silence is not judged (the watcher is the one that is deaf); once it
+    /// is back, every service gets a fresh `service_down_after`.
     pub fn connection(&mut self, service: &str, connected: bool, at: DateTime<Utc>) {
+        if connected && self.blind {
+            self.heartbeats.grace(at);
+        }
+        self.blind = !connected;
         self.pending
             .push(connectivity_check(service, connected, at));
     }
@@ -1031,7 +1060,9 @@ impl Monitor {
     /// publish, in a stable order.
     pub fn evaluate(&mut self, now: DateTime<Utc>) -> Vec<AlertEvent> {
         let mut checks = std::mem::take(&mut self.pending);
-        checks.extend(self.heartbeats.checks(now));
+        if !self.blind {
+            checks.extend(self.heartbeats.checks(now));
+        }
         checks.extend(self.violations.checks(now));
         // Incidents about consumers that were not sampled this round (the
         // consumer was deleted) are cleared rather than left firing forever.

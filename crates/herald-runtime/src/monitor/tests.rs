@@ -564,3 +564,53 @@ fn monitor_clears_incidents_of_consumers_that_disappear() {
         Some("old-service--gone")
     );
 }
+
+#[test]
+fn a_deaf_watcher_does_not_report_services_down() {
+    let mut monitor = Monitor::new("herald-watch", MonitorConfig::default());
+    let beat = new_heartbeat(
+        "billing-service",
+        Uuid::nil(),
+        Duration::from_secs(5),
+        t(0),
+        t(0),
+    );
+    monitor.heartbeat(&beat, t(0));
+    assert!(monitor.evaluate(t(0)).is_empty());
+    // The watcher loses NATS at 5s; only its own connectivity alert fires,
+    // however long the outage.
+    monitor.connection("herald-watch", false, t(5));
+    let during: Vec<_> = [t(5), t(30), t(60)]
+        .into_iter()
+        .flat_map(|now| monitor.evaluate(now))
+        .map(|e| (e.alert_type, e.state))
+        .collect();
+    assert_eq!(during, [(AlertType::Connectivity, AlertState::Firing)]);
+    // Back at 60s: connectivity resolves, and billing gets a full 15s from
+    // the reconnection before it can be called down.
+    monitor.connection("herald-watch", true, t(60));
+    let after: Vec<_> = monitor
+        .evaluate(t(60))
+        .into_iter()
+        .map(|e| (e.alert_type, e.state))
+        .collect();
+    assert_eq!(after, [(AlertType::Connectivity, AlertState::Resolved)]);
+    assert!(monitor.evaluate(t(75)).is_empty());
+    let down: Vec<_> = monitor
+        .evaluate(t(76))
+        .into_iter()
+        .map(|e| (e.alert_type, e.state, e.started_at))
+        .collect();
+    assert_eq!(
+        down,
+        [(AlertType::ServiceDown, AlertState::Firing, Some(t(60)))]
+    );
+    // A heartbeat after the grace resolves it as usual.
+    monitor.heartbeat(&beat, t(80));
+    let up: Vec<_> = monitor
+        .evaluate(t(80))
+        .into_iter()
+        .map(|e| (e.alert_type, e.state))
+        .collect();
+    assert_eq!(up, [(AlertType::ServiceDown, AlertState::Resolved)]);
+}
