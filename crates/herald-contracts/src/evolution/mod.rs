@@ -23,7 +23,7 @@ mod json_type;
 pub mod render;
 mod resolve;
 pub mod semver;
-mod uri;
+pub(crate) mod uri;
 
 pub use change::{Action, Change, ChangeKind, Severity, Subject, Verdict};
 pub use resolve::{NoExternalSchemas, SchemaSource, DEFAULT_BASE_URI, MAX_DEPTH};
