@@ -1,1 +1,127 @@
-fn main(){}
+//! `herald`: check, validate and evolve the platform's event contracts, and
+//! publish, consume and watch events on NATS JetStream.
+//!
+//! This binary only parses arguments and prints; the work happens in
+//! `herald-contracts` and `herald-runtime`.
+//!
+//! Exit codes, everywhere: 0 success, 1 the checked thing failed (an invalid
+//! event, a failed check, a breaking change), 2 usage, I/O or connection error.
+
+mod cmd;
+mod output;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::output::Format;
+
+/// herald: event contracts for the platform, checked before they hurt a consumer.
+#[derive(Debug, Parser)]
+#[command(
+    name = "herald",
+    version,
+    about,
+    long_about = "herald keeps the platform's events honest. The contracts (JSON Schemas and the \
+topic catalog) are the source of truth: `herald check` proves them consistent, `herald validate` \
+checks events against them, and the runtime commands publish and consume on NATS JetStream with \
+validation, idempotency, retries and a dead-letter queue.\n\nExit codes: 0 ok, 1 check failed, \
+2 usage, I/O or connection error.",
+    after_help = "Examples:\n  herald check\n  herald validate --subject usage.metered.model_inference event.json\n  herald catalog --format json"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Options every subcommand understands.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Global {
+    /// Contracts directory (holding catalog.toml); default: the contracts built into herald.
+    #[arg(long, global = true, env = "HERALD_CONTRACTS", value_name = "DIR")]
+    contracts: Option<PathBuf>,
+    /// Output format: text for people, json for machines.
+    #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
+    format: Format,
+    /// NATS server URL(s), comma-separated (default: $NATS_URL, else nats://127.0.0.1:4222).
+    #[arg(long, global = true, value_name = "URL")]
+    server: Option<String>,
+    /// NATS credentials file (JWT + seed).
+    #[arg(long, global = true, value_name = "FILE")]
+    creds: Option<PathBuf>,
+    /// Seconds to wait for the initial connection before giving up (exit 2).
+    #[arg(long, global = true, default_value_t = 5.0, value_name = "SECS")]
+    connect_timeout: f64,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Validate events against the contract of a subject or a schema.
+    Validate(cmd::validate::Args),
+    /// Run the contract test suite: schemas, catalog, examples (exit 1 on any failure).
+    Check(cmd::check::Args),
+    /// Show topics, subjects, schemas, producers and consumers.
+    Catalog(cmd::catalog::Args),
+    /// Provision the catalog's JetStream streams (apply) or list them (ls).
+    Streams(cmd::streams::Args),
+    /// Publish events, validated, with idempotency keys and retries.
+    Publish(cmd::publish::Args),
+    /// Benchmarks against a real nats-server.
+    Bench(cmd::bench::Args),
+}
+
+/// What a command concluded, when it ran to the end.
+pub enum Outcome {
+    /// Everything checked out: exit 0.
+    Ok,
+    /// The checked thing failed: exit 1.
+    Failed,
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    let result = match &cli.command {
+        Command::Validate(args) => cmd::validate::run(&cli.global, args),
+        Command::Check(args) => cmd::check::run(&cli.global, args),
+        Command::Catalog(args) => cmd::catalog::run(&cli.global, args),
+        Command::Streams(args) => cmd::streams::run(&cli.global, args),
+        Command::Publish(args) => cmd::publish::run(&cli.global, args),
+        Command::Bench(args) => cmd::bench::run(&cli.global, args),
+    };
+    match result {
+        Ok(Outcome::Ok) => ExitCode::SUCCESS,
+        Ok(Outcome::Failed) => ExitCode::from(1),
+        Err(e) => {
+            let msg = format!("{e:#}").replace('\n', " ");
+            eprintln!("{}: {msg}", output::Style::stderr().red("error"));
+            ExitCode::from(2)
+        }
+    }
+}
+
+impl Global {
+    /// Loads the contracts named by `--contracts`, else the embedded ones.
+    pub fn catalog(&self) -> anyhow::Result<herald_contracts::Catalog> {
+        Ok(match &self.contracts {
+            Some(dir) => herald_contracts::Catalog::load(dir)?,
+            None => herald_contracts::Catalog::embedded()?,
+        })
+    }
+
+    /// The contract files, unloaded (for `herald check`, which reports load failures itself).
+    pub fn contract_files(&self) -> anyhow::Result<herald_contracts::ContractFiles> {
+        Ok(match &self.contracts {
+            Some(dir) => herald_contracts::ContractFiles::from_dir(dir)?,
+            None => herald_contracts::ContractFiles::embedded(),
+        })
+    }
+}

@@ -1,0 +1,67 @@
+//! `herald check`: the contract test suite, for CI and for pull requests.
+
+use crate::output::{print_json, Format, Style};
+use crate::{Global, Outcome};
+
+/// Run every contract check and print a summary.
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Checks: schemas valid against the 2020-12 metaschema; $ids unique and matching their paths; \
+every $ref resolves offline; every subject maps to a schema and matches its topic; every producer and consumer \
+is declared; valid examples validate and invalid ones fail for their stated reason.\n\n\
+Exit codes: 0 all checks pass, 1 a check failed, 2 the contracts could not be read."
+)]
+pub struct Args {}
+
+/// Runs `herald check`.
+pub fn run(global: &Global, _args: &Args) -> anyhow::Result<Outcome> {
+    let files = global.contract_files()?;
+    let (_catalog, report) = herald_contracts::check::run(files);
+    match global.format {
+        Format::Json => print_json(&serde_json::json!({
+            "passed": report.passed(),
+            "failures": report.failure_count(),
+            "report": report,
+        }))?,
+        Format::Text => {
+            let style = Style::stdout();
+            crate::outln!("{} {}", style.bold("herald check"), report.origin);
+            for c in &report.checks {
+                let mark = if c.passed() {
+                    style.green("ok  ")
+                } else {
+                    style.red("FAIL")
+                };
+                crate::outln!(
+                    "{mark} {:<20} {:>4} checked  {}",
+                    c.name,
+                    c.checked,
+                    c.description
+                );
+                for f in &c.failures {
+                    crate::outln!("       - {f}");
+                }
+            }
+            if report.passed() {
+                crate::outln!(
+                    "{}",
+                    style.green(&format!("all {} checks passed", report.checks.len()))
+                );
+            } else {
+                crate::outln!(
+                    "{}",
+                    style.red(&format!(
+                        "{} failure(s) in {} check(s)",
+                        report.failure_count(),
+                        report.checks.iter().filter(|c| !c.passed()).count()
+                    ))
+                );
+            }
+        }
+    }
+    Ok(if report.passed() {
+        Outcome::Ok
+    } else {
+        Outcome::Failed
+    })
+}

@@ -1,0 +1,217 @@
+//! `herald validate`: check events against a subject's or a schema's contract.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+use herald_contracts::{Catalog, SchemaRef, ValidationError, Violation};
+use serde::Serialize;
+
+use crate::output::{print_json, Format, Style};
+use crate::{Global, Outcome};
+
+/// Validate events (one JSON document per file, or one per line with --jsonl).
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Examples:\n  herald validate --subject usage.metered.model_inference event.json\n  herald validate --schema UsageEvent@1.0.0 a.json b.json\n  cat events.jsonl | herald validate --subject orchestrator.step.completed --jsonl -\n\nExit codes: 0 all valid, 1 some event invalid, 2 unreadable input or unknown subject/schema."
+)]
+pub struct Args {
+    /// Validate against the contract of this subject (schema plus the subject's constraint).
+    #[arg(long, conflicts_with = "schema", required_unless_present = "schema")]
+    subject: Option<String>,
+    /// Validate against a schema: Name or Name@MAJOR.MINOR.PATCH (default: the event's $schema, else the latest).
+    #[arg(long)]
+    schema: Option<String>,
+    /// Each input holds one event per line (JSON Lines).
+    #[arg(long)]
+    jsonl: bool,
+    /// Largest event accepted, in bytes (default: the catalog's max_event_bytes).
+    #[arg(long, value_name = "BYTES")]
+    max_bytes: Option<usize>,
+    /// Files to read; `-` or nothing reads standard input.
+    files: Vec<PathBuf>,
+}
+
+#[derive(Serialize)]
+struct Result_ {
+    file: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    line: Option<usize>,
+    valid: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    schema: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+    violations: Vec<Violation>,
+}
+
+enum Target {
+    Subject(String),
+    Schema(SchemaRef),
+}
+
+/// Runs `herald validate`.
+pub fn run(global: &Global, args: &Args) -> anyhow::Result<Outcome> {
+    let catalog = global.catalog()?;
+    let target = match (&args.subject, &args.schema) {
+        (Some(s), _) => {
+            if catalog.subject(s).is_none() {
+                bail!("unknown subject `{s}`: it is not in the catalog (see `herald catalog`)");
+            }
+            Target::Subject(s.clone())
+        }
+        (None, Some(s)) => {
+            let r: SchemaRef = s.parse().map_err(|e: String| anyhow::anyhow!(e))?;
+            if catalog.schema(&r).is_none() {
+                bail!("unknown schema `{r}` (see `herald catalog`)");
+            }
+            Target::Schema(r)
+        }
+        (None, None) => bail!("give --subject or --schema"),
+    };
+    let limit = args.max_bytes.unwrap_or(catalog.settings().max_event_bytes);
+    let inputs: Vec<PathBuf> = if args.files.is_empty() {
+        vec![PathBuf::from("-")]
+    } else {
+        args.files.clone()
+    };
+
+    let mut results = Vec::new();
+    for path in &inputs {
+        let name = if path.as_os_str() == "-" {
+            "<stdin>".to_string()
+        } else {
+            path.display().to_string()
+        };
+        let reader: Box<dyn Read> = if path.as_os_str() == "-" {
+            Box::new(std::io::stdin().lock())
+        } else {
+            Box::new(std::fs::File::open(path).with_context(|| format!("cannot read {name}"))?)
+        };
+        if args.jsonl {
+            let mut reader = BufReader::new(reader);
+            let mut line = Vec::new();
+            let mut n = 0;
+            loop {
+                line.clear();
+                let read = reader
+                    .read_until(b'\n', &mut line)
+                    .with_context(|| format!("cannot read {name}"))?;
+                if read == 0 {
+                    break;
+                }
+                n += 1;
+                if line.iter().all(u8::is_ascii_whitespace) {
+                    continue;
+                }
+                results.push(check_one(&catalog, &target, &line, limit, &name, Some(n)));
+            }
+        } else {
+            // Read one byte past the limit: enough to refuse, never the whole of a huge file.
+            let mut bytes = Vec::new();
+            reader
+                .take(limit as u64 + 1)
+                .read_to_end(&mut bytes)
+                .with_context(|| format!("cannot read {name}"))?;
+            results.push(check_one(&catalog, &target, &bytes, limit, &name, None));
+        }
+    }
+
+    let failed = results.iter().filter(|r| !r.valid).count();
+    match global.format {
+        Format::Json => print_json(&serde_json::json!({
+            "valid": failed == 0,
+            "checked": results.len(),
+            "invalid": failed,
+            "results": results,
+        }))?,
+        Format::Text => print_text(&results),
+    }
+    Ok(if failed == 0 {
+        Outcome::Ok
+    } else {
+        Outcome::Failed
+    })
+}
+
+fn check_one(
+    catalog: &Catalog,
+    target: &Target,
+    bytes: &[u8],
+    limit: usize,
+    file: &str,
+    line: Option<usize>,
+) -> Result_ {
+    let outcome =
+        herald_contracts::catalog::decode_event(bytes, limit).and_then(|event| match target {
+            Target::Subject(s) => catalog
+                .validate(s, None, &event)
+                .map(|v| format!("{}@{}", v.subject.schema, v.version)),
+            Target::Schema(r) => catalog.validate_schema(r, &event).map(|d| d.label()),
+        });
+    let (valid, schema, error, violations) = match outcome {
+        Ok(schema) => (true, Some(schema), None, Vec::new()),
+        Err(ValidationError::Invalid {
+            schema_id,
+            violations,
+        }) => {
+            let label = catalog
+                .schema_by_id(&schema_id)
+                .map(|d| d.label())
+                .unwrap_or(schema_id);
+            (false, Some(label), None, violations)
+        }
+        Err(e) => (false, None, Some(e.to_string()), Vec::new()),
+    };
+    Result_ {
+        file: file.to_string(),
+        line,
+        valid,
+        schema,
+        error,
+        violations,
+    }
+}
+
+fn print_text(results: &[Result_]) {
+    let style = Style::stdout();
+    for r in results {
+        let at = match r.line {
+            Some(n) => format!("{}:{n}", r.file),
+            None => r.file.clone(),
+        };
+        if r.valid {
+            crate::outln!(
+                "{at}: {} ({})",
+                style.green("valid"),
+                r.schema.as_deref().unwrap_or("")
+            );
+            continue;
+        }
+        if let Some(e) = &r.error {
+            crate::outln!("{at}: {}: {e}", style.red("invalid"));
+        }
+        for v in &r.violations {
+            let path = if v.instance_path.is_empty() {
+                "/"
+            } else {
+                &v.instance_path
+            };
+            crate::outln!(
+                "{at}: {}: {path}: {} ({}, {})",
+                style.red("invalid"),
+                v.message,
+                v.keyword,
+                r.schema.as_deref().unwrap_or("")
+            );
+        }
+    }
+    let bad = results.iter().filter(|r| !r.valid).count();
+    if results.len() > 1 {
+        crate::outln!(
+            "{} checked, {} valid, {bad} invalid",
+            results.len(),
+            results.len() - bad
+        );
+    }
+}

@@ -1,0 +1,1076 @@
+//! The topic catalog: `catalog.toml` plus the schema files beside it, loaded
+//! once and compiled into validators.
+//!
+//! A [`Catalog`] is the one object every other part of herald consults: the
+//! publisher asks it which stream and schema a subject has, the consumer asks
+//! it how to validate a delivery, provisioning asks it which streams to make,
+//! and `herald check` asks it whether the contracts hold together.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::error::{ContractError, ValidationError, Violation};
+use crate::schema::{make_id, parse_id, SchemaDoc, SchemaRef, Version};
+
+/// The contracts directory as compiled into herald, so `herald` works from
+/// any directory and a service needs no files at run time.
+static EMBEDDED: include_dir::Dir<'static> =
+    include_dir::include_dir!("$CARGO_MANIFEST_DIR/../../contracts");
+
+/// The files of a contracts directory, by path relative to its root
+/// (`catalog.toml`, `schemas/UsageEvent/1.0.0.json`, `examples/...`).
+///
+/// Loading goes through this rather than the file system so the same code
+/// reads a directory, the embedded copy, or a git revision (`--base`).
+#[derive(Debug, Clone, Default)]
+pub struct ContractFiles {
+    /// Where the files came from, for messages: a directory, `<embedded>`, or `git:REF`.
+    pub origin: String,
+    /// Relative path (always `/`-separated) to contents.
+    pub files: BTreeMap<String, Vec<u8>>,
+}
+
+impl ContractFiles {
+    /// Reads every file under `dir`.
+    pub fn from_dir(dir: &Path) -> Result<ContractFiles, ContractError> {
+        let mut files = BTreeMap::new();
+        let mut stack = vec![dir.to_path_buf()];
+        while let Some(d) = stack.pop() {
+            let entries = std::fs::read_dir(&d).map_err(|source| ContractError::Io {
+                path: d.clone(),
+                source,
+            })?;
+            for entry in entries {
+                let entry = entry.map_err(|source| ContractError::Io {
+                    path: d.clone(),
+                    source,
+                })?;
+                let path = entry.path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else if path.is_file() {
+                    let bytes = std::fs::read(&path).map_err(|source| ContractError::Io {
+                        path: path.clone(),
+                        source,
+                    })?;
+                    let rel = path
+                        .strip_prefix(dir)
+                        .unwrap_or(&path)
+                        .components()
+                        .map(|c| c.as_os_str().to_string_lossy())
+                        .collect::<Vec<_>>()
+                        .join("/");
+                    files.insert(rel, bytes);
+                }
+            }
+        }
+        Ok(ContractFiles {
+            origin: dir.display().to_string(),
+            files,
+        })
+    }
+
+    /// The copy of `contracts/` compiled into this build.
+    pub fn embedded() -> ContractFiles {
+        fn walk(dir: &include_dir::Dir<'static>, files: &mut BTreeMap<String, Vec<u8>>) {
+            for f in dir.files() {
+                files.insert(
+                    f.path().to_string_lossy().replace('\\', "/"),
+                    f.contents().to_vec(),
+                );
+            }
+            for d in dir.dirs() {
+                walk(d, files);
+            }
+        }
+        let mut files = BTreeMap::new();
+        walk(&EMBEDDED, &mut files);
+        ContractFiles {
+            origin: "<embedded>".to_string(),
+            files,
+        }
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        if self.origin.starts_with('<') || self.origin.starts_with("git:") {
+            PathBuf::from(format!("{}/{rel}", self.origin))
+        } else {
+            Path::new(&self.origin).join(rel)
+        }
+    }
+}
+
+// ------------------------------------------------------------------ model
+
+/// Catalog-wide settings.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogSettings {
+    /// Prefix of every schema `$id`; the rest is `<Name>/<version>.json`.
+    pub schema_base: String,
+    /// Events larger than this are refused before parsing.
+    #[serde(default = "default_max_event_bytes")]
+    pub max_event_bytes: usize,
+}
+
+fn default_max_event_bytes() -> usize {
+    1024 * 1024
+}
+
+/// A platform service that produces or consumes events.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Service {
+    /// Kebab-case name, used as `ce-source` and in consumer names.
+    pub name: String,
+    /// What it does.
+    #[serde(default)]
+    pub description: String,
+}
+
+/// Where JetStream keeps a message when the stream is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Discard {
+    /// Drop the oldest messages (fine for data with a short useful life).
+    Old,
+    /// Refuse new messages (publishers see an error and can retry or alert).
+    New,
+}
+
+/// The storage backend of a stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Storage {
+    /// Survives restarts.
+    File,
+    /// Faster; lost on restart.
+    Memory,
+}
+
+/// The JetStream stream a topic family lives in, as `herald streams apply` creates it.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamSpec {
+    /// Stream name, upper-case by convention.
+    pub name: String,
+    /// NATS subject filters; filled from the topic's `subjects` when loaded.
+    #[serde(default)]
+    pub subjects: Vec<String>,
+    /// How long messages are kept: the topic family's TTL.
+    #[serde(with = "humantime_serde_compat")]
+    pub max_age: Duration,
+    /// Window in which JetStream drops a republished `Nats-Msg-Id`.
+    #[serde(with = "humantime_serde_compat")]
+    pub duplicate_window: Duration,
+    /// Copies kept in a cluster.
+    #[serde(default = "one")]
+    pub replicas: usize,
+    /// Largest message the stream accepts.
+    #[serde(default = "default_max_msg_size")]
+    pub max_msg_size: i32,
+    /// Largest total size, `-1` for unlimited.
+    #[serde(default = "minus_one")]
+    pub max_bytes: i64,
+    /// What to do when full.
+    #[serde(default = "discard_old")]
+    pub discard: Discard,
+    /// File or memory.
+    #[serde(default = "storage_file")]
+    pub storage: Storage,
+}
+
+fn one() -> usize {
+    1
+}
+fn default_max_msg_size() -> i32 {
+    1024 * 1024
+}
+fn minus_one() -> i64 {
+    -1
+}
+fn discard_old() -> Discard {
+    Discard::Old
+}
+fn storage_file() -> Storage {
+    Storage::File
+}
+
+/// A topic family from the spec's table (`ingest.*`, `usage.metered`, ...).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Topic {
+    /// The name the spec uses.
+    pub name: String,
+    /// What flows here.
+    #[serde(default)]
+    pub description: String,
+    /// NATS subject filters covering every subject of the family.
+    pub subjects: Vec<String>,
+    /// Services allowed to publish; `*` means every service.
+    pub producers: Vec<String>,
+    /// Services that consume it.
+    pub consumers: Vec<String>,
+    /// Its stream.
+    pub stream: StreamSpec,
+}
+
+/// A concrete subject (or a pattern with `*` tokens) and the contract of its events.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubjectSpec {
+    /// The subject, e.g. `usage.metered.model_inference`.
+    pub name: String,
+    /// The topic family it belongs to.
+    pub topic: String,
+    /// What an event here means.
+    #[serde(default)]
+    pub description: String,
+    /// The schema name its events satisfy.
+    pub schema: String,
+    /// The schema major version; every minor/patch of it is accepted.
+    pub major: u64,
+    /// The field that identifies an event: the default idempotency key.
+    pub identity: String,
+    /// An extra JSON Schema the event must also satisfy on this subject.
+    #[serde(default)]
+    pub constraint: Option<Value>,
+}
+
+/// What a consumer reads: a schema and the major version it understands.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Reads {
+    /// Schema name.
+    pub schema: String,
+    /// Major version.
+    pub major: u64,
+}
+
+/// A durable subscription of one service.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConsumerSpec {
+    /// The consuming service.
+    pub service: String,
+    /// The subscription's name within the service.
+    pub name: String,
+    /// NATS subject filter.
+    pub filter: String,
+    /// The schema the consumer reads.
+    pub reads: Reads,
+    /// JSON Pointers the consumer depends on.
+    pub fields: Vec<String>,
+    /// Deliveries before the event goes to the dead-letter queue.
+    pub max_deliver: i64,
+    /// How long JetStream waits for an ack before redelivering.
+    #[serde(with = "humantime_serde_compat")]
+    pub ack_wait: Duration,
+    /// Unacknowledged messages allowed at once.
+    pub max_ack_pending: i64,
+    /// Delay before each redelivery after a retryable failure.
+    #[serde(with = "humantime_serde_compat::vec")]
+    pub backoff: Vec<Duration>,
+}
+
+impl ConsumerSpec {
+    /// The JetStream durable name: `<service>--<name>`.
+    pub fn durable_name(&self) -> String {
+        format!("{}--{}", self.service, self.name)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConsumer {
+    service: String,
+    name: String,
+    filter: String,
+    reads: Reads,
+    #[serde(default)]
+    fields: Vec<String>,
+    max_deliver: Option<i64>,
+    #[serde(default, with = "humantime_serde_compat::option")]
+    ack_wait: Option<Duration>,
+    max_ack_pending: Option<i64>,
+    #[serde(default, with = "humantime_serde_compat::option_vec")]
+    backoff: Option<Vec<Duration>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConsumerDefaults {
+    max_deliver: i64,
+    #[serde(with = "humantime_serde_compat")]
+    ack_wait: Duration,
+    max_ack_pending: i64,
+    #[serde(with = "humantime_serde_compat::vec")]
+    backoff: Vec<Duration>,
+}
+
+impl Default for ConsumerDefaults {
+    fn default() -> Self {
+        ConsumerDefaults {
+            max_deliver: 5,
+            ack_wait: Duration::from_secs(30),
+            max_ack_pending: 1000,
+            backoff: vec![Duration::from_secs(1), Duration::from_secs(5)],
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Defaults {
+    #[serde(default)]
+    consumer: ConsumerDefaults,
+}
+
+/// The dead-letter queue's stream and subject prefix.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DlqSpec {
+    /// Dead letters go to `<prefix>.<original subject>`.
+    pub subject_prefix: String,
+    /// The stream holding them.
+    pub stream: StreamSpec,
+}
+
+/// Per-schema evolution settings.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SchemaEvolution {
+    /// Compatibility mode for this schema.
+    pub mode: Option<String>,
+    /// Content-model policy for this schema.
+    pub policy: Option<String>,
+}
+
+/// How new schema versions are judged (interpreted by [`crate::evolution`]).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvolutionSettings {
+    /// Default mode: `seed`, `backward`, `forward`, `full`, or a `-transitive` one.
+    #[serde(default = "seed")]
+    pub mode: String,
+    /// `strict` or `lenient` treatment of open content models.
+    #[serde(default = "strict")]
+    pub policy: String,
+    /// Change kind to severity (`breaking`, `non-breaking`, `ignore`).
+    #[serde(default)]
+    pub overrides: BTreeMap<String, String>,
+    /// Per-schema settings.
+    #[serde(default)]
+    pub schemas: BTreeMap<String, SchemaEvolution>,
+}
+
+fn seed() -> String {
+    "seed".into()
+}
+fn strict() -> String {
+    "strict".into()
+}
+
+impl Default for EvolutionSettings {
+    fn default() -> Self {
+        EvolutionSettings {
+            mode: seed(),
+            policy: strict(),
+            overrides: BTreeMap::new(),
+            schemas: BTreeMap::new(),
+        }
+    }
+}
+
+/// Thresholds `herald watch` alerts on.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MonitoringSettings {
+    /// How often services send heartbeats.
+    #[serde(with = "humantime_serde_compat")]
+    pub heartbeat_interval: Duration,
+    /// Silence after which a service is reported down.
+    #[serde(with = "humantime_serde_compat")]
+    pub service_down_after: Duration,
+    /// Pending messages above which a consumer's backlog alerts.
+    pub backlog_threshold: u64,
+    /// Processing latency (or event age) above which latency alerts.
+    pub high_latency_ms: u64,
+    /// Fraction of failed deliveries above which failure rate alerts.
+    pub failure_rate: f64,
+    /// How often a firing alert is repeated.
+    #[serde(with = "humantime_serde_compat")]
+    pub repeat_interval: Duration,
+    /// Per-consumer overrides of `backlog_threshold`, by durable name.
+    #[serde(default)]
+    pub backlog_overrides: BTreeMap<String, u64>,
+}
+
+impl Default for MonitoringSettings {
+    fn default() -> Self {
+        MonitoringSettings {
+            heartbeat_interval: Duration::from_secs(5),
+            service_down_after: Duration::from_secs(15),
+            backlog_threshold: 1000,
+            high_latency_ms: 500,
+            failure_rate: 0.05,
+            repeat_interval: Duration::from_secs(300),
+            backlog_overrides: BTreeMap::new(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCatalog {
+    catalog: CatalogSettings,
+    #[serde(default, rename = "service")]
+    services: Vec<Service>,
+    #[serde(default, rename = "topic")]
+    topics: Vec<Topic>,
+    dlq: DlqSpec,
+    #[serde(default, rename = "subject")]
+    subjects: Vec<SubjectSpec>,
+    #[serde(default)]
+    defaults: Defaults,
+    #[serde(default, rename = "consumer")]
+    consumers: Vec<RawConsumer>,
+    #[serde(default)]
+    evolution: EvolutionSettings,
+    #[serde(default)]
+    monitoring: MonitoringSettings,
+}
+
+// ------------------------------------------------------------- validators
+
+/// One compiled version a subject accepts.
+struct RouteVersion {
+    version: Version,
+    id: String,
+    /// The schema's own validator, shared with every subject using it.
+    validator: Arc<jsonschema::Validator>,
+    /// The subject's constraint, compiled on its own: checking it apart is
+    /// cheaper than one `allOf` wrapper around a `$ref`.
+    constraint: Option<Arc<jsonschema::Validator>>,
+}
+
+impl RouteVersion {
+    fn is_valid(&self, event: &Value) -> bool {
+        self.validator.is_valid(event) && self.constraint.as_ref().is_none_or(|c| c.is_valid(event))
+    }
+
+    fn violations(&self, event: &Value) -> ValidationError {
+        let mut violations = violations(&self.validator, event);
+        if let Some(c) = &self.constraint {
+            violations.extend(self::violations(c, event));
+        }
+        ValidationError::Invalid {
+            schema_id: self.id.clone(),
+            violations,
+        }
+    }
+}
+
+/// What validating an event on a subject needs, precomputed.
+struct Route {
+    subject: usize,
+    /// Sorted by version; the last is the default.
+    versions: Vec<RouteVersion>,
+}
+
+/// The outcome of a successful validation: which contract the event met.
+#[derive(Debug, Clone, Copy)]
+pub struct Validated<'c> {
+    /// The subject's catalog entry.
+    pub subject: &'c SubjectSpec,
+    /// The `$id` of the exact schema version used.
+    pub schema_id: &'c str,
+    /// That version.
+    pub version: Version,
+}
+
+impl<'c> Validated<'c> {
+    /// The event's identity (the catalog's `identity` field), the default idempotency key.
+    pub fn identity<'e>(&self, event: &'e Value) -> Option<&'e str> {
+        event.get(&self.subject.identity).and_then(Value::as_str)
+    }
+}
+
+/// The loaded, compiled contracts. Cheap to share (`Arc<Catalog>`), `Send + Sync`.
+pub struct Catalog {
+    files: ContractFiles,
+    settings: CatalogSettings,
+    services: Vec<Service>,
+    topics: Vec<Topic>,
+    subjects: Vec<SubjectSpec>,
+    consumers: Vec<ConsumerSpec>,
+    dlq: DlqSpec,
+    evolution: EvolutionSettings,
+    monitoring: MonitoringSettings,
+    /// Schema name to its versions, ascending.
+    schemas: BTreeMap<String, Vec<SchemaDoc>>,
+    schema_validators: HashMap<String, Arc<jsonschema::Validator>>,
+    exact_routes: HashMap<String, Route>,
+    pattern_routes: Vec<(Vec<String>, Route)>,
+    problems: Vec<String>,
+}
+
+impl std::fmt::Debug for Catalog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Catalog")
+            .field("origin", &self.files.origin)
+            .field("subjects", &self.subjects.len())
+            .field("schemas", &self.schemas.len())
+            .finish()
+    }
+}
+
+impl Catalog {
+    /// Loads a contracts directory (the one holding `catalog.toml`).
+    pub fn load(dir: impl AsRef<Path>) -> Result<Catalog, ContractError> {
+        Catalog::from_files(ContractFiles::from_dir(dir.as_ref())?)
+    }
+
+    /// Loads the contracts compiled into this build.
+    pub fn embedded() -> Result<Catalog, ContractError> {
+        Catalog::from_files(ContractFiles::embedded())
+    }
+
+    /// Loads contracts from a set of files, compiling every validator once.
+    ///
+    /// Fails on what makes validation impossible (unparsable files, a `$ref`
+    /// that does not resolve). Lesser inconsistencies (a subject mapped to a
+    /// missing schema) are kept as [`Catalog::problems`] for `herald check`.
+    pub fn from_files(files: ContractFiles) -> Result<Catalog, ContractError> {
+        let catalog_path = files.path("catalog.toml");
+        let text = files
+            .files
+            .get("catalog.toml")
+            .ok_or_else(|| ContractError::Catalog {
+                path: catalog_path.clone(),
+                message: "no catalog.toml here; point --contracts at the contracts directory"
+                    .into(),
+            })?;
+        let text = std::str::from_utf8(text).map_err(|_| ContractError::Catalog {
+            path: catalog_path.clone(),
+            message: "not UTF-8".into(),
+        })?;
+        let raw: RawCatalog = toml::from_str(text).map_err(|e| ContractError::Catalog {
+            path: catalog_path.clone(),
+            message: e.to_string().replace('\n', " ").trim().to_string(),
+        })?;
+
+        let schemas = load_schemas(&files, &raw.catalog.schema_base)?;
+        let mut problems = Vec::new();
+
+        let mut topics = raw.topics;
+        for t in &mut topics {
+            t.stream.subjects = t.subjects.clone();
+        }
+        let mut dlq = raw.dlq;
+        dlq.stream.subjects = vec![format!("{}.>", dlq.subject_prefix)];
+
+        let d = &raw.defaults.consumer;
+        let consumers = raw
+            .consumers
+            .into_iter()
+            .map(|c| ConsumerSpec {
+                service: c.service,
+                name: c.name,
+                filter: c.filter,
+                reads: c.reads,
+                fields: c.fields,
+                max_deliver: c.max_deliver.unwrap_or(d.max_deliver),
+                ack_wait: c.ack_wait.unwrap_or(d.ack_wait),
+                max_ack_pending: c.max_ack_pending.unwrap_or(d.max_ack_pending),
+                backoff: c.backoff.unwrap_or_else(|| d.backoff.clone()),
+            })
+            .collect();
+
+        // One registry with every schema, so cross-file $refs resolve offline.
+        let mut builder = jsonschema::Registry::new();
+        for doc in schemas.values().flatten() {
+            builder =
+                builder
+                    .add(&doc.id, doc.document.clone())
+                    .map_err(|e| ContractError::Schema {
+                        path: files.path(&doc.path),
+                        message: e.to_string(),
+                    })?;
+        }
+        let registry = builder.prepare().map_err(|e| ContractError::Compile {
+            what: "the schema registry".into(),
+            message: e.to_string(),
+        })?;
+        let compile = |what: &str, schema: &Value| {
+            jsonschema::options()
+                .with_draft(jsonschema::Draft::Draft202012)
+                .should_validate_formats(true)
+                .with_registry(&registry)
+                .build(schema)
+                .map(Arc::new)
+                .map_err(|e| ContractError::Compile {
+                    what: what.to_string(),
+                    message: e.to_string(),
+                })
+        };
+
+        let mut schema_validators = HashMap::new();
+        for doc in schemas.values().flatten() {
+            schema_validators.insert(doc.id.clone(), compile(&doc.id, &doc.document)?);
+        }
+
+        let mut exact_routes = HashMap::new();
+        let mut pattern_routes = Vec::new();
+        for (i, s) in raw.subjects.iter().enumerate() {
+            let versions: Vec<&SchemaDoc> = schemas
+                .get(&s.schema)
+                .map(|v| v.iter().filter(|d| d.version.major == s.major).collect())
+                .unwrap_or_default();
+            if versions.is_empty() {
+                problems.push(format!(
+                    "subject {} maps to {}@{}.x.x, which has no schema file",
+                    s.name, s.schema, s.major
+                ));
+                continue;
+            }
+            let mut route = Route {
+                subject: i,
+                versions: Vec::new(),
+            };
+            let constraint = match &s.constraint {
+                None => None,
+                Some(c) => {
+                    let mut c = c.clone();
+                    if let Some(obj) = c.as_object_mut() {
+                        obj.insert(
+                            "$schema".into(),
+                            "https://json-schema.org/draft/2020-12/schema".into(),
+                        );
+                    }
+                    Some(compile(
+                        &format!("the constraint of subject {}", s.name),
+                        &c,
+                    )?)
+                }
+            };
+            for doc in versions {
+                route.versions.push(RouteVersion {
+                    version: doc.version,
+                    id: doc.id.clone(),
+                    validator: schema_validators[&doc.id].clone(),
+                    constraint: constraint.clone(),
+                });
+            }
+            if s.name.split('.').any(|t| t == "*" || t == ">") {
+                pattern_routes.push((s.name.split('.').map(String::from).collect(), route));
+            } else {
+                exact_routes.insert(s.name.clone(), route);
+            }
+        }
+
+        Ok(Catalog {
+            files,
+            settings: raw.catalog,
+            services: raw.services,
+            topics,
+            subjects: raw.subjects,
+            consumers,
+            dlq,
+            evolution: raw.evolution,
+            monitoring: raw.monitoring,
+            schemas,
+            schema_validators,
+            exact_routes,
+            pattern_routes,
+            problems,
+        })
+    }
+
+    /// The files the catalog was loaded from (examples included).
+    pub fn files(&self) -> &ContractFiles {
+        &self.files
+    }
+    /// Catalog-wide settings.
+    pub fn settings(&self) -> &CatalogSettings {
+        &self.settings
+    }
+    /// Every declared service.
+    pub fn services(&self) -> &[Service] {
+        &self.services
+    }
+    /// Every topic family, in catalog order.
+    pub fn topics(&self) -> &[Topic] {
+        &self.topics
+    }
+    /// Every subject, in catalog order.
+    pub fn subjects(&self) -> &[SubjectSpec] {
+        &self.subjects
+    }
+    /// Every durable consumer, defaults applied.
+    pub fn consumers(&self) -> &[ConsumerSpec] {
+        &self.consumers
+    }
+    /// The dead-letter queue settings.
+    pub fn dlq(&self) -> &DlqSpec {
+        &self.dlq
+    }
+    /// Evolution settings.
+    pub fn evolution(&self) -> &EvolutionSettings {
+        &self.evolution
+    }
+    /// Monitoring thresholds.
+    pub fn monitoring(&self) -> &MonitoringSettings {
+        &self.monitoring
+    }
+    /// Inconsistencies found while loading; `herald check` reports them.
+    pub fn problems(&self) -> &[String] {
+        &self.problems
+    }
+
+    /// Every schema name with its versions, ascending.
+    pub fn schemas(&self) -> &BTreeMap<String, Vec<SchemaDoc>> {
+        &self.schemas
+    }
+
+    /// A schema by name and version; no version means the latest.
+    pub fn schema(&self, r: &SchemaRef) -> Option<&SchemaDoc> {
+        let versions = self.schemas.get(&r.name)?;
+        match r.version {
+            Some(v) => versions.iter().find(|d| d.version == v),
+            None => versions.last(),
+        }
+    }
+
+    /// A schema by its `$id`.
+    pub fn schema_by_id(&self, id: &str) -> Option<&SchemaDoc> {
+        let (name, version) = parse_id(&self.settings.schema_base, id)?;
+        self.schema(&SchemaRef {
+            name,
+            version: Some(version),
+        })
+    }
+
+    /// The `$id` a schema of this name and version carries.
+    pub fn schema_id(&self, name: &str, version: Version) -> String {
+        make_id(&self.settings.schema_base, name, version)
+    }
+
+    /// The catalog entry for a concrete subject (matching `*` patterns too).
+    pub fn subject(&self, subject: &str) -> Option<&SubjectSpec> {
+        self.route(subject).map(|r| &self.subjects[r.subject])
+    }
+
+    /// The topic family a subject belongs to.
+    pub fn topic_for_subject(&self, subject: &str) -> Option<&Topic> {
+        let spec = self.subject(subject)?;
+        self.topics.iter().find(|t| t.name == spec.topic)
+    }
+
+    /// The stream that stores a subject.
+    pub fn stream_for_subject(&self, subject: &str) -> Option<&StreamSpec> {
+        self.topic_for_subject(subject).map(|t| &t.stream)
+    }
+
+    /// Every stream herald provisions: one per topic family, then the DLQ.
+    pub fn streams(&self) -> Vec<&StreamSpec> {
+        self.topics
+            .iter()
+            .map(|t| &t.stream)
+            .chain(std::iter::once(&self.dlq.stream))
+            .collect()
+    }
+
+    /// The services allowed to produce on a topic, `*` expanded.
+    pub fn producers_of<'a>(&'a self, topic: &'a Topic) -> Vec<&'a str> {
+        if topic.producers.iter().any(|p| p == "*") {
+            self.services.iter().map(|s| s.name.as_str()).collect()
+        } else {
+            topic.producers.iter().map(String::as_str).collect()
+        }
+    }
+
+    /// The consumers whose filter covers a subject.
+    pub fn consumers_of(&self, subject: &str) -> Vec<&ConsumerSpec> {
+        self.consumers
+            .iter()
+            .filter(|c| subject_matches(&c.filter, subject))
+            .collect()
+    }
+
+    fn route(&self, subject: &str) -> Option<&Route> {
+        if let Some(r) = self.exact_routes.get(subject) {
+            return Some(r);
+        }
+        self.pattern_routes
+            .iter()
+            .find(|(p, _)| tokens_match(p.iter().map(String::as_str), subject))
+            .map(|(_, r)| r)
+    }
+
+    /// Validates an event published on `subject`.
+    ///
+    /// The schema version is, in order: `schema_hint` (a `ce-dataschema`
+    /// header), the event's own `"$schema"` property, else the latest version
+    /// of the subject's major. The subject's constraint applies too.
+    pub fn validate(
+        &self,
+        subject: &str,
+        schema_hint: Option<&str>,
+        event: &Value,
+    ) -> Result<Validated<'_>, ValidationError> {
+        let route = self
+            .route(subject)
+            .ok_or_else(|| ValidationError::UnknownSubject(subject.to_string()))?;
+        let spec = &self.subjects[route.subject];
+        let named = schema_hint.or_else(|| event.get("$schema").and_then(Value::as_str));
+        let chosen = match named {
+            None => route.versions.last().expect("routes have a version"),
+            Some(id) => self.pick_version(route, spec, subject, id)?,
+        };
+        if chosen.is_valid(event) {
+            return Ok(Validated {
+                subject: spec,
+                schema_id: &chosen.id,
+                version: chosen.version,
+            });
+        }
+        Err(chosen.violations(event))
+    }
+
+    fn pick_version<'r>(
+        &self,
+        route: &'r Route,
+        spec: &SubjectSpec,
+        subject: &str,
+        id: &str,
+    ) -> Result<&'r RouteVersion, ValidationError> {
+        if let Some(v) = route.versions.iter().find(|v| v.id == id) {
+            return Ok(v);
+        }
+        match parse_id(&self.settings.schema_base, id) {
+            Some((name, version)) if name == spec.schema && version.major == spec.major => {
+                Err(ValidationError::UnknownSchema(format!("{name}@{version}")))
+            }
+            Some((name, version)) if self.schemas.contains_key(&name) || name == spec.schema => {
+                Err(ValidationError::SchemaMismatch {
+                    subject: subject.to_string(),
+                    schema: format!("{name}@{version}"),
+                    expected: format!("{}@{}", spec.schema, spec.major),
+                })
+            }
+            _ => Err(ValidationError::UnknownSchema(id.to_string())),
+        }
+    }
+
+    /// Decodes and validates raw bytes published on `subject`: the path a
+    /// consumer takes for every delivery. Enforces the size limit first.
+    pub fn validate_bytes(
+        &self,
+        subject: &str,
+        schema_hint: Option<&str>,
+        bytes: &[u8],
+    ) -> Result<(Validated<'_>, Value), ValidationError> {
+        let event = self.decode(bytes)?;
+        let validated = self.validate(subject, schema_hint, &event)?;
+        Ok((validated, event))
+    }
+
+    /// Parses an event, refusing oversized, non-UTF-8 or over-deep input
+    /// with an error rather than a panic or a stack overflow.
+    pub fn decode(&self, bytes: &[u8]) -> Result<Value, ValidationError> {
+        decode_event(bytes, self.settings.max_event_bytes)
+    }
+
+    /// Validates an event against a schema by name (and version, else the
+    /// event's `"$schema"`, else the latest), without a subject.
+    pub fn validate_schema(
+        &self,
+        schema: &SchemaRef,
+        event: &Value,
+    ) -> Result<&SchemaDoc, ValidationError> {
+        let doc = match (schema.version, event.get("$schema").and_then(Value::as_str)) {
+            (Some(_), _) | (None, None) => self.schema(schema),
+            (None, Some(id)) => match self.schema_by_id(id) {
+                Some(d) if d.name == schema.name => Some(d),
+                Some(d) => {
+                    return Err(ValidationError::SchemaMismatch {
+                        subject: "-".into(),
+                        schema: d.label(),
+                        expected: schema.name.clone(),
+                    })
+                }
+                None => return Err(ValidationError::UnknownSchema(id.to_string())),
+            },
+        }
+        .ok_or_else(|| ValidationError::UnknownSchema(schema.to_string()))?;
+        let validator = &self.schema_validators[&doc.id];
+        if validator.is_valid(event) {
+            Ok(doc)
+        } else {
+            Err(ValidationError::Invalid {
+                schema_id: doc.id.clone(),
+                violations: violations(validator, event),
+            })
+        }
+    }
+}
+
+/// Decodes one event with a size limit; see [`Catalog::decode`].
+pub fn decode_event(bytes: &[u8], limit: usize) -> Result<Value, ValidationError> {
+    if bytes.len() > limit {
+        return Err(ValidationError::TooLarge {
+            size: bytes.len(),
+            limit,
+        });
+    }
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ValidationError::Decode("empty input".into()));
+    }
+    // serde_json stops at 128 levels of nesting, so hostile depth is an error, not a crash.
+    serde_json::from_slice(bytes).map_err(|e| match std::str::from_utf8(bytes) {
+        Err(u) => {
+            ValidationError::Decode(format!("invalid UTF-8 at byte {} ({e})", u.valid_up_to()))
+        }
+        Ok(_) => ValidationError::Decode(e.to_string()),
+    })
+}
+
+fn violations(validator: &jsonschema::Validator, event: &Value) -> Vec<Violation> {
+    validator
+        .iter_errors(event)
+        .map(|e| Violation {
+            instance_path: e.instance_path().as_str().to_string(),
+            keyword: e.kind().keyword().to_string(),
+            message: e.to_string(),
+        })
+        .collect()
+}
+
+/// Whether a NATS subject filter (with `*` and `>`) matches a concrete subject.
+pub fn subject_matches(filter: &str, subject: &str) -> bool {
+    tokens_match(filter.split('.'), subject)
+}
+
+fn tokens_match<'a>(mut pattern: impl Iterator<Item = &'a str>, subject: &str) -> bool {
+    let mut tokens = subject.split('.');
+    loop {
+        match (pattern.next(), tokens.next()) {
+            (Some(">"), Some(_)) => return true,
+            (Some("*"), Some(_)) => {}
+            (Some(p), Some(t)) if p == t => {}
+            (None, None) => return true,
+            _ => return false,
+        }
+    }
+}
+
+fn load_schemas(
+    files: &ContractFiles,
+    base: &str,
+) -> Result<BTreeMap<String, Vec<SchemaDoc>>, ContractError> {
+    let mut schemas: BTreeMap<String, Vec<SchemaDoc>> = BTreeMap::new();
+    for (rel, bytes) in &files.files {
+        let Some(rest) = rel.strip_prefix("schemas/") else {
+            continue;
+        };
+        let err = |message: String| ContractError::Schema {
+            path: files.path(rel),
+            message,
+        };
+        let Some((name, file)) = rest.split_once('/') else {
+            return Err(err(
+                "schemas live at schemas/<Name>/<MAJOR.MINOR.PATCH>.json".into(),
+            ));
+        };
+        let Some(version) = file.strip_suffix(".json") else {
+            return Err(err("schema files end in .json".into()));
+        };
+        let version: Version = version.parse().map_err(|e: String| {
+            err(format!(
+                "file name must be the schema's version (MAJOR.MINOR.PATCH.json): {e}"
+            ))
+        })?;
+        let source = String::from_utf8(bytes.clone()).map_err(|_| err("not UTF-8".into()))?;
+        let document: Value =
+            serde_json::from_str(&source).map_err(|e| err(format!("not JSON: {e}")))?;
+        let expected = make_id(base, name, version);
+        let id = document
+            .get("$id")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        if id != expected {
+            return Err(err(format!(
+                "$id is `{id}` but a schema at this path must have `{expected}`"
+            )));
+        }
+        schemas
+            .entry(name.to_string())
+            .or_default()
+            .push(SchemaDoc {
+                name: name.to_string(),
+                version,
+                id,
+                path: rel.clone(),
+                source,
+                document,
+            });
+    }
+    for versions in schemas.values_mut() {
+        versions.sort_by_key(|d| d.version);
+    }
+    Ok(schemas)
+}
+
+/// Durations in the catalog are written like `30s`, `2m`, `7d`.
+mod humantime_serde_compat {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let s = String::deserialize(d)?;
+        humantime::parse_duration(&s).map_err(|e| serde::de::Error::custom(format!("`{s}`: {e}")))
+    }
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&humantime::format_duration(*d).to_string())
+    }
+
+    pub mod vec {
+        use super::*;
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Duration>, D::Error> {
+            let v = Vec::<String>::deserialize(d)?;
+            v.iter()
+                .map(|s| {
+                    humantime::parse_duration(s)
+                        .map_err(|e| serde::de::Error::custom(format!("`{s}`: {e}")))
+                })
+                .collect()
+        }
+        pub fn serialize<S: Serializer>(v: &[Duration], s: S) -> Result<S::Ok, S::Error> {
+            s.collect_seq(v.iter().map(|d| humantime::format_duration(*d).to_string()))
+        }
+    }
+
+    pub mod option {
+        use super::*;
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+            super::deserialize(d).map(Some)
+        }
+    }
+
+    pub mod option_vec {
+        use super::*;
+        pub fn deserialize<'de, D: Deserializer<'de>>(
+            d: D,
+        ) -> Result<Option<Vec<Duration>>, D::Error> {
+            super::vec::deserialize(d).map(Some)
+        }
+    }
+}

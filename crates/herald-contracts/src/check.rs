@@ -1,0 +1,560 @@
+//! The contract test suite behind `herald check`: everything that must hold
+//! for the contracts to be trusted, each as a named check with its failures.
+//!
+//! Checks never stop at the first problem: a pull request author sees every
+//! broken rule at once. Later checks (the semver gate, consumer contracts)
+//! plug in as further [`CheckResult`]s.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::catalog::{subject_matches, Catalog, ContractFiles};
+use crate::schema::{SchemaDoc, SchemaRef};
+
+/// One named check and what failed in it.
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckResult {
+    /// Stable name, e.g. `schemas.metaschema`.
+    pub name: &'static str,
+    /// What the check proves, for the summary.
+    pub description: &'static str,
+    /// How many things were checked.
+    pub checked: usize,
+    /// One line per failure.
+    pub failures: Vec<String>,
+}
+
+impl CheckResult {
+    fn new(name: &'static str, description: &'static str) -> Self {
+        CheckResult {
+            name,
+            description,
+            checked: 0,
+            failures: Vec::new(),
+        }
+    }
+
+    /// Whether nothing failed.
+    pub fn passed(&self) -> bool {
+        self.failures.is_empty()
+    }
+}
+
+/// The outcome of `herald check`.
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckReport {
+    /// Where the contracts came from.
+    pub origin: String,
+    /// Every check, in order.
+    pub checks: Vec<CheckResult>,
+}
+
+impl CheckReport {
+    /// Whether every check passed.
+    pub fn passed(&self) -> bool {
+        self.checks.iter().all(CheckResult::passed)
+    }
+
+    /// Total failures over all checks.
+    pub fn failure_count(&self) -> usize {
+        self.checks.iter().map(|c| c.failures.len()).sum()
+    }
+}
+
+/// Loads the contracts and runs every check. A contracts directory that does
+/// not even load yields a report with that one failure.
+pub fn run(files: ContractFiles) -> (Option<Catalog>, CheckReport) {
+    let origin = files.origin.clone();
+    match Catalog::from_files(files) {
+        Ok(catalog) => {
+            let report = run_on(&catalog);
+            (Some(catalog), report)
+        }
+        Err(e) => {
+            let mut load =
+                CheckResult::new("contracts.load", "catalog and schemas load and compile");
+            load.checked = 1;
+            load.failures.push(e.to_string());
+            (
+                None,
+                CheckReport {
+                    origin,
+                    checks: vec![load],
+                },
+            )
+        }
+    }
+}
+
+/// Runs every check on a loaded catalog.
+pub fn run_on(catalog: &Catalog) -> CheckReport {
+    let mut load = CheckResult::new(
+        "contracts.load",
+        "catalog and schemas load, every $ref resolves offline",
+    );
+    load.checked = catalog.schemas().values().map(Vec::len).sum::<usize>() + 1;
+    load.failures.extend(catalog.problems().iter().cloned());
+
+    CheckReport {
+        origin: catalog.files().origin.clone(),
+        checks: vec![
+            load,
+            metaschema(catalog),
+            ids(catalog),
+            subjects(catalog),
+            services(catalog),
+            consumers(catalog),
+            streams(catalog),
+            examples(catalog),
+        ],
+    }
+}
+
+fn metaschema(catalog: &Catalog) -> CheckResult {
+    let mut r = CheckResult::new(
+        "schemas.metaschema",
+        "every schema is valid JSON Schema draft 2020-12",
+    );
+    for doc in catalog.schemas().values().flatten() {
+        r.checked += 1;
+        if doc.document.get("$schema").and_then(Value::as_str)
+            != Some("https://json-schema.org/draft/2020-12/schema")
+        {
+            r.failures.push(format!(
+                "{}: $schema must be https://json-schema.org/draft/2020-12/schema",
+                doc.path
+            ));
+        }
+        if let Err(e) = jsonschema::meta::validate(&doc.document) {
+            r.failures.push(format!(
+                "{}: {} at {}",
+                doc.path,
+                e,
+                e.instance_path().as_str()
+            ));
+        }
+    }
+    r
+}
+
+fn ids(catalog: &Catalog) -> CheckResult {
+    let mut r = CheckResult::new(
+        "schemas.ids",
+        "every $id is unique and names its file's schema and version",
+    );
+    let mut seen = BTreeMap::new();
+    for doc in catalog.schemas().values().flatten() {
+        r.checked += 1;
+        if let Some(other) = seen.insert(doc.id.clone(), doc.path.clone()) {
+            r.failures
+                .push(format!("{} and {other} share $id {}", doc.path, doc.id));
+        }
+        if catalog.schema_id(&doc.name, doc.version) != doc.id {
+            r.failures.push(format!(
+                "{}: $id {} does not match its path",
+                doc.path, doc.id
+            ));
+        }
+    }
+    r
+}
+
+fn subjects(catalog: &Catalog) -> CheckResult {
+    let mut r = CheckResult::new(
+        "catalog.subjects",
+        "every subject belongs to its topic, maps to a schema, and names a required identity field",
+    );
+    let mut names = BTreeSet::new();
+    for s in catalog.subjects() {
+        r.checked += 1;
+        if !names.insert(&s.name) {
+            r.failures
+                .push(format!("subject {} is declared twice", s.name));
+        }
+        match catalog.topics().iter().find(|t| t.name == s.topic) {
+            None => r
+                .failures
+                .push(format!("subject {}: no topic named {}", s.name, s.topic)),
+            Some(t) => {
+                if !t.subjects.iter().any(|f| subject_matches(f, &s.name)) {
+                    r.failures.push(format!(
+                        "subject {} does not match its topic's subjects {:?}",
+                        s.name, t.subjects
+                    ));
+                }
+            }
+        }
+        let latest = catalog
+            .schemas()
+            .get(&s.schema)
+            .and_then(|v| v.iter().rev().find(|d| d.version.major == s.major));
+        match latest {
+            None => r.failures.push(format!(
+                "subject {}: schema {}@{}.x.x does not exist",
+                s.name, s.schema, s.major
+            )),
+            Some(doc) => {
+                if !is_required_property(doc, &s.identity) {
+                    r.failures.push(format!(
+                        "subject {}: identity field `{}` is not a required property of {}",
+                        s.name,
+                        s.identity,
+                        doc.label()
+                    ));
+                }
+            }
+        }
+    }
+    r
+}
+
+fn is_required_property(doc: &SchemaDoc, field: &str) -> bool {
+    let required = doc
+        .document
+        .get("required")
+        .and_then(Value::as_array)
+        .is_some_and(|r| r.iter().any(|v| v == field));
+    let declared = doc
+        .document
+        .get("properties")
+        .and_then(|p| p.get(field))
+        .is_some();
+    required && declared
+}
+
+fn services(catalog: &Catalog) -> CheckResult {
+    let mut r = CheckResult::new(
+        "catalog.services",
+        "every producer and consumer is a declared service",
+    );
+    let declared: BTreeSet<&str> = catalog.services().iter().map(|s| s.name.as_str()).collect();
+    if declared.len() != catalog.services().len() {
+        r.failures.push("a service is declared twice".into());
+    }
+    for t in catalog.topics() {
+        for p in &t.producers {
+            r.checked += 1;
+            if p != "*" && !declared.contains(p.as_str()) {
+                r.failures.push(format!(
+                    "topic {}: producer {p} is not a declared service",
+                    t.name
+                ));
+            }
+        }
+        for c in &t.consumers {
+            r.checked += 1;
+            if !declared.contains(c.as_str()) {
+                r.failures.push(format!(
+                    "topic {}: consumer {c} is not a declared service",
+                    t.name
+                ));
+            }
+        }
+    }
+    r
+}
+
+fn consumers(catalog: &Catalog) -> CheckResult {
+    let mut r = CheckResult::new(
+        "catalog.consumers",
+        "every consumer subscribes within one topic it is listed under and reads its schema",
+    );
+    let mut durables = BTreeSet::new();
+    for c in catalog.consumers() {
+        r.checked += 1;
+        let name = c.durable_name();
+        if !durables.insert(name.clone()) {
+            r.failures
+                .push(format!("consumer {name} is declared twice"));
+        }
+        if !catalog.services().iter().any(|s| s.name == c.service) {
+            r.failures.push(format!(
+                "consumer {name}: service {} is not declared",
+                c.service
+            ));
+        }
+        let topic = catalog
+            .topics()
+            .iter()
+            .find(|t| t.subjects.iter().any(|f| filter_within(&c.filter, f)));
+        match topic {
+            None => r.failures.push(format!(
+                "consumer {name}: filter {} is not within any topic's subjects",
+                c.filter
+            )),
+            Some(t) => {
+                if !t.consumers.contains(&c.service) {
+                    r.failures.push(format!(
+                        "consumer {name}: {} is not listed as a consumer of topic {}",
+                        c.service, t.name
+                    ));
+                }
+            }
+        }
+        let covered: Vec<_> = catalog
+            .subjects()
+            .iter()
+            .filter(|s| filters_overlap(&c.filter, &s.name))
+            .collect();
+        if covered.is_empty() {
+            r.failures.push(format!(
+                "consumer {name}: filter {} matches no subject",
+                c.filter
+            ));
+        }
+        for s in covered {
+            if s.schema != c.reads.schema {
+                r.failures.push(format!(
+                    "consumer {name} reads {} but subject {} carries {}",
+                    c.reads.schema, s.name, s.schema
+                ));
+            }
+        }
+        let reads = SchemaRef {
+            name: c.reads.schema.clone(),
+            version: None,
+        };
+        if catalog.schema(&reads).is_none() {
+            r.failures.push(format!(
+                "consumer {name}: reads schema {} which does not exist",
+                c.reads.schema
+            ));
+        }
+        if c.max_deliver < 1 || c.max_ack_pending < 1 {
+            r.failures.push(format!(
+                "consumer {name}: max_deliver and max_ack_pending must be at least 1"
+            ));
+        }
+        for f in &c.fields {
+            if !f.starts_with('/') {
+                r.failures.push(format!(
+                    "consumer {name}: field `{f}` is not a JSON Pointer"
+                ));
+            }
+        }
+    }
+    for t in catalog.topics() {
+        for svc in &t.consumers {
+            let has = catalog.consumers().iter().any(|c| {
+                &c.service == svc && t.subjects.iter().any(|f| filter_within(&c.filter, f))
+            });
+            if !has {
+                r.failures.push(format!(
+                    "topic {}: {svc} is listed as a consumer but has no [[consumer]] entry for it",
+                    t.name
+                ));
+            }
+        }
+    }
+    r
+}
+
+fn streams(catalog: &Catalog) -> CheckResult {
+    let mut r = CheckResult::new(
+        "catalog.streams",
+        "stream names are unique and no two streams claim the same subjects",
+    );
+    let streams = catalog.streams();
+    let mut names = BTreeSet::new();
+    for (i, s) in streams.iter().enumerate() {
+        r.checked += 1;
+        if !names.insert(&s.name) {
+            r.failures
+                .push(format!("stream {} is declared twice", s.name));
+        }
+        if s.duplicate_window > s.max_age {
+            r.failures.push(format!(
+                "stream {}: duplicate_window is longer than max_age",
+                s.name
+            ));
+        }
+        for other in &streams[i + 1..] {
+            for a in &s.subjects {
+                for b in &other.subjects {
+                    if filters_overlap(a, b) {
+                        r.failures.push(format!(
+                            "streams {} and {} overlap on {a} / {b}",
+                            s.name, other.name
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    r
+}
+
+fn examples(catalog: &Catalog) -> CheckResult {
+    let mut r = CheckResult::new(
+        "examples",
+        "valid examples validate (against every version they claim) and invalid ones fail for their stated reason",
+    );
+    for (path, bytes) in &catalog.files().files {
+        let Some(rest) = path.strip_prefix("examples/") else {
+            continue;
+        };
+        let parts: Vec<&str> = rest.split('/').collect();
+        let [name, kind, _file] = parts[..] else {
+            r.failures.push(format!(
+                "{path}: examples live at examples/<Name>/valid|invalid/<file>.json"
+            ));
+            continue;
+        };
+        r.checked += 1;
+        let Some(versions) = catalog.schemas().get(name) else {
+            r.failures
+                .push(format!("{path}: there is no schema {name}"));
+            continue;
+        };
+        let value: Value = match serde_json::from_slice(bytes) {
+            Ok(v) => v,
+            Err(e) => {
+                r.failures.push(format!("{path}: not JSON: {e}"));
+                continue;
+            }
+        };
+        match kind {
+            "valid" => {
+                for doc in example_targets(catalog, versions, &value) {
+                    let schema = SchemaRef {
+                        name: doc.name.clone(),
+                        version: Some(doc.version),
+                    };
+                    if let Err(e) = catalog.validate_schema(&schema, &value) {
+                        r.failures
+                            .push(format!("{path}: invalid under {}: {e}", doc.label()));
+                    }
+                }
+            }
+            "invalid" => check_invalid_example(catalog, versions, path, &value, &mut r),
+            other => r
+                .failures
+                .push(format!("{path}: `{other}` must be `valid` or `invalid`")),
+        }
+    }
+    r
+}
+
+/// A valid example without `$schema` must hold under every version of the
+/// latest major: that is what backward compatibility within a major promises.
+fn example_targets<'c>(
+    catalog: &'c Catalog,
+    versions: &'c [SchemaDoc],
+    event: &Value,
+) -> Vec<&'c SchemaDoc> {
+    if let Some(doc) = event
+        .get("$schema")
+        .and_then(Value::as_str)
+        .and_then(|id| catalog.schema_by_id(id))
+    {
+        return vec![doc];
+    }
+    let major = versions.last().map(|d| d.version.major);
+    versions
+        .iter()
+        .filter(|d| Some(d.version.major) == major)
+        .collect()
+}
+
+fn check_invalid_example(
+    catalog: &Catalog,
+    versions: &[SchemaDoc],
+    path: &str,
+    wrapper: &Value,
+    r: &mut CheckResult,
+) {
+    let (Some(event), Some(expect)) = (
+        wrapper.get("event"),
+        wrapper.get("expect").and_then(Value::as_array),
+    ) else {
+        r.failures.push(format!(
+            "{path}: an invalid example is {{\"description\", \"expect\": [{{\"path\", \"keyword\"}}], \"event\"}}"
+        ));
+        return;
+    };
+    let doc = example_targets(catalog, versions, event)
+        .into_iter()
+        .last()
+        .expect("a schema has a version");
+    let schema = SchemaRef {
+        name: doc.name.clone(),
+        version: Some(doc.version),
+    };
+    match catalog.validate_schema(&schema, event) {
+        Ok(_) => r.failures.push(format!(
+            "{path}: expected to fail under {} but it validates",
+            doc.label()
+        )),
+        Err(e) => {
+            for want in expect {
+                let want_path = want.get("path").and_then(Value::as_str).unwrap_or("");
+                let want_kw = want.get("keyword").and_then(Value::as_str).unwrap_or("");
+                let found = e
+                    .violations()
+                    .iter()
+                    .any(|v| v.instance_path == want_path && v.keyword == want_kw);
+                if !found {
+                    r.failures.push(format!(
+                        "{path}: fails, but not with `{want_kw}` at `{want_path}` as expected: {e}"
+                    ));
+                }
+            }
+        }
+    }
+}
+
+/// Whether every subject matching `inner` also matches `outer`.
+fn filter_within(inner: &str, outer: &str) -> bool {
+    let i: Vec<&str> = inner.split('.').collect();
+    let o: Vec<&str> = outer.split('.').collect();
+    for (k, ot) in o.iter().enumerate() {
+        match (*ot, i.get(k)) {
+            (">", Some(_)) => return true,
+            ("*", Some(&it)) if it != ">" => {}
+            (ot, Some(&it)) if ot == it => {}
+            _ => return false,
+        }
+    }
+    i.len() == o.len()
+}
+
+/// Whether some subject matches both filters.
+fn filters_overlap(a: &str, b: &str) -> bool {
+    let a: Vec<&str> = a.split('.').collect();
+    let b: Vec<&str> = b.split('.').collect();
+    for k in 0..a.len().max(b.len()) {
+        match (a.get(k), b.get(k)) {
+            (Some(&">"), Some(_)) | (Some(_), Some(&">")) => return true,
+            (Some(&x), Some(&y)) if x == y || x == "*" || y == "*" => {}
+            _ => return false,
+        }
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filter_containment() {
+        assert!(filter_within("usage.metered.>", "usage.metered.>"));
+        assert!(filter_within("usage.metered.api_call", "usage.metered.>"));
+        assert!(filter_within("ingest.document.processed", "ingest.>"));
+        assert!(!filter_within("ingest.>", "ingest.document.>"));
+        assert!(!filter_within("usage.>", "usage.metered.>"));
+        assert!(filter_within("a.*.c", "a.*.c"));
+        assert!(!filter_within("a.b", "a.b.c"));
+    }
+
+    #[test]
+    fn filter_overlap() {
+        assert!(filters_overlap("usage.>", "usage.metered.api_call"));
+        assert!(filters_overlap("a.*", "a.b"));
+        assert!(!filters_overlap("ingest.>", "usage.>"));
+        assert!(!filters_overlap("a.b", "a.b.c"));
+        assert!(filters_overlap("herald.heartbeat.*", "herald.heartbeat.>"));
+    }
+}
