@@ -19,6 +19,7 @@
 
 mod change;
 mod diff;
+pub mod gate;
 mod json_type;
 pub mod render;
 mod resolve;
