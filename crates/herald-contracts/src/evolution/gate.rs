@@ -227,7 +227,7 @@ pub fn check_schema(catalog: &Catalog, schema: &str, versions: &[SchemaDoc]) -> 
                     Ok(b) => {
                         // an incompatible step inside a major is already reported above
                         if let Some(v) = &b.violation {
-                            if !(same_major && !report.compatible) {
+                            if !same_major || report.compatible {
                                 gate.violations.push(v.clone());
                             }
                         }
