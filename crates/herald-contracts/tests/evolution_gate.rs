@@ -206,3 +206,40 @@ fn consumers_are_named_by_schema() {
     assert!(!names.is_empty());
     assert!(names.iter().all(|n| n.contains("--")), "{names:?}");
 }
+
+#[test]
+fn consumer_fields_map_to_changes_that_break_them() {
+    use herald_contracts::evolution::gate::{changes_affecting_field, schema_pointer_for_field};
+    use herald_contracts::evolution::{compare, NoExternalSchemas, Options};
+    assert_eq!(
+        schema_pointer_for_field("/cost/amount"),
+        "/properties/cost/properties/amount"
+    );
+    assert_eq!(
+        schema_pointer_for_field("/recipients/0/user_id"),
+        "/properties/recipients/items/properties/user_id"
+    );
+    let old = json!({"type": "object", "properties": {
+        "cost": {"type": "object", "properties": {"amount": {"type": "number"}, "currency": {"type": "string"}}, "required": ["amount"]},
+        "unit": {"type": "string"}
+    }, "required": ["cost"]});
+    let mut new = old.clone();
+    new["properties"]["cost"]["properties"]["amount"] = json!({"type": "string"});
+    new["properties"]["cost"]["required"] = json!([]);
+    new["properties"].as_object_mut().unwrap().remove("unit");
+    let r = compare(&old, &new, &Options::new(Mode::Full), &NoExternalSchemas).unwrap();
+    let kinds = |field: &str| -> Vec<String> {
+        let mut v: Vec<String> = changes_affecting_field(&r, field)
+            .iter()
+            .map(|c| c.kind.id())
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(
+        kinds("/cost/amount"),
+        vec!["required.removed", "type.changed"]
+    );
+    assert_eq!(kinds("/unit"), vec!["property.removed"]);
+    assert!(kinds("/cost/currency").is_empty());
+}

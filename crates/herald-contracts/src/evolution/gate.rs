@@ -262,3 +262,42 @@ pub fn check_catalog(catalog: &Catalog) -> GateReport {
             .collect(),
     }
 }
+
+/// The schema location (as used in [`Change::pointer`](super::Change)) of an instance
+/// field given as a JSON Pointer, e.g. `/cost/amount` →
+/// `/properties/cost/properties/amount`; array indexes (`/0`, `-`, `*`) map to
+/// `/items`.
+pub fn schema_pointer_for_field(field: &str) -> String {
+    let mut out = String::new();
+    for token in field.split('/').skip(1) {
+        if token == "-"
+            || token == "*"
+            || (!token.is_empty() && token.bytes().all(|b| b.is_ascii_digit()))
+        {
+            out.push_str("/items");
+        } else {
+            out.push_str("/properties/");
+            out.push_str(token);
+        }
+    }
+    out
+}
+
+/// The changes in `report` that can break a consumer depending on `field` (a JSON
+/// Pointer into the event): changes at the field or inside it whose **forward**
+/// verdict is not compatible, since a consumer is an old reader of the producer's
+/// new events (a removed field, a field no longer required, a changed type...).
+pub fn changes_affecting_field<'r>(report: &'r Report, field: &str) -> Vec<&'r super::Change> {
+    let at = schema_pointer_for_field(field);
+    let inside = format!("{at}/");
+    report
+        .changes
+        .iter()
+        .filter(|c| c.forward != super::Verdict::Compatible)
+        .filter(|c| {
+            let ancestor =
+                c.pointer.contains("/properties/") && at.starts_with(&format!("{}/", c.pointer));
+            c.pointer == at || c.pointer.starts_with(&inside) || ancestor
+        })
+        .collect()
+}
