@@ -19,6 +19,7 @@
 
 mod change;
 mod diff;
+pub mod gate;
 mod json_type;
 pub mod render;
 mod resolve;
@@ -471,17 +472,11 @@ fn reserved_changes(
     }
 }
 
+/// Drops exact repeats (a union branch matched by two alternatives reports its inner
+/// changes twice).
 fn dedup(changes: &mut Vec<Change>) {
-    let mut seen: Vec<(ChangeKind, String, String)> = Vec::new();
-    changes.retain(|c| {
-        let key = (c.kind, c.pointer.clone(), c.message.clone());
-        if seen.contains(&key) {
-            false
-        } else {
-            seen.push(key);
-            true
-        }
-    });
+    let mut seen = std::collections::HashSet::new();
+    changes.retain(|c| seen.insert((c.kind, c.pointer.clone(), c.message.clone())));
 }
 
 fn finish(
