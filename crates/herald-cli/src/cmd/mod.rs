@@ -3,7 +3,11 @@
 pub mod bench;
 pub mod catalog;
 pub mod check;
+pub mod consume;
+pub mod dlq;
+pub mod lag;
 pub mod nats;
 pub mod publish;
 pub mod streams;
+pub mod tail;
 pub mod validate;
