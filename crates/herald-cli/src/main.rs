@@ -46,6 +46,15 @@ pub struct Global {
     /// Output format: text for people, json for machines.
     #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
     format: Format,
+    /// NATS server URL(s), comma-separated (default: $NATS_URL, else nats://127.0.0.1:4222).
+    #[arg(long, global = true, value_name = "URL")]
+    server: Option<String>,
+    /// NATS credentials file (JWT + seed).
+    #[arg(long, global = true, value_name = "FILE")]
+    creds: Option<PathBuf>,
+    /// Seconds to wait for the initial connection before giving up (exit 2).
+    #[arg(long, global = true, default_value_t = 5.0, value_name = "SECS")]
+    connect_timeout: f64,
 }
 
 #[derive(Debug, Subcommand)]
@@ -56,6 +65,12 @@ enum Command {
     Check(cmd::check::Args),
     /// Show topics, subjects, schemas, producers and consumers.
     Catalog(cmd::catalog::Args),
+    /// Provision the catalog's JetStream streams (apply) or list them (ls).
+    Streams(cmd::streams::Args),
+    /// Publish events, validated, with idempotency keys and retries.
+    Publish(cmd::publish::Args),
+    /// Benchmarks against a real nats-server.
+    Bench(cmd::bench::Args),
 }
 
 /// What a command concluded, when it ran to the end.
@@ -78,6 +93,9 @@ fn main() -> ExitCode {
         Command::Validate(args) => cmd::validate::run(&cli.global, args),
         Command::Check(args) => cmd::check::run(&cli.global, args),
         Command::Catalog(args) => cmd::catalog::run(&cli.global, args),
+        Command::Streams(args) => cmd::streams::run(&cli.global, args),
+        Command::Publish(args) => cmd::publish::run(&cli.global, args),
+        Command::Bench(args) => cmd::bench::run(&cli.global, args),
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,

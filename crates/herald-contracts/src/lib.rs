@@ -23,6 +23,7 @@ pub mod catalog;
 pub mod check;
 pub mod error;
 pub mod events;
+pub mod evolution;
 pub mod schema;
 
 pub use catalog::{

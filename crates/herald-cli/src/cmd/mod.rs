@@ -1,5 +1,9 @@
 //! One module per subcommand.
 
+pub mod bench;
 pub mod catalog;
 pub mod check;
+pub mod nats;
+pub mod publish;
+pub mod streams;
 pub mod validate;

@@ -1,0 +1,98 @@
+//! `herald streams`: provision the catalog's streams, list what the server holds.
+
+use herald_runtime::Provisioner;
+use serde_json::json;
+
+use crate::output::{print_json, Format, Style};
+use crate::{Global, Outcome};
+
+/// Provision or list JetStream streams.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    command: StreamsCommand,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum StreamsCommand {
+    /// Create or update one stream per topic family, plus DLQ, from the catalog.
+    #[command(
+        after_help = "A change the server cannot make in place (storage type) or that would lose data \
+(lowering max_age or max_bytes, dropping subjects) is refused unless --force.\n\nExit codes: 0 applied \
+(or nothing to do), 1 some change refused (or, with --dry-run, drift found), 2 connection error."
+    )]
+    Apply {
+        /// Show the difference between the server and the catalog; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Apply destructive changes too (may delete stored events).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Every stream: subjects, messages, bytes, consumers, first/last sequence.
+    Ls,
+}
+
+/// Runs `herald streams`.
+pub fn run(global: &Global, args: &Args) -> anyhow::Result<Outcome> {
+    let contracts = super::nats::contracts(global)?;
+    super::nats::runtime()?.block_on(async {
+        let client = super::nats::connect(global, "herald-cli").await?;
+        let prov = Provisioner::new(client, contracts);
+        match &args.command {
+            StreamsCommand::Apply { dry_run, force } => {
+                let plan = prov.apply(*dry_run, *force).await?;
+                match global.format {
+                    Format::Json => {
+                        let rows: Vec<_> = plan
+                            .streams
+                            .iter()
+                            .map(|s| json!({"stream": s.stream, "action": format!("{:?}", s.action)}))
+                            .collect();
+                        print_json(&json!({"dry_run": plan.dry_run, "drift": plan.has_drift(), "refused": plan.has_refusals(), "streams": rows}))?;
+                    }
+                    Format::Text => print!("{plan}"),
+                }
+                let failed = plan.has_refusals() || (*dry_run && plan.has_drift());
+                if plan.has_refusals() {
+                    eprintln!(
+                        "{}: some changes were refused; re-run with --force to apply them",
+                        Style::stderr().red("refused")
+                    );
+                }
+                Ok(if failed { Outcome::Failed } else { Outcome::Ok })
+            }
+            StreamsCommand::Ls => {
+                let rows = prov.list().await?;
+                match global.format {
+                    Format::Json => {
+                        let rows: Vec<_> = rows
+                            .iter()
+                            .map(|r| json!({"name": r.name, "subjects": r.subjects, "messages": r.messages, "bytes": r.bytes, "consumers": r.consumers, "first_seq": r.first_seq, "last_seq": r.last_seq}))
+                            .collect();
+                        print_json(&json!(rows))?;
+                    }
+                    Format::Text => {
+                        println!(
+                            "{:<14} {:<28} {:>10} {:>12} {:>9} {:>10} {:>10}",
+                            "STREAM", "SUBJECTS", "MESSAGES", "BYTES", "CONSUMERS", "FIRST", "LAST"
+                        );
+                        for r in rows {
+                            println!(
+                                "{:<14} {:<28} {:>10} {:>12} {:>9} {:>10} {:>10}",
+                                r.name,
+                                r.subjects.join(","),
+                                r.messages,
+                                r.bytes,
+                                r.consumers,
+                                r.first_seq,
+                                r.last_seq
+                            );
+                        }
+                    }
+                }
+                Ok(Outcome::Ok)
+            }
+        }
+    })
+}

@@ -1,0 +1,294 @@
+//! `herald streams` / `herald publish` against a real nats-server started by the test.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use herald_runtime::NatsServer;
+
+fn herald(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_herald"))
+        .args(args)
+        .env_remove("NATS_URL")
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run herald")
+}
+
+fn text(o: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+fn repo_contracts() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../contracts")
+}
+
+fn usage_line(id: &str) -> String {
+    serde_json::json!({
+        "event_id": id,
+        "timestamp": "2024-01-15T10:30:00Z",
+        "service_name": "model-gateway",
+        "user_id": "123e4567-e89b-12d3-a456-426614174000",
+        "tenant_id": "789e0123-e89b-12d3-a456-426614174000",
+        "event_type": "api_call",
+        "resource_type": "requests",
+        "quantity": 1,
+        "cost": {"amount": 0.001, "currency": "EUR"}
+    })
+    .to_string()
+}
+
+async fn server() -> NatsServer {
+    NatsServer::start()
+        .await
+        .expect("nats-server must be installed (apt-get install nats-server)")
+}
+
+fn stream_messages(url: &str, stream: &str) -> u64 {
+    let o = herald(&["--server", url, "--format", "json", "streams", "ls"]);
+    assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
+    let rows: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    rows.as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == stream)
+        .map(|r| r["messages"].as_u64().unwrap())
+        .unwrap()
+}
+
+#[tokio::test]
+async fn streams_apply_is_idempotent_and_dry_run_refuses_destructive_drift() {
+    let s = server().await;
+    let url = s.url();
+    let o = herald(&["--server", &url, "streams", "apply"]);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}{err}");
+    assert!(
+        out.contains("USAGE") && out.contains("created") && out.contains("DLQ"),
+        "{out}"
+    );
+    let o = herald(&["--server", &url, "streams", "apply"]);
+    let (out, _) = text(&o);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(out.contains("nothing to change"), "{out}");
+
+    // A copy of the contracts with USAGE's max_age lowered: drift, destructive.
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&repo_contracts(), dir.path());
+    let cat = dir.path().join("catalog.toml");
+    let toml = std::fs::read_to_string(&cat).unwrap();
+    let changed = toml.replacen(
+        "max_age = \"30d\"\nmax_bytes",
+        "max_age = \"1d\"\nmax_bytes",
+        1,
+    );
+    assert_ne!(toml, changed, "catalog layout changed; update the test");
+    std::fs::write(&cat, changed).unwrap();
+    let contracts = dir.path().to_str().unwrap();
+    let o = herald(&[
+        "--server",
+        &url,
+        "--contracts",
+        contracts,
+        "streams",
+        "apply",
+        "--dry-run",
+    ]);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}{err}");
+    assert!(
+        out.contains("USAGE") && out.contains("REFUSED") && out.contains("max_age: 30d -> 1d"),
+        "{out}"
+    );
+    let o = herald(&[
+        "--server",
+        &url,
+        "--contracts",
+        contracts,
+        "streams",
+        "apply",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let o = herald(&[
+        "--server",
+        &url,
+        "--contracts",
+        contracts,
+        "streams",
+        "apply",
+        "--force",
+    ]);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}{err}");
+    assert!(out.contains("updated (forced)"), "{out}");
+    let o = herald(&[
+        "--server",
+        &url,
+        "--contracts",
+        contracts,
+        "streams",
+        "apply",
+        "--dry-run",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let dest = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            std::fs::create_dir_all(&dest).unwrap();
+            copy_dir(&e.path(), &dest);
+        } else {
+            std::fs::copy(e.path(), dest).unwrap();
+        }
+    }
+}
+
+#[tokio::test]
+async fn publish_jsonl_skips_bad_lines_reports_them_and_publishes_the_rest() {
+    let s = server().await;
+    let url = s.url();
+    assert_eq!(
+        herald(&["--server", &url, "streams", "apply"])
+            .status
+            .code(),
+        Some(0)
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("events.jsonl");
+    let mut invalid: serde_json::Value =
+        serde_json::from_str(&usage_line("550e8400-e29b-41d4-a716-446655440099")).unwrap();
+    invalid.as_object_mut().unwrap().remove("tenant_id");
+    let lines = [
+        usage_line("550e8400-e29b-41d4-a716-446655440001"),
+        "{\"event_id\": oops".to_string(),
+        usage_line("550e8400-e29b-41d4-a716-446655440002"),
+        invalid.to_string(),
+        String::new(),
+        usage_line("550e8400-e29b-41d4-a716-446655440003"),
+    ];
+    std::fs::write(&file, lines.join("\n")).unwrap();
+    let o = herald(&[
+        "--server",
+        &url,
+        "publish",
+        "--subject",
+        "usage.metered.api_call",
+        "--jsonl",
+        file.to_str().unwrap(),
+    ]);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}{err}");
+    assert!(
+        out.contains("published 3, duplicates 0, rejected 2, failed 0"),
+        "{out}"
+    );
+    assert!(err.contains("events.jsonl:2"), "{err}");
+    assert!(
+        err.contains("events.jsonl:4") && err.contains("tenant_id"),
+        "{err}"
+    );
+    assert_eq!(stream_messages(&url, "USAGE"), 3);
+
+    // Same file again: all duplicates, still exit 1 for the two bad lines.
+    let o = herald(&[
+        "--server",
+        &url,
+        "publish",
+        "--subject",
+        "usage.metered.api_call",
+        "--jsonl",
+        file.to_str().unwrap(),
+    ]);
+    let (out, _) = text(&o);
+    assert!(
+        out.contains("published 0, duplicates 3, rejected 2"),
+        "{out}"
+    );
+    assert_eq!(stream_messages(&url, "USAGE"), 3);
+}
+
+#[tokio::test]
+async fn publish_single_event_with_idempotency_key_reports_duplicate() {
+    let s = server().await;
+    let url = s.url();
+    assert_eq!(
+        herald(&["--server", &url, "streams", "apply"])
+            .status
+            .code(),
+        Some(0)
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("e.json");
+    std::fs::write(&file, usage_line("550e8400-e29b-41d4-a716-446655440011")).unwrap();
+    let args = [
+        "--server",
+        &url,
+        "publish",
+        "--subject",
+        "usage.metered.api_call",
+        "--idempotency-key",
+        "order-1",
+        file.to_str().unwrap(),
+    ];
+    let o = herald(&args);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}{err}");
+    assert!(
+        out.starts_with("published to USAGE seq 1 (message id order-1"),
+        "{out}"
+    );
+    let o = herald(&args);
+    let (out, _) = text(&o);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(out.starts_with("duplicate of USAGE seq 1"), "{out}");
+    assert_eq!(stream_messages(&url, "USAGE"), 1);
+}
+
+#[test]
+fn publish_unknown_subject_is_a_usage_error() {
+    let o = herald(&[
+        "--server",
+        "nats://127.0.0.1:1",
+        "publish",
+        "--subject",
+        "usage.nope",
+        "-",
+    ]);
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(err.contains("unknown subject `usage.nope`"), "{err}");
+}
+
+#[test]
+fn publish_to_unreachable_server_fails_within_connect_timeout() {
+    let port = herald_runtime::server::free_port().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("e.json");
+    std::fs::write(&file, usage_line("550e8400-e29b-41d4-a716-446655440012")).unwrap();
+    let url = format!("nats://127.0.0.1:{port}");
+    let started = Instant::now();
+    let o = herald(&[
+        "--server",
+        &url,
+        "--connect-timeout",
+        "1",
+        "publish",
+        "--subject",
+        "usage.metered.api_call",
+        file.to_str().unwrap(),
+    ]);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{out}{err}");
+    assert!(
+        err.contains("cannot connect") && err.contains(&port.to_string()),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "one-line error: {err}");
+    assert!(started.elapsed() < Duration::from_secs(15));
+}

@@ -1,0 +1,806 @@
+//! Durable pull consumers with validation, duplicate suppression, retries with
+//! backoff, and the dead-letter queue.
+//!
+//! Nothing is lost: every delivery ends either acknowledged after its handler
+//! succeeded (or as a recorded duplicate), or in the dead-letter queue with the
+//! reason (and only then terminated), or NAKed for a later redelivery.
+//!
+//! | outcome | what happens |
+//! |---|---|
+//! | handler `Ok` | ack; key recorded in the duplicate store |
+//! | key already recorded | ack without calling the handler (counted as duplicate) |
+//! | invalid / undecodable / unknown schema | DLQ (`schema_invalid` / `decode_error` / `unknown_schema`), then `Term` |
+//! | [`HandlerError::Retry`] or panic | `NAK` with the backoff delay for this delivery count |
+//! | [`HandlerError::Reject`] | DLQ (`handler_rejected`), then `Term` |
+//! | retryable failure on the last allowed delivery | DLQ (`max_deliveries`), then `Term` |
+//!
+//! A consumer that dies at the wrong moment is backstopped by
+//! [`watch_max_deliveries`], which copies messages named in JetStream's
+//! max-deliveries advisories into the DLQ.
+
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream::{self, consumer::pull, AckKind};
+use async_nats::HeaderMap;
+use bytes::Bytes;
+use futures::{FutureExt, StreamExt};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use tokio::sync::{watch, Semaphore};
+
+use crate::connection::HeraldClient;
+use crate::contracts::{ConsumerDef, Contracts};
+use crate::dedupe::DedupeStore;
+use crate::dlq::{self, reason, DeadLetter};
+use crate::headers as h;
+use crate::publisher::Publish;
+
+/// What a handler reports when it does not succeed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HandlerError {
+    /// Temporary: redeliver later (NAK with backoff delay).
+    Retry(String),
+    /// Permanent: this event can never succeed; dead-letter it (`handler_rejected`).
+    Reject(String),
+}
+
+impl std::fmt::Display for HandlerError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HandlerError::Retry(e) => write!(f, "retryable: {e}"),
+            HandlerError::Reject(e) => write!(f, "rejected: {e}"),
+        }
+    }
+}
+
+/// Result type of handlers.
+pub type HandlerResult = Result<(), HandlerError>;
+
+/// One validated event handed to a handler.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    /// Subject it was published on.
+    pub subject: String,
+    /// Raw payload.
+    pub payload: Bytes,
+    /// Decoded payload.
+    pub value: Value,
+    /// Headers (empty for bare JSON from non-herald producers).
+    pub headers: HeaderMap,
+    /// `$id` of the schema it satisfied.
+    pub schema_id: String,
+    /// Delivery count (1 = first delivery).
+    pub delivered: i64,
+    /// Stream sequence.
+    pub stream_seq: u64,
+    /// Stream name.
+    pub stream: String,
+    /// Correlation id (`ce-correlationid`), if any.
+    pub correlation_id: Option<String>,
+    /// Idempotency key (`Nats-Msg-Id`, else the identity field), if any.
+    pub key: Option<String>,
+}
+
+impl Delivery {
+    /// The event as a typed value.
+    pub fn event<T: DeserializeOwned>(&self) -> Result<T, HandlerError> {
+        serde_json::from_value(self.value.clone()).map_err(|e| HandlerError::Reject(e.to_string()))
+    }
+
+    /// Publish options continuing this event's correlation and trace (for events a handler emits).
+    pub fn follow_up(&self) -> Publish {
+        Publish::build().caused_by(&self.headers)
+    }
+
+    /// A header value.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).map(|v| v.as_str())
+    }
+}
+
+/// Counters of one consumer (also exposed to the monitoring module).
+#[derive(Debug, Default)]
+pub struct ConsumerStats {
+    /// Acked after handler success.
+    pub acked: AtomicU64,
+    /// Acked as duplicates without calling the handler.
+    pub duplicates: AtomicU64,
+    /// NAKed for redelivery.
+    pub retried: AtomicU64,
+    /// Dead-lettered.
+    pub dead_lettered: AtomicU64,
+    /// Handler panics caught.
+    pub panics: AtomicU64,
+    /// NAKed at shutdown without being started.
+    pub released: AtomicU64,
+}
+
+impl ConsumerStats {
+    /// Snapshot as plain numbers `(acked, duplicates, retried, dead_lettered, panics, released)`.
+    pub fn snapshot(&self) -> StatsSnapshot {
+        StatsSnapshot {
+            acked: self.acked.load(Ordering::Relaxed),
+            duplicates: self.duplicates.load(Ordering::Relaxed),
+            retried: self.retried.load(Ordering::Relaxed),
+            dead_lettered: self.dead_lettered.load(Ordering::Relaxed),
+            panics: self.panics.load(Ordering::Relaxed),
+            released: self.released.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Plain copy of [`ConsumerStats`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct StatsSnapshot {
+    /// Acked after handler success.
+    pub acked: u64,
+    /// Duplicates acked without the handler.
+    pub duplicates: u64,
+    /// NAKed for redelivery.
+    pub retried: u64,
+    /// Dead-lettered.
+    pub dead_lettered: u64,
+    /// Panics caught.
+    pub panics: u64,
+    /// Released (NAKed unstarted) at shutdown.
+    pub released: u64,
+}
+
+/// Consumer settings, builder-style.
+#[derive(Debug, Clone)]
+pub struct ConsumerConfig {
+    /// Consuming service.
+    pub service: String,
+    /// Subscription name within the service.
+    pub name: String,
+    /// Subject filter.
+    pub filter: String,
+    /// Durable name (default `<service>--<name>`).
+    pub durable: String,
+    /// Handlers running at once.
+    pub concurrency: usize,
+    /// Unacked deliveries allowed at once (server side).
+    pub max_ack_pending: i64,
+    /// Time a delivery may stay unacked before the server redelivers it.
+    pub ack_wait: Duration,
+    /// Deliveries before dead-lettering.
+    pub max_deliver: i64,
+    /// NAK delay by delivery count (1st failure uses `backoff[0]`; the last entry repeats).
+    pub backoff: Vec<Duration>,
+    /// Duplicate store.
+    pub dedupe: DedupeStore,
+    /// How long in-flight handlers may run after shutdown is requested.
+    pub shutdown_grace: Duration,
+    /// Longest a pull request waits for messages (bounds shutdown latency when idle).
+    pub pull_expires: Duration,
+}
+
+impl ConsumerConfig {
+    /// A consumer of `service` named `name` on `filter`, with herald's defaults
+    /// (concurrency 16, ack wait 30 s, 5 deliveries, backoff 1 s then 5 s, in-memory duplicates).
+    pub fn new(
+        service: impl Into<String>,
+        name: impl Into<String>,
+        filter: impl Into<String>,
+    ) -> Self {
+        let service = service.into();
+        let name = name.into();
+        ConsumerConfig {
+            durable: format!("{service}--{name}"),
+            service,
+            name,
+            filter: filter.into(),
+            concurrency: 16,
+            max_ack_pending: 1000,
+            ack_wait: Duration::from_secs(30),
+            max_deliver: 5,
+            backoff: vec![Duration::from_secs(1), Duration::from_secs(5)],
+            dedupe: DedupeStore::default(),
+            shutdown_grace: Duration::from_secs(10),
+            pull_expires: Duration::from_millis(500),
+        }
+    }
+
+    /// From a catalog consumer declaration.
+    pub fn from_def(d: &ConsumerDef) -> Self {
+        let mut c = Self::new(&d.service, &d.name, &d.filter);
+        c.durable = d.durable.clone();
+        c.max_deliver = d.max_deliver;
+        c.ack_wait = d.ack_wait;
+        c.max_ack_pending = d.max_ack_pending;
+        if !d.backoff.is_empty() {
+            c.backoff = d.backoff.clone();
+        }
+        c
+    }
+
+    /// Handlers at once.
+    pub fn concurrency(mut self, n: usize) -> Self {
+        self.concurrency = n.max(1);
+        self
+    }
+    /// Deliveries before dead-lettering.
+    pub fn max_deliver(mut self, n: i64) -> Self {
+        self.max_deliver = n.max(1);
+        self
+    }
+    /// Ack wait.
+    pub fn ack_wait(mut self, d: Duration) -> Self {
+        self.ack_wait = d;
+        self
+    }
+    /// Max ack pending.
+    pub fn max_ack_pending(mut self, n: i64) -> Self {
+        self.max_ack_pending = n;
+        self
+    }
+    /// NAK backoff schedule.
+    pub fn backoff(mut self, b: Vec<Duration>) -> Self {
+        self.backoff = b;
+        self
+    }
+    /// Duplicate store.
+    pub fn dedupe(mut self, d: DedupeStore) -> Self {
+        self.dedupe = d;
+        self
+    }
+    /// Shutdown grace period.
+    pub fn shutdown_grace(mut self, d: Duration) -> Self {
+        self.shutdown_grace = d;
+        self
+    }
+    /// Durable name override.
+    pub fn durable(mut self, name: impl Into<String>) -> Self {
+        self.durable = name.into();
+        self
+    }
+
+    /// The NAK delay after a failed delivery number `delivered` (1-based).
+    pub fn delay_for(&self, delivered: i64) -> Duration {
+        if self.backoff.is_empty() {
+            return Duration::from_secs(1);
+        }
+        let i = (delivered.max(1) as usize - 1).min(self.backoff.len() - 1);
+        self.backoff[i]
+    }
+}
+
+/// Why a consumer could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ConsumeError {
+    /// No stream captures the filter.
+    #[error("no stream captures {0:?} (run `herald streams apply`)")]
+    NoStream(String),
+    /// A JetStream request failed.
+    #[error("consumer {consumer}: {detail}")]
+    Api {
+        /// Durable name.
+        consumer: String,
+        /// Error text.
+        detail: String,
+    },
+}
+
+/// A durable consumer bound to a catalog and a handler.
+pub struct Consumer {
+    client: HeraldClient,
+    contracts: Arc<dyn Contracts>,
+    config: ConsumerConfig,
+    stats: Arc<ConsumerStats>,
+    stream: String,
+}
+
+impl std::fmt::Debug for Consumer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Consumer")
+            .field("durable", &self.config.durable)
+            .field("stream", &self.stream)
+            .finish()
+    }
+}
+
+/// The stream whose subjects cover `filter`.
+pub fn stream_for_filter(contracts: &dyn Contracts, filter: &str) -> Option<String> {
+    contracts
+        .streams()
+        .into_iter()
+        .find(|s| s.subjects.iter().any(|p| filter_within(filter, p)))
+        .map(|s| s.name)
+}
+
+/// Whether every subject matched by `filter` is matched by `pattern`.
+fn filter_within(filter: &str, pattern: &str) -> bool {
+    let f: Vec<&str> = filter.split('.').collect();
+    let p: Vec<&str> = pattern.split('.').collect();
+    for (i, pt) in p.iter().enumerate() {
+        match (*pt, f.get(i)) {
+            (">", Some(_)) => return true,
+            ("*", Some(ft)) if *ft != ">" => {}
+            (a, Some(b)) if a == *b => {}
+            _ => return false,
+        }
+    }
+    f.len() == p.len()
+}
+
+/// Signals a running consumer to shut down gracefully.
+#[derive(Debug, Clone)]
+pub struct Shutdown(watch::Sender<bool>);
+
+impl Shutdown {
+    /// A new, untriggered shutdown signal.
+    pub fn new() -> Self {
+        Shutdown(watch::channel(false).0)
+    }
+
+    /// Requests shutdown.
+    pub fn trigger(&self) {
+        let _ = self.0.send(true);
+    }
+
+    fn subscribe(&self) -> watch::Receiver<bool> {
+        self.0.subscribe()
+    }
+}
+
+impl Default for Shutdown {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM (for `herald consume` and services).
+pub async fn termination_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+impl Consumer {
+    /// A consumer for `config` reading from the stream the catalog assigns to its filter.
+    pub fn new(
+        client: HeraldClient,
+        contracts: Arc<dyn Contracts>,
+        config: ConsumerConfig,
+    ) -> Result<Self, ConsumeError> {
+        let stream = stream_for_filter(contracts.as_ref(), &config.filter)
+            .ok_or_else(|| ConsumeError::NoStream(config.filter.clone()))?;
+        Ok(Consumer {
+            client,
+            contracts,
+            config,
+            stats: Arc::new(ConsumerStats::default()),
+            stream,
+        })
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> Arc<ConsumerStats> {
+        self.stats.clone()
+    }
+
+    /// The stream read.
+    pub fn stream_name(&self) -> &str {
+        &self.stream
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &ConsumerConfig {
+        &self.config
+    }
+
+    fn api(&self, e: impl std::fmt::Display) -> ConsumeError {
+        ConsumeError::Api {
+            consumer: self.config.durable.clone(),
+            detail: e.to_string(),
+        }
+    }
+
+    /// Creates the durable consumer (or reuses it when it exists).
+    pub async fn ensure(
+        &self,
+    ) -> Result<jetstream::consumer::Consumer<pull::Config>, ConsumeError> {
+        let js = self.client.jetstream();
+        let stream = js.get_stream(&self.stream).await.map_err(|e| self.api(e))?;
+        let cfg = pull::Config {
+            durable_name: Some(self.config.durable.clone()),
+            filter_subject: self.config.filter.clone(),
+            ack_policy: jetstream::consumer::AckPolicy::Explicit,
+            ack_wait: self.config.ack_wait,
+            max_deliver: self.config.max_deliver,
+            max_ack_pending: self.config.max_ack_pending,
+            ..Default::default()
+        };
+        match stream.create_consumer(cfg).await {
+            Ok(c) => Ok(c),
+            Err(create_err) => stream
+                .get_consumer(&self.config.durable)
+                .await
+                .map_err(|_| self.api(create_err)),
+        }
+    }
+
+    /// Consumes until `shutdown` is triggered: stops pulling, NAKs fetched-but-unstarted
+    /// messages, waits up to `shutdown_grace` for running handlers (NAKing those still
+    /// running after it), then flushes the connection so every ack has left.
+    pub async fn run<F, Fut>(
+        &self,
+        handler: F,
+        shutdown: Shutdown,
+    ) -> Result<StatsSnapshot, ConsumeError>
+    where
+        F: Fn(Delivery) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = HandlerResult> + Send + 'static,
+    {
+        let consumer = self.ensure().await?;
+        let handler = Arc::new(handler);
+        let sem = Arc::new(Semaphore::new(self.config.concurrency));
+        let mut stop = shutdown.subscribe();
+        let (abort_tx, _) = watch::channel(false);
+        let ctx = Arc::new(Ctx {
+            contracts: self.contracts.clone(),
+            config: self.config.clone(),
+            stats: self.stats.clone(),
+            dlq_js: self.client.jetstream().clone(),
+            stream: self.stream.clone(),
+        });
+        let mut tasks = tokio::task::JoinSet::new();
+        'outer: loop {
+            if *stop.borrow() {
+                break;
+            }
+            // Pull no more than there are free handler slots (at least one).
+            let want = sem.available_permits().max(1);
+            let batch = consumer
+                .batch()
+                .max_messages(want)
+                .expires(self.config.pull_expires)
+                .messages()
+                .await;
+            let mut batch = match batch {
+                Ok(b) => b,
+                Err(e) => {
+                    tracing::warn!(error = %e, "pull failed; retrying");
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+                        _ = stop.changed() => {}
+                    }
+                    continue;
+                }
+            };
+            while let Some(next) = batch.next().await {
+                let msg = match next {
+                    Ok(m) => m,
+                    Err(e) => {
+                        tracing::debug!(error = %e, "batch ended");
+                        break;
+                    }
+                };
+                if *stop.borrow() {
+                    // Fetched but not started: hand it back at once.
+                    let _ = msg.ack_with(AckKind::Nak(None)).await;
+                    self.stats.released.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
+                let permit = tokio::select! {
+                    p = sem.clone().acquire_owned() => p.ok(),
+                    _ = stop.changed() => None,
+                };
+                let Some(permit) = permit else {
+                    let _ = msg.ack_with(AckKind::Nak(None)).await;
+                    self.stats.released.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                };
+                let ctx = ctx.clone();
+                let handler = handler.clone();
+                let mut abort = abort_tx.subscribe();
+                tasks.spawn(async move {
+                    let _permit = permit;
+                    ctx.process(msg, handler.as_ref(), &mut abort).await;
+                });
+                while let Some(r) = tasks.try_join_next() {
+                    let _ = r;
+                }
+            }
+            if *stop.borrow() {
+                break 'outer;
+            }
+        }
+        // Let running handlers finish within the grace period, then NAK the rest.
+        let deadline = Instant::now() + self.config.shutdown_grace;
+        while !tasks.is_empty() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match tokio::time::timeout(left, tasks.join_next()).await {
+                Ok(_) => {}
+                Err(_) => {
+                    let _ = abort_tx.send(true);
+                    while tasks.join_next().await.is_some() {}
+                }
+            }
+        }
+        let _ = self.client.nats().flush().await;
+        Ok(self.stats.snapshot())
+    }
+}
+
+struct Ctx {
+    contracts: Arc<dyn Contracts>,
+    config: ConsumerConfig,
+    stats: Arc<ConsumerStats>,
+    dlq_js: jetstream::Context,
+    stream: String,
+}
+
+enum Verdict {
+    Ack,
+    Duplicate,
+    Nak(Duration),
+    DeadLetter(&'static str, String),
+}
+
+impl Ctx {
+    async fn process<F, Fut>(
+        &self,
+        msg: jetstream::Message,
+        handler: &F,
+        abort: &mut watch::Receiver<bool>,
+    ) where
+        F: Fn(Delivery) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = HandlerResult> + Send + 'static,
+    {
+        let (delivered, stream_seq) = msg
+            .info()
+            .map(|i| (i.delivered, i.stream_sequence))
+            .unwrap_or((1, 0));
+        let headers = msg.headers.clone().unwrap_or_default();
+        let subject = msg.subject.to_string();
+        let hint = headers
+            .get(h::CE_DATASCHEMA)
+            .map(|v| v.as_str().to_string());
+        let verdict = match self
+            .contracts
+            .validate(&subject, hint.as_deref(), &msg.payload)
+        {
+            Err(e) => {
+                // Hook point: metrics::record_validation_failure(schema, Side::Consume).
+                let r = match e.reason() {
+                    "decode_error" | "too_large" => reason::DECODE_ERROR,
+                    "unknown_schema" | "unknown_subject" => reason::UNKNOWN_SCHEMA,
+                    _ => reason::SCHEMA_INVALID,
+                };
+                Verdict::DeadLetter(r, e.to_string())
+            }
+            Ok(valid) => {
+                let identity = self
+                    .contracts
+                    .route(&subject)
+                    .and_then(|r| valid.value.get(&r.identity_field).cloned());
+                let key = headers
+                    .get(h::MSG_ID)
+                    .map(|v| v.as_str().to_string())
+                    .or_else(|| match identity {
+                        Some(Value::String(s)) => Some(s),
+                        Some(Value::Number(n)) => Some(n.to_string()),
+                        _ => None,
+                    });
+                let seen = match &key {
+                    Some(k) => self.config.dedupe.seen(k).await,
+                    None => Ok(false),
+                };
+                match seen {
+                    Ok(true) => Verdict::Duplicate,
+                    Err(e) => {
+                        Verdict::Nak(self.config.delay_for(delivered).min(Duration::from_secs(1)))
+                            .log(&format!("duplicate store unavailable: {e}"))
+                    }
+                    Ok(false) => {
+                        let delivery = Delivery {
+                            correlation_id: headers
+                                .get(h::CE_CORRELATIONID)
+                                .map(|v| v.as_str().to_string()),
+                            subject: subject.clone(),
+                            payload: msg.payload.clone(),
+                            value: valid.value,
+                            headers: headers.clone(),
+                            schema_id: valid.schema_id,
+                            delivered,
+                            stream_seq,
+                            stream: self.stream.clone(),
+                            key: key.clone(),
+                        };
+                        let run = AssertUnwindSafe(handler(delivery)).catch_unwind();
+                        let outcome = tokio::select! {
+                            r = run => Some(r),
+                            _ = abort.wait_for(|a| *a) => None,
+                        };
+                        match outcome {
+                            None => Verdict::Nak(Duration::ZERO),
+                            Some(Ok(Ok(()))) => {
+                                if let Some(k) = &key {
+                                    if let Err(e) = self.config.dedupe.record(k).await {
+                                        tracing::warn!(error = %e, key = %k, "could not record processed key");
+                                    }
+                                }
+                                Verdict::Ack
+                            }
+                            Some(Ok(Err(HandlerError::Reject(e)))) => {
+                                Verdict::DeadLetter(reason::HANDLER_REJECTED, e)
+                            }
+                            Some(Ok(Err(HandlerError::Retry(e)))) => {
+                                self.retry_or_give_up(delivered, e)
+                            }
+                            Some(Err(panic)) => {
+                                self.stats.panics.fetch_add(1, Ordering::Relaxed);
+                                let text = panic
+                                    .downcast_ref::<&str>()
+                                    .map(|s| s.to_string())
+                                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                                    .unwrap_or_else(|| "handler panicked".into());
+                                self.retry_or_give_up(delivered, format!("panic: {text}"))
+                            }
+                        }
+                    }
+                }
+            }
+        };
+        self.settle(msg, &subject, &headers, delivered, stream_seq, verdict)
+            .await;
+    }
+
+    fn retry_or_give_up(&self, delivered: i64, error: String) -> Verdict {
+        if delivered >= self.config.max_deliver {
+            Verdict::DeadLetter(reason::MAX_DELIVERIES, error)
+        } else {
+            Verdict::Nak(self.config.delay_for(delivered))
+        }
+    }
+
+    async fn settle(
+        &self,
+        msg: jetstream::Message,
+        subject: &str,
+        headers: &HeaderMap,
+        delivered: i64,
+        stream_seq: u64,
+        verdict: Verdict,
+    ) {
+        match verdict {
+            Verdict::Ack => {
+                let _ = msg.ack().await;
+                self.stats.acked.fetch_add(1, Ordering::Relaxed);
+            }
+            Verdict::Duplicate => {
+                let _ = msg.ack().await;
+                self.stats.duplicates.fetch_add(1, Ordering::Relaxed);
+            }
+            Verdict::Nak(delay) => {
+                let kind = if delay.is_zero() {
+                    AckKind::Nak(None)
+                } else {
+                    AckKind::Nak(Some(delay))
+                };
+                let _ = msg.ack_with(kind).await;
+                self.stats.retried.fetch_add(1, Ordering::Relaxed);
+            }
+            Verdict::DeadLetter(why, error) => {
+                let dl = DeadLetter {
+                    subject,
+                    payload: msg.payload.clone(),
+                    headers: Some(headers),
+                    reason: why,
+                    error: &error,
+                    consumer: &self.config.durable,
+                    stream: &self.stream,
+                    stream_seq,
+                    deliveries: delivered,
+                };
+                match dlq::dead_letter(&self.dlq_js, dl).await {
+                    Ok(_) => {
+                        // Only now that the DLQ holds it may the original go.
+                        let _ = msg.double_ack_with(AckKind::Term).await;
+                        self.stats.dead_lettered.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "dead-letter publish failed; redelivering later");
+                        let _ = msg
+                            .ack_with(AckKind::Nak(Some(Duration::from_secs(1))))
+                            .await;
+                        self.stats.retried.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+        }
+    }
+}
+
+trait LogVerdict {
+    fn log(self, text: &str) -> Self;
+}
+
+impl LogVerdict for Verdict {
+    fn log(self, text: &str) -> Self {
+        tracing::warn!("{text}");
+        self
+    }
+}
+
+/// Backstop for consumers that died at the wrong moment: listens for JetStream's
+/// max-deliveries advisories on `stream` and copies each named message (by stream
+/// sequence) into the DLQ with reason `max_deliveries`. The DLQ's message id
+/// (`dlq:<stream>:<seq>:<consumer>`) makes this a no-op when the consumer already
+/// dead-lettered it within the DLQ's duplicate window. Runs until `shutdown`.
+pub async fn watch_max_deliveries(
+    client: HeraldClient,
+    stream: String,
+    shutdown: Shutdown,
+) -> Result<u64, ConsumeError> {
+    let subject = format!("$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{stream}.*");
+    let mut sub = client
+        .nats()
+        .subscribe(subject)
+        .await
+        .map_err(|e| ConsumeError::Api {
+            consumer: "*".into(),
+            detail: e.to_string(),
+        })?;
+    let _ = client.nats().flush().await;
+    let mut stop = shutdown.subscribe();
+    let mut copied = 0;
+    loop {
+        if *stop.borrow() {
+            break;
+        }
+        let m = tokio::select! {
+            m = sub.next() => m,
+            _ = stop.changed() => continue,
+        };
+        let Some(m) = m else { break };
+        let Ok(adv) = serde_json::from_slice::<Value>(&m.payload) else {
+            continue;
+        };
+        let seq = adv["stream_seq"].as_u64().unwrap_or(0);
+        let consumer = adv["consumer"].as_str().unwrap_or("").to_string();
+        let deliveries = adv["deliveries"].as_i64().unwrap_or(0);
+        let Ok(s) = client.jetstream().get_stream(&stream).await else {
+            continue;
+        };
+        let Ok(raw) = s.get_raw_message(seq).await else {
+            continue;
+        };
+        let dl = DeadLetter {
+            subject: raw.subject.as_str(),
+            payload: raw.payload.clone(),
+            headers: Some(&raw.headers),
+            reason: reason::MAX_DELIVERIES,
+            error: "max deliveries reached (advisory)",
+            consumer: &consumer,
+            stream: &stream,
+            stream_seq: seq,
+            deliveries,
+        };
+        if dlq::dead_letter(client.jetstream(), dl).await.is_ok() {
+            copied += 1;
+        }
+    }
+    Ok(copied)
+}

@@ -1,0 +1,370 @@
+//! The dead-letter queue: stream `DLQ` on `dlq.>`.
+//!
+//! A dead-lettered event is published to `dlq.<original subject>` with its
+//! original payload and headers plus the `Herald-Dlq-*` headers (reason, error,
+//! consumer, stream, sequence, deliveries, time). Its `Nats-Msg-Id` is
+//! `dlq:<stream>:<seq>:<consumer>` so that dead-lettering the same delivery twice
+//! (a crash between the DLQ publish and the original's ack) stores it once.
+//!
+//! Replay republishes the original payload to the original subject with a **new**
+//! message id (the original id would be swallowed by the duplicate window) and
+//! deletes the DLQ entry only after the republish is acknowledged: a replay that
+//! crashes half way leaves the entry in place (replaying again republishes it once
+//! more with its deterministic replay id `replay:<dlq seq>`, which the duplicate
+//! window recognises), so it loses nothing and duplicates nothing.
+
+use std::time::Duration;
+
+use async_nats::jetstream::{self, message::PublishMessage};
+use async_nats::HeaderMap;
+use bytes::Bytes;
+use futures::StreamExt;
+
+use crate::connection::HeraldClient;
+use crate::headers as h;
+use crate::DLQ_STREAM;
+
+/// Reasons recorded in `Herald-Dlq-Reason`.
+pub mod reason {
+    /// The event violates its schema.
+    pub const SCHEMA_INVALID: &str = "schema_invalid";
+    /// The payload is not JSON.
+    pub const DECODE_ERROR: &str = "decode_error";
+    /// The named schema version is unknown.
+    pub const UNKNOWN_SCHEMA: &str = "unknown_schema";
+    /// The handler said the event can never succeed.
+    pub const HANDLER_REJECTED: &str = "handler_rejected";
+    /// The last allowed delivery failed.
+    pub const MAX_DELIVERIES: &str = "max_deliveries";
+}
+
+/// Why a DLQ operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DlqError {
+    /// No DLQ entry with this sequence.
+    #[error("no dead letter with sequence {0}")]
+    NotFound(u64),
+    /// A JetStream request failed.
+    #[error("dead-letter queue: {0}")]
+    Api(String),
+}
+
+fn api(e: impl std::fmt::Display) -> DlqError {
+    DlqError::Api(e.to_string())
+}
+
+/// Details of the original delivery being dead-lettered.
+#[derive(Debug, Clone)]
+pub struct DeadLetter<'a> {
+    /// Original subject.
+    pub subject: &'a str,
+    /// Original payload.
+    pub payload: Bytes,
+    /// Original headers (may be empty).
+    pub headers: Option<&'a HeaderMap>,
+    /// Reason (see [`reason`]).
+    pub reason: &'a str,
+    /// Error text (violations, handler error).
+    pub error: &'a str,
+    /// Consumer (durable) name.
+    pub consumer: &'a str,
+    /// Original stream.
+    pub stream: &'a str,
+    /// Original stream sequence.
+    pub stream_seq: u64,
+    /// Deliveries made.
+    pub deliveries: i64,
+}
+
+/// Publishes a dead letter and waits for the DLQ's ack. Returns the DLQ sequence.
+pub async fn dead_letter(js: &jetstream::Context, d: DeadLetter<'_>) -> Result<u64, DlqError> {
+    let mut hm = HeaderMap::new();
+    if let Some(orig) = d.headers {
+        for (name, values) in orig.iter() {
+            let n: &str = name.as_ref();
+            if n == h::MSG_ID || n.starts_with("Herald-Dlq-") || n.starts_with("Nats-") {
+                continue;
+            }
+            for v in values {
+                hm.append(n, v.as_str());
+            }
+        }
+        if let Some(id) = orig.get(h::MSG_ID) {
+            hm.insert("Herald-Dlq-Msg-Id", id.as_str());
+        }
+    }
+    let mut error = d.error.replace(['\r', '\n'], " ");
+    if error.len() > 2000 {
+        let mut cut = 2000;
+        while !error.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        error.truncate(cut);
+        error.push('…');
+    }
+    hm.insert(
+        h::MSG_ID,
+        format!("dlq:{}:{}:{}", d.stream, d.stream_seq, d.consumer).as_str(),
+    );
+    hm.insert(h::DLQ_REASON, d.reason);
+    hm.insert(h::DLQ_ERROR, error.as_str());
+    hm.insert(h::DLQ_CONSUMER, d.consumer);
+    hm.insert(h::DLQ_STREAM, d.stream);
+    hm.insert(h::DLQ_SEQ, d.stream_seq.to_string().as_str());
+    hm.insert(h::DLQ_DELIVERIES, d.deliveries.to_string().as_str());
+    hm.insert(h::DLQ_TIME, chrono::Utc::now().to_rfc3339().as_str());
+    let ack = js
+        .send_publish(
+            format!("dlq.{}", d.subject),
+            PublishMessage::build().payload(d.payload).headers(hm),
+        )
+        .await
+        .map_err(api)?
+        .await
+        .map_err(api)?;
+    // Hook point: metrics::record_dlq(reason).
+    Ok(ack.sequence)
+}
+
+/// One dead letter as stored.
+#[derive(Debug, Clone)]
+pub struct DlqEntry {
+    /// Sequence in the `DLQ` stream.
+    pub seq: u64,
+    /// Original subject (without the `dlq.` prefix).
+    pub subject: String,
+    /// `Herald-Dlq-Reason`.
+    pub reason: String,
+    /// `Herald-Dlq-Error`.
+    pub error: String,
+    /// `Herald-Dlq-Consumer`.
+    pub consumer: String,
+    /// `Herald-Dlq-Stream`.
+    pub stream: String,
+    /// `Herald-Dlq-Seq`.
+    pub stream_seq: u64,
+    /// `Herald-Dlq-Deliveries`.
+    pub deliveries: i64,
+    /// `Herald-Dlq-Time`.
+    pub time: String,
+    /// All headers.
+    pub headers: HeaderMap,
+    /// Original payload.
+    pub payload: Bytes,
+}
+
+/// Filters for `ls` / `replay --all`.
+#[derive(Debug, Clone, Default)]
+pub struct DlqFilter {
+    /// Original subject (exact or NATS wildcard).
+    pub subject: Option<String>,
+    /// Reason.
+    pub reason: Option<String>,
+    /// Consumer.
+    pub consumer: Option<String>,
+}
+
+impl DlqFilter {
+    fn matches(&self, e: &DlqEntry) -> bool {
+        self.subject
+            .as_deref()
+            .is_none_or(|s| subject_matches(s, &e.subject))
+            && self.reason.as_deref().is_none_or(|r| r == e.reason)
+            && self.consumer.as_deref().is_none_or(|c| c == e.consumer)
+    }
+}
+
+/// NATS subject matching with `*` and `>`.
+pub fn subject_matches(filter: &str, subject: &str) -> bool {
+    let mut f = filter.split('.');
+    let mut s = subject.split('.');
+    loop {
+        match (f.next(), s.next()) {
+            (Some(">"), Some(_)) => return true,
+            (Some("*"), Some(_)) => {}
+            (Some(a), Some(b)) if a == b => {}
+            (None, None) => return true,
+            _ => return false,
+        }
+    }
+}
+
+/// Result of a replay of one entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Replayed {
+    /// DLQ sequence replayed.
+    pub dlq_seq: u64,
+    /// Subject republished to.
+    pub subject: String,
+    /// Sequence of the republished event in its stream (0 in a dry run).
+    pub new_seq: u64,
+    /// The new message id.
+    pub message_id: String,
+}
+
+/// Reads, lists and replays the dead-letter queue.
+#[derive(Debug, Clone)]
+pub struct Dlq {
+    client: HeraldClient,
+}
+
+fn header(hm: &HeaderMap, name: &str) -> String {
+    hm.get(name)
+        .map(|v| v.as_str().to_string())
+        .unwrap_or_default()
+}
+
+fn entry(seq: u64, subject: &str, headers: HeaderMap, payload: Bytes) -> DlqEntry {
+    DlqEntry {
+        seq,
+        subject: subject.strip_prefix("dlq.").unwrap_or(subject).to_string(),
+        reason: header(&headers, h::DLQ_REASON),
+        error: header(&headers, h::DLQ_ERROR),
+        consumer: header(&headers, h::DLQ_CONSUMER),
+        stream: header(&headers, h::DLQ_STREAM),
+        stream_seq: header(&headers, h::DLQ_SEQ).parse().unwrap_or(0),
+        deliveries: header(&headers, h::DLQ_DELIVERIES).parse().unwrap_or(0),
+        time: header(&headers, h::DLQ_TIME),
+        headers,
+        payload,
+    }
+}
+
+impl Dlq {
+    /// A DLQ reader over `client`.
+    pub fn new(client: HeraldClient) -> Self {
+        Dlq { client }
+    }
+
+    async fn stream(&self) -> Result<jetstream::stream::Stream, DlqError> {
+        self.client
+            .jetstream()
+            .get_stream(DLQ_STREAM)
+            .await
+            .map_err(api)
+    }
+
+    /// One entry by DLQ sequence.
+    pub async fn show(&self, seq: u64) -> Result<DlqEntry, DlqError> {
+        let stream = self.stream().await?;
+        let raw = stream.get_raw_message(seq).await.map_err(|e| {
+            if e.to_string().contains("no message found") || e.to_string().contains("not found") {
+                DlqError::NotFound(seq)
+            } else {
+                api(e)
+            }
+        })?;
+        Ok(entry(seq, &raw.subject, raw.headers, raw.payload))
+    }
+
+    /// Every entry matching `filter`, oldest first (reads the stream with an ephemeral
+    /// ordered consumer, bounded by the stream's last sequence at call time).
+    pub async fn list(&self, filter: &DlqFilter) -> Result<Vec<DlqEntry>, DlqError> {
+        let mut stream = self.stream().await?;
+        let info = stream.info().await.map_err(api)?;
+        let (count, last) = (info.state.messages, info.state.last_sequence);
+        let mut out = Vec::new();
+        if count == 0 {
+            return Ok(out);
+        }
+        let consumer = stream
+            .create_consumer(jetstream::consumer::pull::OrderedConfig {
+                filter_subject: "dlq.>".into(),
+                ..Default::default()
+            })
+            .await
+            .map_err(api)?;
+        let mut msgs = consumer.messages().await.map_err(api)?;
+        loop {
+            let next = tokio::time::timeout(Duration::from_secs(5), msgs.next()).await;
+            let Ok(Some(Ok(m))) = next else { break };
+            let seq = m.info().map(|i| i.stream_sequence).unwrap_or(0);
+            let e = entry(
+                seq,
+                m.subject.as_str(),
+                m.headers.clone().unwrap_or_default(),
+                m.payload.clone(),
+            );
+            if filter.matches(&e) {
+                out.push(e);
+            }
+            if seq >= last {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Republishes entry `seq` to its original subject with a new message id, then deletes
+    /// it from the DLQ (only after the republish is acknowledged).
+    pub async fn replay(&self, seq: u64, dry_run: bool) -> Result<Replayed, DlqError> {
+        let e = self.show(seq).await?;
+        let message_id = format!("replay:{seq}");
+        if dry_run {
+            return Ok(Replayed {
+                dlq_seq: seq,
+                subject: e.subject,
+                new_seq: 0,
+                message_id,
+            });
+        }
+        let ack = self.republish(&e, &message_id).await?;
+        self.remove(seq).await?;
+        Ok(Replayed {
+            dlq_seq: seq,
+            subject: e.subject,
+            new_seq: ack,
+            message_id,
+        })
+    }
+
+    /// Step one of a replay, exposed for crash tests: republish without removing.
+    pub async fn republish(&self, e: &DlqEntry, message_id: &str) -> Result<u64, DlqError> {
+        let mut hm = HeaderMap::new();
+        for (name, values) in e.headers.iter() {
+            let n: &str = name.as_ref();
+            if n.starts_with("Herald-Dlq-") || n.starts_with("Nats-") {
+                continue;
+            }
+            for v in values {
+                hm.append(n, v.as_str());
+            }
+        }
+        hm.insert(h::MSG_ID, message_id);
+        hm.insert("Herald-Replay-Of", e.seq.to_string().as_str());
+        let ack = self
+            .client
+            .jetstream()
+            .send_publish(
+                e.subject.clone(),
+                PublishMessage::build()
+                    .payload(e.payload.clone())
+                    .headers(hm),
+            )
+            .await
+            .map_err(api)?
+            .await
+            .map_err(api)?;
+        Ok(ack.sequence)
+    }
+
+    /// Deletes entry `seq` from the DLQ.
+    pub async fn remove(&self, seq: u64) -> Result<(), DlqError> {
+        let stream = self.stream().await?;
+        stream.delete_message(seq).await.map_err(api)?;
+        Ok(())
+    }
+
+    /// Replays every entry matching `filter`.
+    pub async fn replay_all(
+        &self,
+        filter: &DlqFilter,
+        dry_run: bool,
+    ) -> Result<Vec<Replayed>, DlqError> {
+        let mut out = Vec::new();
+        for e in self.list(filter).await? {
+            out.push(self.replay(e.seq, dry_run).await?);
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,78 @@
+//! Header names herald writes and reads, exactly as they appear on the wire.
+//!
+//! NATS headers are case-sensitive; these constants are the single spelling
+//! every publisher, consumer and tool uses.
+
+/// Idempotency key; JetStream drops a repeat within the stream's duplicate window.
+pub const MSG_ID: &str = "Nats-Msg-Id";
+/// Per-message TTL (nats-server 2.11+).
+pub const TTL: &str = "Nats-TTL";
+/// Always `application/json`.
+pub const CONTENT_TYPE: &str = "Content-Type";
+/// CloudEvents spec version, `1.0`.
+pub const CE_SPECVERSION: &str = "ce-specversion";
+/// CloudEvents id: the event's identity field.
+pub const CE_ID: &str = "ce-id";
+/// CloudEvents source: the producing service.
+pub const CE_SOURCE: &str = "ce-source";
+/// CloudEvents type: the subject.
+pub const CE_TYPE: &str = "ce-type";
+/// CloudEvents time: the event's timestamp.
+pub const CE_TIME: &str = "ce-time";
+/// CloudEvents dataschema: the versioned schema `$id` the event was validated against.
+pub const CE_DATASCHEMA: &str = "ce-dataschema";
+/// Correlation id, propagated from a consumed event to the events it causes.
+pub const CE_CORRELATIONID: &str = "ce-correlationid";
+/// W3C trace context.
+pub const TRACEPARENT: &str = "traceparent";
+/// Reply subject of a request event (request-response pattern).
+pub const REPLY_TO: &str = "Herald-Reply-To";
+
+/// Why the event was dead-lettered (`schema_invalid`, `handler_rejected`, `max_deliveries` ...).
+pub const DLQ_REASON: &str = "Herald-Dlq-Reason";
+/// Error text (violations, handler error).
+pub const DLQ_ERROR: &str = "Herald-Dlq-Error";
+/// Durable consumer that gave up.
+pub const DLQ_CONSUMER: &str = "Herald-Dlq-Consumer";
+/// Stream the original lived in.
+pub const DLQ_STREAM: &str = "Herald-Dlq-Stream";
+/// Stream sequence of the original.
+pub const DLQ_SEQ: &str = "Herald-Dlq-Seq";
+/// Deliveries made before dead-lettering.
+pub const DLQ_DELIVERIES: &str = "Herald-Dlq-Deliveries";
+/// When it was dead-lettered (RFC 3339).
+pub const DLQ_TIME: &str = "Herald-Dlq-Time";
+
+/// `application/json`.
+pub const JSON: &str = "application/json";
+
+/// A fresh W3C `traceparent` (`00-<trace id>-<span id>-01`).
+pub fn new_traceparent() -> String {
+    let trace: u128 = rand::random::<u128>() | 1;
+    let span: u64 = rand::random::<u64>() | 1;
+    format!("00-{trace:032x}-{span:016x}-01")
+}
+
+/// A random (v4) UUID from the thread-local generator (no system call per id).
+pub fn fast_uuid() -> String {
+    uuid::Builder::from_random_bytes(rand::random())
+        .into_uuid()
+        .to_string()
+}
+
+/// A child of `parent`: same trace id, new span id. A malformed parent starts a new trace.
+pub fn child_traceparent(parent: &str) -> String {
+    let parts: Vec<&str> = parent.split('-').collect();
+    if parts.len() == 4 && parts[1].len() == 32 && parts[2].len() == 16 {
+        let span: u64 = rand::random::<u64>() | 1;
+        format!("00-{}-{span:016x}-{}", parts[1], parts[3])
+    } else {
+        new_traceparent()
+    }
+}
+
+/// The trace id part of a `traceparent`, if well-formed.
+pub fn trace_id(traceparent: &str) -> Option<&str> {
+    let parts: Vec<&str> = traceparent.split('-').collect();
+    (parts.len() == 4 && parts[1].len() == 32).then(|| parts[1])
+}

@@ -1,0 +1,645 @@
+//! Validated, idempotent, pipelined publishing to JetStream.
+//!
+//! Every publish:
+//! 1. validates the event against the schema the catalog maps to the subject
+//!    (or the version the caller names): an invalid event is an error naming
+//!    every violation and **nothing is sent** (fail fast);
+//! 2. stamps the headers in [`crate::headers`]: `Nats-Msg-Id` (the caller's
+//!    idempotency key, else the event's identity field), `Content-Type`, the
+//!    CloudEvents attributes and `traceparent`;
+//! 3. sends through a JetStream context with a bounded number of acks in flight
+//!    (backpressure: callers wait for a permit) and awaits its `PubAck`;
+//! 4. retries timeouts, "no responders" and disconnects with exponential
+//!    backoff and jitter (`backon`), always with the same `Nats-Msg-Id`, and
+//!    only while the retry still falls inside the stream's duplicate window,
+//!    so a retried publish whose first attempt was in fact stored is reported
+//!    as a duplicate instead of being stored twice.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream::{self, message::PublishMessage};
+use async_nats::HeaderMap;
+use backon::BackoffBuilder;
+use bytes::Bytes;
+use futures::{Stream, StreamExt};
+use serde::Serialize;
+
+use crate::connection::HeraldClient;
+use crate::contracts::{ContractError, Contracts, Violation};
+use crate::headers as h;
+
+/// Where an event ended up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublishReceipt {
+    /// Stream that stored it.
+    pub stream: String,
+    /// Its stream sequence (of the original when `duplicate`).
+    pub sequence: u64,
+    /// JetStream had already stored an event with this `Nats-Msg-Id` within the
+    /// duplicate window: nothing new was stored.
+    pub duplicate: bool,
+    /// The `Nats-Msg-Id` used.
+    pub message_id: String,
+    /// The correlation id sent.
+    pub correlation_id: String,
+    /// Attempts made (1 = no retry).
+    pub attempts: u32,
+}
+
+/// Matchable kind of a [`PublishError`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PublishErrorKind {
+    /// The event violates its schema (nothing was sent).
+    Invalid,
+    /// The payload is not JSON.
+    Decode,
+    /// The catalog does not know the subject.
+    UnknownSubject,
+    /// The named schema version is unknown.
+    UnknownSchema,
+    /// Too large for the subject / stream / server.
+    TooLarge,
+    /// No stream captures the subject on the server (run `herald streams apply`).
+    NoStream,
+    /// The connection may not publish to the subject.
+    PermissionDenied,
+    /// Per-message TTL requested from a server older than 2.11.
+    TtlUnsupported,
+    /// JetStream refused the message for another reason.
+    Rejected,
+    /// Every retry inside the duplicate window failed; the outcome is unknown.
+    RetriesExhausted,
+}
+
+/// Why a publish failed. [`PublishError::kind`] gives a matchable kind.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum PublishError {
+    /// The event violates its schema; nothing was sent.
+    #[error("invalid event for {subject} ({schema_id}): {}", .violations.iter().map(|v| v.to_string()).collect::<Vec<_>>().join("; "))]
+    Invalid {
+        /// Subject.
+        subject: String,
+        /// Schema `$id` checked.
+        schema_id: String,
+        /// Every violation.
+        violations: Vec<Violation>,
+    },
+    /// The payload is not valid JSON.
+    #[error("event for {subject} is not valid JSON: {detail}")]
+    Decode {
+        /// Subject.
+        subject: String,
+        /// Parser message.
+        detail: String,
+    },
+    /// The catalog has no such subject.
+    #[error("unknown subject {0:?}: not in the catalog")]
+    UnknownSubject(String),
+    /// The named schema version is unknown.
+    #[error("unknown schema {0:?}")]
+    UnknownSchema(String),
+    /// Too large.
+    #[error("event is {size} bytes, limit {limit}")]
+    TooLarge {
+        /// Payload size (0 when reported by the server without size).
+        size: usize,
+        /// Limit (0 when unknown).
+        limit: usize,
+    },
+    /// No stream on the server captures the subject.
+    #[error("no stream on the server captures {0:?} (run `herald streams apply`)")]
+    NoStream(String),
+    /// Publish permission denied.
+    #[error("permission denied publishing to {subject}: {detail}")]
+    PermissionDenied {
+        /// Subject.
+        subject: String,
+        /// Server message.
+        detail: String,
+    },
+    /// TTL unsupported by the server.
+    #[error("per-message TTL needs nats-server 2.11+, server is {server_version}; use the stream's max_age (topic family TTL) instead")]
+    TtlUnsupported {
+        /// Server version.
+        server_version: String,
+    },
+    /// JetStream returned an error.
+    #[error("JetStream rejected the event: {0}")]
+    Rejected(String),
+    /// Retries exhausted.
+    #[error("publish to {subject} failed after {attempts} attempts in {elapsed:?} (outcome unknown; retrying with message id {message_id} later is safe only within the duplicate window): {last}")]
+    RetriesExhausted {
+        /// Subject.
+        subject: String,
+        /// Message id used for every attempt.
+        message_id: String,
+        /// Attempts made.
+        attempts: u32,
+        /// Time spent.
+        elapsed: Duration,
+        /// Last transient error.
+        last: String,
+    },
+}
+
+impl PublishError {
+    /// The matchable kind.
+    pub fn kind(&self) -> PublishErrorKind {
+        match self {
+            PublishError::Invalid { .. } => PublishErrorKind::Invalid,
+            PublishError::Decode { .. } => PublishErrorKind::Decode,
+            PublishError::UnknownSubject(_) => PublishErrorKind::UnknownSubject,
+            PublishError::UnknownSchema(_) => PublishErrorKind::UnknownSchema,
+            PublishError::TooLarge { .. } => PublishErrorKind::TooLarge,
+            PublishError::NoStream(_) => PublishErrorKind::NoStream,
+            PublishError::PermissionDenied { .. } => PublishErrorKind::PermissionDenied,
+            PublishError::TtlUnsupported { .. } => PublishErrorKind::TtlUnsupported,
+            PublishError::Rejected(_) => PublishErrorKind::Rejected,
+            PublishError::RetriesExhausted { .. } => PublishErrorKind::RetriesExhausted,
+        }
+    }
+
+    /// Whether the event itself is at fault (rejected before sending): fix the event, not the system.
+    pub fn is_rejection(&self) -> bool {
+        matches!(
+            self.kind(),
+            PublishErrorKind::Invalid
+                | PublishErrorKind::Decode
+                | PublishErrorKind::UnknownSubject
+                | PublishErrorKind::UnknownSchema
+                | PublishErrorKind::TooLarge
+        )
+    }
+
+    fn from_contract(subject: &str, e: ContractError) -> Self {
+        match e {
+            ContractError::UnknownSubject(s) => PublishError::UnknownSubject(s),
+            ContractError::UnknownSchema(s) => PublishError::UnknownSchema(s),
+            ContractError::Decode(detail) => PublishError::Decode {
+                subject: subject.to_string(),
+                detail,
+            },
+            ContractError::TooLarge { size, limit } => PublishError::TooLarge { size, limit },
+            ContractError::Invalid {
+                schema_id,
+                violations,
+            } => PublishError::Invalid {
+                subject: subject.to_string(),
+                schema_id,
+                violations,
+            },
+        }
+    }
+}
+
+/// Per-publish options, builder-style: `Publish::build().message_id("k").correlation_id("c")`.
+#[derive(Debug, Clone, Default)]
+pub struct Publish {
+    message_id: Option<String>,
+    correlation_id: Option<String>,
+    traceparent: Option<String>,
+    schema: Option<String>,
+    ttl: Option<Duration>,
+    reply_to: Option<String>,
+    source: Option<String>,
+}
+
+impl Publish {
+    /// Default options: message id from the event's identity field, fresh correlation id and trace.
+    pub fn build() -> Self {
+        Self::default()
+    }
+
+    /// Idempotency key (`Nats-Msg-Id`), overriding the event's identity field.
+    pub fn message_id(mut self, id: impl Into<String>) -> Self {
+        self.message_id = Some(id.into());
+        self
+    }
+
+    /// Correlation id (`ce-correlationid`).
+    pub fn correlation_id(mut self, id: impl Into<String>) -> Self {
+        self.correlation_id = Some(id.into());
+        self
+    }
+
+    /// W3C `traceparent` to send as is.
+    pub fn traceparent(mut self, tp: impl Into<String>) -> Self {
+        self.traceparent = Some(tp.into());
+        self
+    }
+
+    /// Validate against this schema `$id` (a specific version) instead of the subject's mapping.
+    pub fn schema(mut self, schema_id: impl Into<String>) -> Self {
+        self.schema = Some(schema_id.into());
+        self
+    }
+
+    /// Per-message TTL (`Nats-TTL`); needs nats-server 2.11+ and a stream allowing it,
+    /// otherwise the publish fails with [`PublishErrorKind::TtlUnsupported`].
+    pub fn ttl(mut self, ttl: Duration) -> Self {
+        self.ttl = Some(ttl);
+        self
+    }
+
+    /// Reply subject for the request-response pattern (`Herald-Reply-To`).
+    pub fn reply_to(mut self, subject: impl Into<String>) -> Self {
+        self.reply_to = Some(subject.into());
+        self
+    }
+
+    /// Override `ce-source` (defaults to the publisher's service).
+    pub fn source(mut self, service: impl Into<String>) -> Self {
+        self.source = Some(service.into());
+        self
+    }
+
+    /// Continue the causal chain of a consumed event: same correlation id, child trace span.
+    pub fn caused_by(mut self, headers: &HeaderMap) -> Self {
+        if let Some(c) = headers.get(h::CE_CORRELATIONID) {
+            self.correlation_id = Some(c.as_str().to_string());
+        }
+        if let Some(tp) = headers.get(h::TRACEPARENT) {
+            self.traceparent = Some(h::child_traceparent(tp.as_str()));
+        }
+        self
+    }
+}
+
+/// Publisher settings.
+#[derive(Debug, Clone)]
+pub struct PublisherConfig {
+    /// Service name written to `ce-source`.
+    pub service: String,
+    /// Acks in flight at most (default 256).
+    pub in_flight: usize,
+    /// First retry delay.
+    pub retry_min_delay: Duration,
+    /// Largest retry delay.
+    pub retry_max_delay: Duration,
+    /// Upper bound on the time spent retrying; further capped at 90% of the stream's duplicate window.
+    pub retry_max_elapsed: Duration,
+}
+
+impl PublisherConfig {
+    /// Defaults for `service`: 256 in flight, 50 ms..2 s backoff, at most 60 s of retrying.
+    pub fn new(service: impl Into<String>) -> Self {
+        PublisherConfig {
+            service: service.into(),
+            in_flight: 256,
+            retry_min_delay: Duration::from_millis(50),
+            retry_max_delay: Duration::from_secs(2),
+            retry_max_elapsed: Duration::from_secs(60),
+        }
+    }
+
+    /// Acks in flight.
+    pub fn in_flight(mut self, n: usize) -> Self {
+        self.in_flight = n.max(1);
+        self
+    }
+
+    /// Retry budget (still capped by the duplicate window).
+    pub fn retry_max_elapsed(mut self, d: Duration) -> Self {
+        self.retry_max_elapsed = d;
+        self
+    }
+}
+
+struct Inner {
+    client: HeraldClient,
+    js: jetstream::Context,
+    contracts: Arc<dyn Contracts>,
+    config: PublisherConfig,
+}
+
+/// Publishes validated events. Cheap to clone; share one per service.
+#[derive(Clone)]
+pub struct Publisher {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Publisher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Publisher")
+            .field("service", &self.inner.config.service)
+            .field("in_flight", &self.inner.config.in_flight)
+            .finish()
+    }
+}
+
+enum Attempt {
+    Retry(String),
+    Fatal(PublishError),
+}
+
+/// One event to publish in a batch ([`Publisher::publish_all`]).
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    /// Subject.
+    pub subject: String,
+    /// JSON payload.
+    pub payload: Bytes,
+    /// Options.
+    pub options: Publish,
+}
+
+impl Publisher {
+    /// A publisher for `config.service` over `client`, validating against `contracts`.
+    pub fn new(
+        client: HeraldClient,
+        contracts: Arc<dyn Contracts>,
+        config: PublisherConfig,
+    ) -> Self {
+        let js = client.publishing_context(config.in_flight);
+        Publisher {
+            inner: Arc::new(Inner {
+                client,
+                js,
+                contracts,
+                config,
+            }),
+        }
+    }
+
+    /// The client this publisher uses.
+    pub fn client(&self) -> &HeraldClient {
+        &self.inner.client
+    }
+
+    /// The catalog this publisher validates against.
+    pub fn contracts(&self) -> &Arc<dyn Contracts> {
+        &self.inner.contracts
+    }
+
+    /// The service name (`ce-source`).
+    pub fn service(&self) -> &str {
+        &self.inner.config.service
+    }
+
+    /// Publishes a typed event (serialized to JSON, then validated like any other).
+    pub async fn publish<T: Serialize + ?Sized>(
+        &self,
+        subject: &str,
+        event: &T,
+        options: Publish,
+    ) -> Result<PublishReceipt, PublishError> {
+        let payload = serde_json::to_vec(event).map_err(|e| PublishError::Decode {
+            subject: subject.to_string(),
+            detail: e.to_string(),
+        })?;
+        self.publish_json(subject, Bytes::from(payload), options)
+            .await
+    }
+
+    /// Publishes raw JSON bytes (validated first).
+    pub async fn publish_json(
+        &self,
+        subject: &str,
+        payload: impl Into<Bytes>,
+        options: Publish,
+    ) -> Result<PublishReceipt, PublishError> {
+        let payload: Bytes = payload.into();
+        let started = Instant::now();
+        let (headers, message_id, correlation_id, window) =
+            self.prepare(subject, &payload, &options)?;
+        let result = self
+            .send_with_retries(subject, headers, payload, &message_id, window)
+            .await;
+        // Hook point for the monitoring issue: record_sent(service, subject, outcome, elapsed).
+        let _elapsed = started.elapsed();
+        let (ack, attempts) = result?;
+        Ok(PublishReceipt {
+            stream: ack.stream,
+            sequence: ack.sequence,
+            duplicate: ack.duplicate,
+            message_id,
+            correlation_id,
+            attempts,
+        })
+    }
+
+    /// Publishes many events with up to `in_flight` acks outstanding, yielding each
+    /// result in input order (index, result).
+    pub fn publish_all<I>(
+        &self,
+        events: I,
+    ) -> impl Stream<Item = (usize, Result<PublishReceipt, PublishError>)> + '_
+    where
+        I: IntoIterator<Item = Outgoing>,
+        I::IntoIter: Send + 'static,
+    {
+        let k = self.inner.config.in_flight;
+        futures::stream::iter(events.into_iter().enumerate())
+            .map(move |(i, o)| async move {
+                (i, self.publish_json(&o.subject, o.payload, o.options).await)
+            })
+            .buffered(k)
+    }
+
+    /// Validates and builds headers; returns (headers, message id, correlation id, duplicate window).
+    fn prepare(
+        &self,
+        subject: &str,
+        payload: &Bytes,
+        o: &Publish,
+    ) -> Result<(HeaderMap, String, String, Duration), PublishError> {
+        let route = self
+            .inner
+            .contracts
+            .route(subject)
+            .ok_or_else(|| PublishError::UnknownSubject(subject.to_string()))?;
+        let valid = self
+            .inner
+            .contracts
+            .validate(subject, o.schema.as_deref(), payload)
+            .map_err(|e| {
+                // Hook point: metrics::record_validation_failure(schema, Side::Publish).
+                PublishError::from_contract(subject, e)
+            })?;
+        if let Some(ttl) = o.ttl {
+            if !self.inner.client.supports_per_message_ttl() {
+                return Err(PublishError::TtlUnsupported {
+                    server_version: self.inner.client.server_version_text().to_string(),
+                });
+            }
+            let _ = ttl;
+        }
+        let event_id = valid
+            .value
+            .get(&route.identity_field)
+            .and_then(value_as_id)
+            .unwrap_or_else(h::fast_uuid);
+        let message_id = o.message_id.clone().unwrap_or_else(|| event_id.clone());
+        let correlation_id = o.correlation_id.clone().unwrap_or_else(h::fast_uuid);
+        let time = valid
+            .value
+            .get("timestamp")
+            .and_then(|v| v.as_str())
+            .map(str::to_string)
+            .unwrap_or_else(|| chrono::Utc::now().to_rfc3339());
+        let source = o
+            .source
+            .clone()
+            .unwrap_or_else(|| self.inner.config.service.clone());
+        let mut hm = HeaderMap::new();
+        hm.insert(h::MSG_ID, message_id.as_str());
+        hm.insert(h::CONTENT_TYPE, h::JSON);
+        hm.insert(h::CE_SPECVERSION, "1.0");
+        hm.insert(h::CE_ID, event_id.as_str());
+        hm.insert(h::CE_SOURCE, source.as_str());
+        hm.insert(h::CE_TYPE, subject);
+        hm.insert(h::CE_TIME, time.as_str());
+        hm.insert(h::CE_DATASCHEMA, valid.schema_id.as_str());
+        hm.insert(h::CE_CORRELATIONID, correlation_id.as_str());
+        let tp = o.traceparent.clone().unwrap_or_else(h::new_traceparent);
+        hm.insert(h::TRACEPARENT, tp.as_str());
+        if let Some(r) = &o.reply_to {
+            hm.insert(h::REPLY_TO, r.as_str());
+        }
+        if let Some(ttl) = o.ttl {
+            hm.insert(h::TTL, format!("{}s", ttl.as_secs().max(1)).as_str());
+        }
+        Ok((hm, message_id, correlation_id, route.duplicate_window))
+    }
+
+    async fn send_with_retries(
+        &self,
+        subject: &str,
+        headers: HeaderMap,
+        payload: Bytes,
+        message_id: &str,
+        window: Duration,
+    ) -> Result<(jetstream::publish::PublishAck, u32), PublishError> {
+        let start = Instant::now();
+        let cfg = &self.inner.config;
+        let window_budget = if window.is_zero() {
+            Duration::ZERO
+        } else {
+            window.mul_f64(0.9)
+        };
+        let budget = cfg.retry_max_elapsed.min(window_budget);
+        let mut delays = backon::ExponentialBuilder::default()
+            .with_min_delay(cfg.retry_min_delay)
+            .with_max_delay(cfg.retry_max_delay)
+            .with_factor(2.0)
+            .with_jitter()
+            .without_max_times()
+            .build();
+        let mut attempts = 0u32;
+        loop {
+            attempts += 1;
+            match self
+                .attempt(subject, headers.clone(), payload.clone())
+                .await
+            {
+                Ok(ack) => return Ok((ack, attempts)),
+                Err(Attempt::Fatal(e)) => return Err(e),
+                Err(Attempt::Retry(last)) => {
+                    // Hook point: metrics::record_publish_retry().
+                    let delay = delays.next().unwrap_or(cfg.retry_max_delay);
+                    if start.elapsed() + delay >= budget {
+                        return Err(PublishError::RetriesExhausted {
+                            subject: subject.to_string(),
+                            message_id: message_id.to_string(),
+                            attempts,
+                            elapsed: start.elapsed(),
+                            last,
+                        });
+                    }
+                    tracing::debug!(subject, message_id, attempts, ?delay, %last, "publish retry");
+                    tokio::time::sleep(delay).await;
+                }
+            }
+        }
+    }
+
+    async fn attempt(
+        &self,
+        subject: &str,
+        headers: HeaderMap,
+        payload: Bytes,
+    ) -> Result<jetstream::publish::PublishAck, Attempt> {
+        use jetstream::context::PublishErrorKind as K;
+        let msg = PublishMessage::build().payload(payload).headers(headers);
+        let fut = match self.inner.js.send_publish(subject.to_string(), msg).await {
+            Ok(f) => f,
+            Err(e) => {
+                return Err(match e.kind() {
+                    K::MaxPayloadExceeded => Attempt::Fatal(PublishError::TooLarge {
+                        size: 0,
+                        limit: self.inner.client.nats().server_info().max_payload,
+                    }),
+                    _ => Attempt::Retry(e.to_string()),
+                })
+            }
+        };
+        match fut.await {
+            Ok(ack) => Ok(ack),
+            Err(e) => Err(self.classify(subject, e).await),
+        }
+    }
+
+    async fn classify(&self, subject: &str, e: jetstream::context::PublishError) -> Attempt {
+        use jetstream::context::PublishErrorKind as K;
+        match e.kind() {
+            K::TimedOut | K::BrokenPipe => {
+                if let Some(detail) = self.inner.client.permission_violation_for(subject) {
+                    return Attempt::Fatal(PublishError::PermissionDenied {
+                        subject: subject.to_string(),
+                        detail,
+                    });
+                }
+                Attempt::Retry(e.to_string())
+            }
+            K::StreamNotFound => {
+                // "No responders": either no stream captures the subject, or JetStream is
+                // (re)starting. Ask the server which one; retry when it cannot answer.
+                match self
+                    .inner
+                    .client
+                    .jetstream()
+                    .stream_by_subject(subject.to_string())
+                    .await
+                {
+                    Err(err)
+                        if err.kind() == jetstream::context::GetStreamByNameErrorKind::NotFound =>
+                    {
+                        Attempt::Fatal(PublishError::NoStream(subject.to_string()))
+                    }
+                    _ => Attempt::Retry(e.to_string()),
+                }
+            }
+            K::MaxPayloadExceeded => Attempt::Fatal(PublishError::TooLarge { size: 0, limit: 0 }),
+            _ => {
+                let api = std::error::Error::source(&e)
+                    .and_then(|s| s.downcast_ref::<jetstream::Error>())
+                    .cloned();
+                match api {
+                    Some(api) => {
+                        let text = api.to_string();
+                        let lower = text.to_ascii_lowercase();
+                        if lower.contains("maximum") && lower.contains("size") {
+                            Attempt::Fatal(PublishError::TooLarge { size: 0, limit: 0 })
+                        } else if api.code() == 503 {
+                            // JetStream temporarily unavailable (leader election, restart).
+                            Attempt::Retry(text)
+                        } else {
+                            Attempt::Fatal(PublishError::Rejected(text))
+                        }
+                    }
+                    None => Attempt::Retry(e.to_string()),
+                }
+            }
+        }
+    }
+}
+
+/// An identity value as a message id: strings as is, numbers in decimal.
+fn value_as_id(v: &serde_json::Value) -> Option<String> {
+    match v {
+        serde_json::Value::String(s) if !s.is_empty() => Some(s.clone()),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}

@@ -1,0 +1,665 @@
+//! Consumer outcomes, duplicates, DLQ and shutdown against real nats-server processes.
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_nats::HeaderMap;
+use herald_runtime::consumer::watch_max_deliveries;
+use herald_runtime::dlq::reason;
+use herald_runtime::{
+    headers as h, Consumer, ConsumerConfig, DedupeStore, Delivery, Dlq, DlqFilter, HandlerError,
+    HeraldClient, NatsServer, Provisioner, Publish, Publisher, PublisherConfig, Shutdown,
+    StatsSnapshot,
+};
+
+use common::*;
+
+const SUBJECT: &str = "usage.metered.api_call";
+
+async fn setup() -> (NatsServer, HeraldClient, Publisher) {
+    let server = server().await;
+    let client = connect(&server, "svc").await;
+    Provisioner::new(client.clone(), TestCatalog::new().arc())
+        .apply(false, false)
+        .await
+        .unwrap();
+    let p = Publisher::new(
+        client.clone(),
+        TestCatalog::new().arc(),
+        PublisherConfig::new("model-gateway"),
+    );
+    (server, client, p)
+}
+
+/// Publishes bare JSON the way a non-herald producer would (no headers at all).
+async fn publish_bare(client: &HeraldClient, subject: &str, body: &[u8]) -> u64 {
+    client
+        .jetstream()
+        .publish(subject.to_string(), body.to_vec().into())
+        .await
+        .unwrap()
+        .await
+        .unwrap()
+        .sequence
+}
+
+fn fast(cfg: ConsumerConfig) -> ConsumerConfig {
+    cfg.backoff(vec![Duration::from_millis(100)])
+        .shutdown_grace(Duration::from_secs(5))
+}
+
+struct Running {
+    shutdown: Shutdown,
+    task: tokio::task::JoinHandle<StatsSnapshot>,
+}
+
+impl Running {
+    async fn stop(self) -> StatsSnapshot {
+        self.shutdown.trigger();
+        tokio::time::timeout(Duration::from_secs(30), self.task)
+            .await
+            .expect("consumer stopped")
+            .unwrap()
+    }
+}
+
+fn spawn<F, Fut>(consumer: Consumer, handler: F) -> Running
+where
+    F: Fn(Delivery) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = herald_runtime::HandlerResult> + Send + 'static,
+{
+    let shutdown = Shutdown::new();
+    let s = shutdown.clone();
+    let task = tokio::spawn(async move { consumer.run(handler, s).await.unwrap() });
+    Running { shutdown, task }
+}
+
+async fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
+    for _ in 0..600 {
+        if f() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+async fn dlq_entries(client: &HeraldClient) -> Vec<herald_runtime::DlqEntry> {
+    Dlq::new(client.clone())
+        .list(&DlqFilter::default())
+        .await
+        .unwrap()
+}
+
+async fn wait_dlq(client: &HeraldClient, n: usize) -> Vec<herald_runtime::DlqEntry> {
+    for _ in 0..300 {
+        let e = dlq_entries(client).await;
+        if e.len() >= n {
+            return e;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("DLQ never reached {n} entries");
+}
+
+/// Ack-pending count once the server has applied the acks already sent (polled for at
+/// most 10 s, well below the 30 s ack wait: anything still pending then is stuck).
+async fn ack_pending(client: &HeraldClient, stream: &str, durable: &str) -> usize {
+    let s = client.jetstream().get_stream(stream).await.unwrap();
+    let mut n = 0;
+    for _ in 0..100 {
+        n = s
+            .clone()
+            .consumer_info(durable)
+            .await
+            .unwrap()
+            .num_ack_pending;
+        if n == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    n
+}
+
+#[tokio::test]
+async fn each_outcome_ends_where_it_should() {
+    let (_s, client, p) = setup().await;
+    // 1 ok (herald-published), 2 bare valid (same event twice: duplicate), 3 bare invalid,
+    // 4 undecodable, 5 unknown schema version, 6 rejected by the handler.
+    p.publish(SUBJECT, &usage_event("ok-1"), Publish::build())
+        .await
+        .unwrap();
+    let bare = serde_json::to_vec(&usage_event("bare-1")).unwrap();
+    publish_bare(&client, SUBJECT, &bare).await;
+    publish_bare(&client, SUBJECT, &bare).await;
+    let mut invalid = usage_event("bad-1");
+    invalid.as_object_mut().unwrap().remove("tenant_id");
+    let invalid_seq = publish_bare(&client, SUBJECT, &serde_json::to_vec(&invalid).unwrap()).await;
+    publish_bare(&client, SUBJECT, b"{not json").await;
+    let mut hm = HeaderMap::new();
+    hm.insert(
+        h::CE_DATASCHEMA,
+        "https://herald.dev/schemas/UsageEvent/9.9.9",
+    );
+    client
+        .jetstream()
+        .publish_with_headers(
+            SUBJECT,
+            hm,
+            serde_json::to_vec(&usage_event("v9-1")).unwrap().into(),
+        )
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    p.publish(
+        SUBJECT,
+        &usage_event("reject-me"),
+        Publish::build().correlation_id("c-rej"),
+    )
+    .await
+    .unwrap();
+
+    type Seen = Vec<(String, String, Option<String>)>;
+    let seen: Arc<Mutex<Seen>> = Arc::default();
+    let log = seen.clone();
+    let consumer = Consumer::new(
+        client.clone(),
+        TestCatalog::new().arc(),
+        fast(ConsumerConfig::new(
+            "billing-service",
+            "usage",
+            "usage.metered.>",
+        )),
+    )
+    .unwrap();
+    let running = spawn(consumer, move |d: Delivery| {
+        let log = log.clone();
+        async move {
+            let id = d.value["event_id"].as_str().unwrap_or("").to_string();
+            log.lock()
+                .unwrap()
+                .push((id.clone(), d.schema_id.clone(), d.correlation_id.clone()));
+            if id == "reject-me" {
+                return Err(HandlerError::Reject("tenant closed".into()));
+            }
+            Ok(())
+        }
+    });
+    let entries = wait_dlq(&client, 4).await;
+    wait_until("handled", || seen.lock().unwrap().len() >= 3).await;
+    let stats = running.stop().await;
+
+    let handled = seen.lock().unwrap().clone();
+    let ids: Vec<&str> = handled.iter().map(|x| x.0.as_str()).collect();
+    assert_eq!(ids, ["ok-1", "bare-1", "reject-me"]);
+    // Bare JSON was validated through the subject mapping.
+    assert_eq!(handled[1].1, USAGE_SCHEMA);
+    assert_eq!(handled[2].2.as_deref(), Some("c-rej"));
+    assert_eq!(stats.acked, 2);
+    assert_eq!(stats.duplicates, 1);
+    assert_eq!(stats.dead_lettered, 4);
+
+    let by_reason: HashMap<&str, &herald_runtime::DlqEntry> =
+        entries.iter().map(|e| (e.reason.as_str(), e)).collect();
+    assert_eq!(entries.len(), 4);
+    let inv = by_reason[reason::SCHEMA_INVALID];
+    assert_eq!(inv.subject, SUBJECT);
+    assert_eq!(inv.stream, "USAGE");
+    assert_eq!(inv.stream_seq, invalid_seq);
+    assert_eq!(inv.consumer, "billing-service--usage");
+    assert_eq!(inv.deliveries, 1);
+    assert!(inv.error.contains("tenant_id"), "{}", inv.error);
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&inv.payload).unwrap(),
+        invalid
+    );
+    for name in [
+        "Herald-Dlq-Reason",
+        "Herald-Dlq-Error",
+        "Herald-Dlq-Consumer",
+        "Herald-Dlq-Stream",
+        "Herald-Dlq-Seq",
+        "Herald-Dlq-Deliveries",
+        "Herald-Dlq-Time",
+    ] {
+        assert!(inv.headers.get(name).is_some(), "missing {name}");
+    }
+    assert_eq!(
+        by_reason[reason::DECODE_ERROR].payload.as_ref(),
+        b"{not json"
+    );
+    assert!(by_reason.contains_key(reason::UNKNOWN_SCHEMA));
+    let rej = by_reason[reason::HANDLER_REJECTED];
+    assert_eq!(rej.error, "tenant closed");
+    // The original herald headers travel with the dead letter.
+    assert_eq!(
+        rej.headers.get(h::CE_CORRELATIONID).unwrap().as_str(),
+        "c-rej"
+    );
+    assert_eq!(
+        ack_pending(&client, "USAGE", "billing-service--usage").await,
+        0
+    );
+}
+
+#[tokio::test]
+async fn poison_event_goes_to_dlq_after_max_deliver_with_backoff_between_deliveries() {
+    let (_s, client, p) = setup().await;
+    p.publish(SUBJECT, &usage_event("poison"), Publish::build())
+        .await
+        .unwrap();
+    let times: Arc<Mutex<Vec<(i64, Instant)>>> = Arc::default();
+    let t = times.clone();
+    let schedule = vec![Duration::from_millis(300), Duration::from_millis(600)];
+    let consumer = Consumer::new(
+        client.clone(),
+        TestCatalog::new().arc(),
+        ConsumerConfig::new("billing-service", "usage", "usage.metered.>")
+            .max_deliver(3)
+            .backoff(schedule.clone()),
+    )
+    .unwrap();
+    let running = spawn(consumer, move |d: Delivery| {
+        let t = t.clone();
+        async move {
+            t.lock().unwrap().push((d.delivered, Instant::now()));
+            Err(HandlerError::Retry("database down".into()))
+        }
+    });
+    let entries = wait_dlq(&client, 1).await;
+    let stats = running.stop().await;
+    let e = &entries[0];
+    assert_eq!(e.reason, reason::MAX_DELIVERIES);
+    assert_eq!(e.deliveries, 3);
+    assert_eq!(e.error, "database down");
+    assert_eq!(e.consumer, "billing-service--usage");
+    let times = times.lock().unwrap().clone();
+    let counts: Vec<i64> = times.iter().map(|x| x.0).collect();
+    assert_eq!(counts, [1, 2, 3]);
+    // Redelivery waited at least the scheduled delay each time.
+    assert!(times[1].1 - times[0].1 >= schedule[0]);
+    assert!(times[2].1 - times[1].1 >= schedule[1]);
+    assert_eq!(stats.retried, 2);
+    assert_eq!(stats.dead_lettered, 1);
+    assert_eq!(
+        ack_pending(&client, "USAGE", "billing-service--usage").await,
+        0
+    );
+}
+
+#[tokio::test]
+async fn panicking_handler_is_retried_and_the_consumer_keeps_running() {
+    let (_s, client, p) = setup().await;
+    p.publish(SUBJECT, &usage_event("boom"), Publish::build())
+        .await
+        .unwrap();
+    p.publish(SUBJECT, &usage_event("fine"), Publish::build())
+        .await
+        .unwrap();
+    let done: Arc<Mutex<Vec<String>>> = Arc::default();
+    let d2 = done.clone();
+    let consumer = Consumer::new(
+        client.clone(),
+        TestCatalog::new().arc(),
+        fast(ConsumerConfig::new(
+            "billing-service",
+            "usage",
+            "usage.metered.>",
+        )),
+    )
+    .unwrap();
+    let running = spawn(consumer, move |d: Delivery| {
+        let done = d2.clone();
+        async move {
+            let id = d.value["event_id"].as_str().unwrap().to_string();
+            if id == "boom" && d.delivered == 1 {
+                panic!("handler bug");
+            }
+            done.lock().unwrap().push(id);
+            Ok(())
+        }
+    });
+    wait_until("both handled", || done.lock().unwrap().len() == 2).await;
+    let stats = running.stop().await;
+    let mut got = done.lock().unwrap().clone();
+    got.sort();
+    assert_eq!(got, ["boom", "fine"]);
+    assert_eq!(stats.panics, 1);
+    assert_eq!(stats.retried, 1);
+    assert_eq!(stats.acked, 2);
+    assert!(dlq_entries(&client).await.is_empty());
+}
+
+#[tokio::test]
+async fn shutdown_leaves_nothing_ack_pending_and_a_restart_finishes_the_work() {
+    let (_s, client, p) = setup().await;
+    for i in 0..200 {
+        p.publish(
+            SUBJECT,
+            &usage_event(&format!("s-{i:03}")),
+            Publish::build(),
+        )
+        .await
+        .unwrap();
+    }
+    let done: Arc<Mutex<Vec<String>>> = Arc::default();
+    let make = |done: Arc<Mutex<Vec<String>>>| {
+        move |d: Delivery| {
+            let done = done.clone();
+            async move {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                done.lock()
+                    .unwrap()
+                    .push(d.value["event_id"].as_str().unwrap().to_string());
+                Ok(())
+            }
+        }
+    };
+    // An ack wait far beyond the test's bounded waits: a message left unacked at
+    // shutdown would hold the second run up past them.
+    let cfg = || {
+        fast(ConsumerConfig::new(
+            "billing-service",
+            "usage",
+            "usage.metered.>",
+        ))
+        .concurrency(8)
+        .ack_wait(Duration::from_secs(120))
+    };
+    let consumer = Consumer::new(client.clone(), TestCatalog::new().arc(), cfg()).unwrap();
+    let running = spawn(consumer, make(done.clone()));
+    wait_until("some handled", || done.lock().unwrap().len() >= 30).await;
+    let first = running.stop().await;
+    assert!(first.acked >= 30 && first.acked < 200, "{first:?}");
+    // Fetched-but-unstarted messages were NAKed: JetStream keeps them in its pending
+    // set but queues them for immediate redelivery, so nothing waits for ack_wait.
+    let pending = ack_pending(&client, "USAGE", "billing-service--usage").await;
+    assert!(
+        pending as u64 <= first.released,
+        "{pending} pending, {first:?}"
+    );
+
+    let consumer = Consumer::new(client.clone(), TestCatalog::new().arc(), cfg()).unwrap();
+    let running = spawn(consumer, make(done.clone()));
+    wait_until("all handled", || {
+        let d = done.lock().unwrap();
+        let set: std::collections::HashSet<&String> = d.iter().collect();
+        set.len() == 200
+    })
+    .await;
+    running.stop().await;
+    assert_eq!(
+        ack_pending(&client, "USAGE", "billing-service--usage").await,
+        0
+    );
+    assert_eq!(done.lock().unwrap().len(), 200, "no event handled twice");
+}
+
+#[tokio::test]
+async fn key_value_duplicate_store_survives_a_consumer_restart() {
+    let (_s, client, _p) = setup().await;
+    let events: Vec<Vec<u8>> = (0..20)
+        .map(|i| serde_json::to_vec(&usage_event(&format!("kv-{i}"))).unwrap())
+        .collect();
+    for e in &events {
+        publish_bare(&client, SUBJECT, e).await;
+    }
+    let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let run_once = |calls: Arc<std::sync::atomic::AtomicUsize>| {
+        let client = client.clone();
+        async move {
+            let store =
+                DedupeStore::key_value(&client, "herald-dedupe-billing", Duration::from_secs(3600))
+                    .await
+                    .unwrap();
+            let consumer = Consumer::new(
+                client.clone(),
+                TestCatalog::new().arc(),
+                fast(ConsumerConfig::new(
+                    "billing-service",
+                    "usage",
+                    "usage.metered.>",
+                ))
+                .dedupe(store),
+            )
+            .unwrap();
+            let c = calls.clone();
+            spawn(consumer, move |_d: Delivery| {
+                let c = c.clone();
+                async move {
+                    c.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    Ok(())
+                }
+            })
+        }
+    };
+    let r = run_once(calls.clone()).await;
+    wait_until("first pass", || {
+        calls.load(std::sync::atomic::Ordering::SeqCst) == 20
+    })
+    .await;
+    r.stop().await;
+    // The same events arrive again (a producer without idempotency keys re-sent them).
+    for e in &events {
+        publish_bare(&client, SUBJECT, e).await;
+    }
+    let r = run_once(calls.clone()).await;
+    let c2 = calls.clone();
+    let stats_wait = async {
+        for _ in 0..200 {
+            let s = client.jetstream().get_stream("USAGE").await.unwrap();
+            let info = s
+                .clone()
+                .consumer_info("billing-service--usage")
+                .await
+                .unwrap();
+            if info.num_pending == 0 && info.num_ack_pending == 0 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("second pass never drained");
+    };
+    stats_wait.await;
+    let stats = r.stop().await;
+    assert_eq!(
+        c2.load(std::sync::atomic::Ordering::SeqCst),
+        20,
+        "no handler call the second time"
+    );
+    assert_eq!(stats.duplicates, 20);
+}
+
+#[tokio::test]
+async fn pub_sub_every_service_gets_every_event() {
+    let (_s, client, p) = setup().await;
+    for i in 0..10 {
+        p.publish(SUBJECT, &usage_event(&format!("ps-{i}")), Publish::build())
+            .await
+            .unwrap();
+    }
+    let mut runs = Vec::new();
+    let mut logs = Vec::new();
+    for service in ["billing-service", "analytics-service"] {
+        let log: Arc<Mutex<Vec<String>>> = Arc::default();
+        let l = log.clone();
+        let consumer = Consumer::new(
+            client.clone(),
+            TestCatalog::new().arc(),
+            fast(ConsumerConfig::new(service, "usage", "usage.metered.>")),
+        )
+        .unwrap();
+        runs.push(spawn(consumer, move |d: Delivery| {
+            let l = l.clone();
+            async move {
+                l.lock()
+                    .unwrap()
+                    .push(d.value["event_id"].as_str().unwrap().to_string());
+                Ok(())
+            }
+        }));
+        logs.push(log);
+    }
+    for log in &logs {
+        wait_until("all delivered", || log.lock().unwrap().len() == 10).await;
+    }
+    for r in runs {
+        r.stop().await;
+    }
+    for log in logs {
+        let mut got = log.lock().unwrap().clone();
+        got.sort();
+        let want: Vec<String> = (0..10).map(|i| format!("ps-{i}")).collect();
+        assert_eq!(got, want);
+    }
+}
+
+#[tokio::test]
+async fn dlq_replay_round_trip_survives_a_crash_between_republish_and_removal() {
+    let (_s, client, p) = setup().await;
+    for id in ["r-1", "r-2"] {
+        p.publish(SUBJECT, &usage_event(id), Publish::build())
+            .await
+            .unwrap();
+    }
+    // The handler rejects everything: both land in the DLQ.
+    let consumer = Consumer::new(
+        client.clone(),
+        TestCatalog::new().arc(),
+        fast(ConsumerConfig::new(
+            "billing-service",
+            "usage",
+            "usage.metered.>",
+        )),
+    )
+    .unwrap();
+    let running = spawn(consumer, |_d: Delivery| async {
+        Err(HandlerError::Reject("not yet".into()))
+    });
+    let entries = wait_dlq(&client, 2).await;
+    running.stop().await;
+    let dlq = Dlq::new(client.clone());
+    let filtered = dlq
+        .list(&DlqFilter {
+            reason: Some("handler_rejected".into()),
+            consumer: Some("billing-service--usage".into()),
+            subject: Some("usage.metered.*".into()),
+        })
+        .await
+        .unwrap();
+    assert_eq!(filtered.len(), 2);
+
+    // Crash simulation: entry 1 republished, but the process died before removing it.
+    let first = &entries[0];
+    let before = stream_count(&client, "USAGE").await;
+    dlq.republish(first, &format!("replay:{}", first.seq))
+        .await
+        .unwrap();
+    assert_eq!(stream_count(&client, "USAGE").await, before + 1);
+    // Replay everything: entry 1's republish is recognised as a duplicate, nothing is lost.
+    let replayed = dlq.replay_all(&DlqFilter::default(), false).await.unwrap();
+    assert_eq!(replayed.len(), 2);
+    assert_eq!(stream_count(&client, "USAGE").await, before + 2);
+    assert!(dlq_entries(&client).await.is_empty());
+
+    // Now a healthy consumer processes the replayed events (new message ids).
+    let got: Arc<Mutex<Vec<String>>> = Arc::default();
+    let g = got.clone();
+    let consumer = Consumer::new(
+        client.clone(),
+        TestCatalog::new().arc(),
+        fast(ConsumerConfig::new(
+            "billing-service",
+            "usage",
+            "usage.metered.>",
+        )),
+    )
+    .unwrap();
+    let running = spawn(consumer, move |d: Delivery| {
+        let g = g.clone();
+        async move {
+            g.lock().unwrap().push(format!(
+                "{}|{}",
+                d.value["event_id"].as_str().unwrap(),
+                d.header(h::MSG_ID).unwrap_or("")
+            ));
+            Ok(())
+        }
+    });
+    wait_until("replayed handled", || got.lock().unwrap().len() == 2).await;
+    running.stop().await;
+    let mut got = got.lock().unwrap().clone();
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            format!("r-1|replay:{}", entries[0].seq),
+            format!("r-2|replay:{}", entries[1].seq)
+        ]
+    );
+}
+
+async fn stream_count(client: &HeraldClient, stream: &str) -> u64 {
+    let mut s = client.jetstream().get_stream(stream).await.unwrap();
+    s.info().await.unwrap().state.messages
+}
+
+#[tokio::test]
+async fn max_deliveries_advisory_backstop_copies_abandoned_messages_to_the_dlq() {
+    use async_nats::jetstream::consumer::pull;
+    use futures::StreamExt;
+    let (_s, client, p) = setup().await;
+    let shutdown = Shutdown::new();
+    let watcher = tokio::spawn(watch_max_deliveries(
+        client.clone(),
+        "USAGE".into(),
+        shutdown.clone(),
+    ));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let r = p
+        .publish(SUBJECT, &usage_event("abandoned"), Publish::build())
+        .await
+        .unwrap();
+    // A consumer that receives but never acks (it "died"), max_deliver 2, ack_wait 1s.
+    let stream = client.jetstream().get_stream("USAGE").await.unwrap();
+    let c = stream
+        .create_consumer(pull::Config {
+            durable_name: Some("dead-service--usage".into()),
+            ack_wait: Duration::from_secs(1),
+            max_deliver: 2,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut found = None;
+    for _ in 0..8 {
+        let mut b = c
+            .batch()
+            .max_messages(1)
+            .expires(Duration::from_millis(1500))
+            .messages()
+            .await
+            .unwrap();
+        while let Some(m) = b.next().await {
+            let _ = m; // received, never acked
+        }
+        let e = dlq_entries(&client).await;
+        if !e.is_empty() {
+            found = Some(e);
+            break;
+        }
+    }
+    shutdown.trigger();
+    let _ = tokio::time::timeout(Duration::from_secs(5), watcher).await;
+    let e = found.expect("advisory copied the message to the DLQ");
+    assert_eq!(e.len(), 1);
+    assert_eq!(e[0].reason, reason::MAX_DELIVERIES);
+    assert_eq!(e[0].consumer, "dead-service--usage");
+    assert_eq!(e[0].stream_seq, r.sequence);
+    assert_eq!(e[0].deliveries, 2);
+}
