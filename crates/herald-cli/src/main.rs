@@ -71,6 +71,8 @@ enum Command {
     Publish(cmd::publish::Args),
     /// Benchmarks against a real nats-server.
     Bench(cmd::bench::Args),
+    /// Watch heartbeats, backlogs, dead letters and connectivity; publish alerts on alerts.*.
+    Watch(cmd::watch::Args),
 }
 
 /// What a command concluded, when it ran to the end.
@@ -96,6 +98,7 @@ fn main() -> ExitCode {
         Command::Streams(args) => cmd::streams::run(&cli.global, args),
         Command::Publish(args) => cmd::publish::run(&cli.global, args),
         Command::Bench(args) => cmd::bench::run(&cli.global, args),
+        Command::Watch(args) => cmd::watch::run(&cli.global, args),
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,

@@ -7,3 +7,4 @@ pub mod nats;
 pub mod publish;
 pub mod streams;
 pub mod validate;
+pub mod watch;
