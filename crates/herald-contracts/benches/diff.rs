@@ -3,7 +3,11 @@
 //! below that.
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use herald_contracts::evolution::{compare, Mode, NoExternalSchemas, Options};
+use herald_contracts::evolution::gate::{check_catalog, CatalogSource};
+use herald_contracts::evolution::{
+    compare, compare_documents, Document, Mode, NoExternalSchemas, Options,
+};
+use herald_contracts::Catalog;
 use serde_json::{json, Map, Value};
 use std::hint::black_box;
 
@@ -70,6 +74,30 @@ fn bench(c: &mut Criterion) {
             for w in history.windows(2) {
                 black_box(compare(&w[0], &w[1], &opts, &NoExternalSchemas).unwrap());
             }
+        })
+    });
+    // The shipped contracts: the whole gate, and one realistic version step
+    // (UsageEvent with a new optional field, `$ref`s into common/ resolved through
+    // the catalog).
+    let catalog = Catalog::embedded().expect("embedded catalog");
+    g.bench_function("catalog_gate", |b| {
+        b.iter(|| black_box(check_catalog(&catalog)))
+    });
+    let usage = &catalog.schemas()["UsageEvent"][0];
+    let mut next = usage.document.clone();
+    next["properties"]["billing_account_id"] =
+        json!({"type": "string", "description": "Account to invoice."});
+    let src = CatalogSource(&catalog);
+    let backward = Options::new(Mode::BackwardTransitive);
+    g.bench_function("usage_event_step", |b| {
+        b.iter(|| {
+            compare_documents(
+                &Document::new(&usage.document).with_uri(usage.id.clone()),
+                &Document::new(black_box(&next)).with_uri(usage.id.clone()),
+                &backward,
+                &src,
+            )
+            .unwrap()
         })
     });
     g.finish();
