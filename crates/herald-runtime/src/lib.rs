@@ -13,6 +13,8 @@ pub mod contracts;
 pub mod dedupe;
 pub mod dlq;
 pub mod headers;
+pub mod metrics;
+pub mod monitor;
 pub mod provision;
 pub mod publisher;
 pub mod server;

@@ -2,7 +2,10 @@
 
 pub mod bench;
 pub mod catalog;
+pub mod changelog;
 pub mod check;
+pub mod diff;
+pub mod lock;
 pub mod nats;
 pub mod publish;
 pub mod streams;

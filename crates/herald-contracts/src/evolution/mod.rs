@@ -19,12 +19,11 @@
 
 mod change;
 mod diff;
-pub mod gate;
 mod json_type;
 pub mod render;
 mod resolve;
 pub mod semver;
-mod uri;
+pub(crate) mod uri;
 
 pub use change::{Action, Change, ChangeKind, Severity, Subject, Verdict};
 pub use resolve::{NoExternalSchemas, SchemaSource, DEFAULT_BASE_URI, MAX_DEPTH};
