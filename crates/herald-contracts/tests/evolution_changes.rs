@@ -1411,3 +1411,21 @@ fn draft07_ignores_siblings_of_ref_later_drafts_apply_them() {
         C,
     );
 }
+
+#[test]
+fn annotation_only_subschema_added_is_a_patch() {
+    let r = backward(
+        json!({"type": "array"}),
+        json!({"type": "array", "items": {"description": "anything"}}),
+    );
+    assert_eq!(
+        summary(&r),
+        vec![(
+            "description.added".into(),
+            "/items/description".into(),
+            C,
+            C
+        )]
+    );
+    assert_eq!(r.needed_bump, Bump::Patch);
+}
