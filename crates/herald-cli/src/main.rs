@@ -75,6 +75,14 @@ enum Command {
     Streams(cmd::streams::Args),
     /// Publish events, validated, with idempotency keys and retries.
     Publish(cmd::publish::Args),
+    /// Consume a subject and hand each valid event to a command or URL.
+    Consume(cmd::consume::Args),
+    /// Follow a subject, marking events that fail validation.
+    Tail(cmd::tail::Args),
+    /// Inspect and replay the dead-letter queue.
+    Dlq(cmd::dlq::Args),
+    /// Consumer lag: pending, ack-pending, redelivered, waiting, last activity.
+    Lag(cmd::lag::Args),
     /// Benchmarks against a real nats-server.
     Bench(cmd::bench::Args),
     /// Watch heartbeats, backlogs, dead letters and connectivity; publish alerts on alerts.*.
@@ -106,6 +114,10 @@ fn main() -> ExitCode {
         Command::Changelog(args) => cmd::changelog::run(&cli.global, args),
         Command::Streams(args) => cmd::streams::run(&cli.global, args),
         Command::Publish(args) => cmd::publish::run(&cli.global, args),
+        Command::Consume(args) => cmd::consume::run(&cli.global, args),
+        Command::Tail(args) => cmd::tail::run(&cli.global, args),
+        Command::Dlq(args) => cmd::dlq::run(&cli.global, args),
+        Command::Lag(args) => cmd::lag::run(&cli.global, args),
         Command::Bench(args) => cmd::bench::run(&cli.global, args),
         Command::Watch(args) => cmd::watch::run(&cli.global, args),
     };

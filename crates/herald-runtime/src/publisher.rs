@@ -441,8 +441,20 @@ impl Publisher {
     {
         let k = self.inner.config.in_flight;
         futures::stream::iter(events.into_iter().enumerate())
-            .map(move |(i, o)| async move {
-                (i, self.publish_json(&o.subject, o.payload, o.options).await)
+            .map(move |(i, o)| {
+                // Each publish is its own task so validation and header building of
+                // upcoming events run on every runtime worker, not only the caller's.
+                let p = self.clone();
+                let task =
+                    tokio::spawn(
+                        async move { p.publish_json(&o.subject, o.payload, o.options).await },
+                    );
+                async move {
+                    let r = task.await.unwrap_or_else(|e| {
+                        Err(PublishError::Rejected(format!("publish task failed: {e}")))
+                    });
+                    (i, r)
+                }
             })
             .buffered(k)
     }
