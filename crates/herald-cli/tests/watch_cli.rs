@@ -1,7 +1,8 @@
-//! `herald watch` and `herald consume` as processes against a real nats-server started by the
-//! test: it heartbeats, serves /metrics (checked with `promtool check
-//! metrics`, which must be installed), and publishes `alerts.service_down`
-//! for an expected service that never heartbeats.
+//! `herald watch` and `herald consume` as processes against a real
+//! nats-server started by the test: both heartbeat and serve /metrics (each
+//! scrape checked with `promtool check metrics`, which must be installed);
+//! `watch` publishes `alerts.service_down` for an expected service that never
+//! heartbeats, `consume` counts what it consumed.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
