@@ -298,8 +298,19 @@ async fn losing_nats_raises_a_connectivity_incident_published_on_reconnection() 
         client.connection_state(),
         async_nats::connection::State::Connected
     );
-    // Give the watcher (polling every 100 ms) several rounds while deaf.
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // Wait until the watcher has noticed it is deaf.
+    let mut status = watcher.status();
+    tokio::time::timeout(
+        Duration::from_secs(60),
+        status.wait_for(|s| {
+            !s.connected
+                && s.firing
+                    .contains(&(AlertType::Connectivity, "herald-watch".to_owned()))
+        }),
+    )
+    .await
+    .expect("the watcher notices the outage")
+    .unwrap();
     server.start_again().await.expect("restart nats-server");
 
     let mut stored = 0;
