@@ -65,6 +65,12 @@ enum Command {
     Check(cmd::check::Args),
     /// Show topics, subjects, schemas, producers and consumers.
     Catalog(cmd::catalog::Args),
+    /// Compare two schema versions: every change, its verdict, the bump it needs (exit 1 if breaking).
+    Diff(cmd::diff::Args),
+    /// Record new schema versions as released in contracts/schemas.lock.
+    Lock(cmd::lock::Args),
+    /// Print every schema version's classified changes, in Markdown.
+    Changelog(cmd::changelog::Args),
     /// Provision the catalog's JetStream streams (apply) or list them (ls).
     Streams(cmd::streams::Args),
     /// Publish events, validated, with idempotency keys and retries.
@@ -101,6 +107,9 @@ fn main() -> ExitCode {
         Command::Validate(args) => cmd::validate::run(&cli.global, args),
         Command::Check(args) => cmd::check::run(&cli.global, args),
         Command::Catalog(args) => cmd::catalog::run(&cli.global, args),
+        Command::Diff(args) => cmd::diff::run(&cli.global, args),
+        Command::Lock(args) => cmd::lock::run(&cli.global, args),
+        Command::Changelog(args) => cmd::changelog::run(&cli.global, args),
         Command::Streams(args) => cmd::streams::run(&cli.global, args),
         Command::Publish(args) => cmd::publish::run(&cli.global, args),
         Command::Consume(args) => cmd::consume::run(&cli.global, args),
@@ -127,6 +136,22 @@ impl Global {
             Some(dir) => herald_contracts::Catalog::load(dir)?,
             None => herald_contracts::Catalog::embedded()?,
         })
+    }
+
+    /// The contracts directory on disk, for commands that write to it or read
+    /// its git history: `--contracts`, else `./contracts`.
+    pub fn contracts_dir(&self) -> anyhow::Result<PathBuf> {
+        let dir = self
+            .contracts
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("contracts"));
+        if !dir.join("catalog.toml").is_file() {
+            anyhow::bail!(
+                "no catalog.toml in {}: run this in the repository root or give --contracts DIR",
+                dir.display()
+            );
+        }
+        Ok(dir)
     }
 
     /// The contract files, unloaded (for `herald check`, which reports load failures itself).

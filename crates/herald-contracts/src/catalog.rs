@@ -96,6 +96,60 @@ impl ContractFiles {
         }
     }
 
+    /// Reads the contracts directory `dir` as it was at git revision `rev`
+    /// (for `herald check --base origin/main`). Runs the local `git`; no network.
+    pub fn from_git(dir: &Path, rev: &str) -> Result<ContractFiles, ContractError> {
+        let git = |args: &[&str]| -> Result<Vec<u8>, ContractError> {
+            let out = std::process::Command::new("git")
+                .arg("-C")
+                .arg(dir)
+                .args(args)
+                .output()
+                .map_err(|source| ContractError::Io {
+                    path: PathBuf::from("git"),
+                    source,
+                })?;
+            if !out.status.success() {
+                return Err(ContractError::Inconsistent(format!(
+                    "git {}: {}",
+                    args.join(" "),
+                    String::from_utf8_lossy(&out.stderr).trim()
+                )));
+            }
+            Ok(out.stdout)
+        };
+        let prefix = String::from_utf8_lossy(&git(&["rev-parse", "--show-prefix"])?)
+            .trim()
+            .to_string();
+        let listing = git(&[
+            "ls-tree",
+            "-r",
+            "-z",
+            "--full-name",
+            "--name-only",
+            rev,
+            "--",
+            ".",
+        ])?;
+        let mut files = BTreeMap::new();
+        for path in listing.split(|b| *b == 0).filter(|p| !p.is_empty()) {
+            let path = String::from_utf8_lossy(path).into_owned();
+            let contents = git(&["show", &format!("{rev}:{path}")])?;
+            let rel = path.strip_prefix(&prefix).unwrap_or(&path).to_string();
+            files.insert(rel, contents);
+        }
+        if files.is_empty() {
+            return Err(ContractError::Inconsistent(format!(
+                "no contracts at {} in revision {rev}",
+                dir.display()
+            )));
+        }
+        Ok(ContractFiles {
+            origin: format!("git:{rev}"),
+            files,
+        })
+    }
+
     fn path(&self, rel: &str) -> PathBuf {
         if self.origin.starts_with('<') || self.origin.starts_with("git:") {
             PathBuf::from(format!("{}/{rel}", self.origin))
@@ -451,7 +505,28 @@ struct RawCatalog {
 struct RouteVersion {
     version: Version,
     id: String,
+    /// The schema's own validator, shared with every subject using it.
     validator: Arc<jsonschema::Validator>,
+    /// The subject's constraint, compiled on its own: checking it apart is
+    /// cheaper than one `allOf` wrapper around a `$ref`.
+    constraint: Option<Arc<jsonschema::Validator>>,
+}
+
+impl RouteVersion {
+    fn is_valid(&self, event: &Value) -> bool {
+        self.validator.is_valid(event) && self.constraint.as_ref().is_none_or(|c| c.is_valid(event))
+    }
+
+    fn violations(&self, event: &Value) -> ValidationError {
+        let mut violations = violations(&self.validator, event);
+        if let Some(c) = &self.constraint {
+            violations.extend(self::violations(c, event));
+        }
+        ValidationError::Invalid {
+            schema_id: self.id.clone(),
+            violations,
+        }
+    }
 }
 
 /// What validating an event on a subject needs, precomputed.
@@ -621,21 +696,28 @@ impl Catalog {
                 subject: i,
                 versions: Vec::new(),
             };
+            let constraint = match &s.constraint {
+                None => None,
+                Some(c) => {
+                    let mut c = c.clone();
+                    if let Some(obj) = c.as_object_mut() {
+                        obj.insert(
+                            "$schema".into(),
+                            "https://json-schema.org/draft/2020-12/schema".into(),
+                        );
+                    }
+                    Some(compile(
+                        &format!("the constraint of subject {}", s.name),
+                        &c,
+                    )?)
+                }
+            };
             for doc in versions {
-                let validator = match &s.constraint {
-                    None => schema_validators[&doc.id].clone(),
-                    Some(c) => compile(
-                        &format!("subject {} with {}", s.name, doc.label()),
-                        &serde_json::json!({
-                            "$schema": "https://json-schema.org/draft/2020-12/schema",
-                            "allOf": [{ "$ref": doc.id }, c]
-                        }),
-                    )?,
-                };
                 route.versions.push(RouteVersion {
                     version: doc.version,
                     id: doc.id.clone(),
-                    validator,
+                    validator: schema_validators[&doc.id].clone(),
+                    constraint: constraint.clone(),
                 });
             }
             if s.name.split('.').any(|t| t == "*" || t == ">") {
@@ -804,14 +886,14 @@ impl Catalog {
             None => route.versions.last().expect("routes have a version"),
             Some(id) => self.pick_version(route, spec, subject, id)?,
         };
-        if chosen.validator.is_valid(event) {
+        if chosen.is_valid(event) {
             return Ok(Validated {
                 subject: spec,
                 schema_id: &chosen.id,
                 version: chosen.version,
             });
         }
-        Err(invalid(&chosen.id, &chosen.validator, event))
+        Err(chosen.violations(event))
     }
 
     fn pick_version<'r>(
@@ -884,7 +966,10 @@ impl Catalog {
         if validator.is_valid(event) {
             Ok(doc)
         } else {
-            Err(invalid(&doc.id, validator, event))
+            Err(ValidationError::Invalid {
+                schema_id: doc.id.clone(),
+                violations: violations(validator, event),
+            })
         }
     }
 }
@@ -901,29 +986,23 @@ pub fn decode_event(bytes: &[u8], limit: usize) -> Result<Value, ValidationError
         return Err(ValidationError::Decode("empty input".into()));
     }
     // serde_json stops at 128 levels of nesting, so hostile depth is an error, not a crash.
-    serde_json::from_slice(bytes).map_err(|e| {
-        let msg = e.to_string();
-        if std::str::from_utf8(bytes).is_err() && msg.contains("UTF") {
-            ValidationError::Decode(format!("invalid UTF-8 ({msg})"))
-        } else {
-            ValidationError::Decode(msg)
+    serde_json::from_slice(bytes).map_err(|e| match std::str::from_utf8(bytes) {
+        Err(u) => {
+            ValidationError::Decode(format!("invalid UTF-8 at byte {} ({e})", u.valid_up_to()))
         }
+        Ok(_) => ValidationError::Decode(e.to_string()),
     })
 }
 
-fn invalid(id: &str, validator: &jsonschema::Validator, event: &Value) -> ValidationError {
-    let violations = validator
+fn violations(validator: &jsonschema::Validator, event: &Value) -> Vec<Violation> {
+    validator
         .iter_errors(event)
         .map(|e| Violation {
             instance_path: e.instance_path().as_str().to_string(),
             keyword: e.kind().keyword().to_string(),
             message: e.to_string(),
         })
-        .collect();
-    ValidationError::Invalid {
-        schema_id: id.to_string(),
-        violations,
-    }
+        .collect()
 }
 
 /// Whether a NATS subject filter (with `*` and `>`) matches a concrete subject.

@@ -73,7 +73,8 @@ pub fn run(files: ContractFiles) -> (Option<Catalog>, CheckReport) {
             (Some(catalog), report)
         }
         Err(e) => {
-            let mut load = CheckResult::new("contracts.load", "catalog and schemas load and compile");
+            let mut load =
+                CheckResult::new("contracts.load", "catalog and schemas load and compile");
             load.checked = 1;
             load.failures.push(e.to_string());
             (
@@ -107,8 +108,31 @@ pub fn run_on(catalog: &Catalog) -> CheckReport {
             consumers(catalog),
             streams(catalog),
             examples(catalog),
+            semver(catalog),
+            lock(catalog),
+            consumer_contracts(catalog),
         ],
     }
+}
+
+/// The pull-request gate: how the contracts changed since a base revision.
+/// Every added version is judged against its history; edited or deleted
+/// released versions fail.
+pub fn against_base(base: &Catalog, head: &Catalog, base_name: &str) -> CheckResult {
+    let mut r = CheckResult::new(
+        "base.evolution",
+        "versions added since the base are compatible and bumped enough; released ones untouched",
+    );
+    match crate::versions::compare_base(base, head) {
+        Err(e) => r
+            .failures
+            .push(format!("cannot compare with {base_name}: {e}")),
+        Ok(cmp) => {
+            r.checked = cmp.added.len() + base.schemas().values().map(Vec::len).sum::<usize>();
+            r.failures = cmp.violations();
+        }
+    }
+    r
 }
 
 fn metaschema(catalog: &Catalog) -> CheckResult {
@@ -151,7 +175,10 @@ fn ids(catalog: &Catalog) -> CheckResult {
                 .push(format!("{} and {other} share $id {}", doc.path, doc.id));
         }
         if catalog.schema_id(&doc.name, doc.version) != doc.id {
-            r.failures.push(format!("{}: $id {} does not match its path", doc.path, doc.id));
+            r.failures.push(format!(
+                "{}: $id {} does not match its path",
+                doc.path, doc.id
+            ));
         }
     }
     r
@@ -166,7 +193,8 @@ fn subjects(catalog: &Catalog) -> CheckResult {
     for s in catalog.subjects() {
         r.checked += 1;
         if !names.insert(&s.name) {
-            r.failures.push(format!("subject {} is declared twice", s.name));
+            r.failures
+                .push(format!("subject {} is declared twice", s.name));
         }
         match catalog.topics().iter().find(|t| t.name == s.topic) {
             None => r
@@ -232,15 +260,19 @@ fn services(catalog: &Catalog) -> CheckResult {
         for p in &t.producers {
             r.checked += 1;
             if p != "*" && !declared.contains(p.as_str()) {
-                r.failures
-                    .push(format!("topic {}: producer {p} is not a declared service", t.name));
+                r.failures.push(format!(
+                    "topic {}: producer {p} is not a declared service",
+                    t.name
+                ));
             }
         }
         for c in &t.consumers {
             r.checked += 1;
             if !declared.contains(c.as_str()) {
-                r.failures
-                    .push(format!("topic {}: consumer {c} is not a declared service", t.name));
+                r.failures.push(format!(
+                    "topic {}: consumer {c} is not a declared service",
+                    t.name
+                ));
             }
         }
     }
@@ -257,11 +289,14 @@ fn consumers(catalog: &Catalog) -> CheckResult {
         r.checked += 1;
         let name = c.durable_name();
         if !durables.insert(name.clone()) {
-            r.failures.push(format!("consumer {name} is declared twice"));
+            r.failures
+                .push(format!("consumer {name} is declared twice"));
         }
         if !catalog.services().iter().any(|s| s.name == c.service) {
-            r.failures
-                .push(format!("consumer {name}: service {} is not declared", c.service));
+            r.failures.push(format!(
+                "consumer {name}: service {} is not declared",
+                c.service
+            ));
         }
         let topic = catalog
             .topics()
@@ -287,8 +322,10 @@ fn consumers(catalog: &Catalog) -> CheckResult {
             .filter(|s| filters_overlap(&c.filter, &s.name))
             .collect();
         if covered.is_empty() {
-            r.failures
-                .push(format!("consumer {name}: filter {} matches no subject", c.filter));
+            r.failures.push(format!(
+                "consumer {name}: filter {} matches no subject",
+                c.filter
+            ));
         }
         for s in covered {
             if s.schema != c.reads.schema {
@@ -315,8 +352,9 @@ fn consumers(catalog: &Catalog) -> CheckResult {
         }
         for f in &c.fields {
             if !f.starts_with('/') {
-                r.failures
-                    .push(format!("consumer {name}: field `{f}` is not a JSON Pointer"));
+                r.failures.push(format!(
+                    "consumer {name}: field `{f}` is not a JSON Pointer"
+                ));
             }
         }
     }
@@ -346,7 +384,8 @@ fn streams(catalog: &Catalog) -> CheckResult {
     for (i, s) in streams.iter().enumerate() {
         r.checked += 1;
         if !names.insert(&s.name) {
-            r.failures.push(format!("stream {} is declared twice", s.name));
+            r.failures
+                .push(format!("stream {} is declared twice", s.name));
         }
         if s.duplicate_window > s.max_age {
             r.failures.push(format!(
@@ -388,7 +427,8 @@ fn examples(catalog: &Catalog) -> CheckResult {
         };
         r.checked += 1;
         let Some(versions) = catalog.schemas().get(name) else {
-            r.failures.push(format!("{path}: there is no schema {name}"));
+            r.failures
+                .push(format!("{path}: there is no schema {name}"));
             continue;
         };
         let value: Value = match serde_json::from_slice(bytes) {
@@ -406,14 +446,15 @@ fn examples(catalog: &Catalog) -> CheckResult {
                         version: Some(doc.version),
                     };
                     if let Err(e) = catalog.validate_schema(&schema, &value) {
-                        r.failures.push(format!("{path}: invalid under {}: {e}", doc.label()));
+                        r.failures
+                            .push(format!("{path}: invalid under {}: {e}", doc.label()));
                     }
                 }
             }
             "invalid" => check_invalid_example(catalog, versions, path, &value, &mut r),
-            other => r.failures.push(format!(
-                "{path}: `{other}` must be `valid` or `invalid`"
-            )),
+            other => r
+                .failures
+                .push(format!("{path}: `{other}` must be `valid` or `invalid`")),
         }
     }
     r
@@ -465,9 +506,10 @@ fn check_invalid_example(
         version: Some(doc.version),
     };
     match catalog.validate_schema(&schema, event) {
-        Ok(_) => r
-            .failures
-            .push(format!("{path}: expected to fail under {} but it validates", doc.label())),
+        Ok(_) => r.failures.push(format!(
+            "{path}: expected to fail under {} but it validates",
+            doc.label()
+        )),
         Err(e) => {
             for want in expect {
                 let want_path = want.get("path").and_then(Value::as_str).unwrap_or("");
@@ -486,6 +528,57 @@ fn check_invalid_example(
     }
 }
 
+fn semver(catalog: &Catalog) -> CheckResult {
+    let mut r = CheckResult::new(
+        "versions.semver",
+        "each version is compatible with its history under the schema's mode and bumps semver enough",
+    );
+    for name in catalog.schemas().keys() {
+        match crate::versions::history(catalog, name) {
+            Err(e) => r.failures.push(format!("{name}: {e}")),
+            Ok(steps) => {
+                for step in steps {
+                    r.checked += 1;
+                    r.failures.extend(step.violations());
+                }
+            }
+        }
+    }
+    r
+}
+
+fn lock(catalog: &Catalog) -> CheckResult {
+    let mut r = CheckResult::new(
+        "versions.lock",
+        "released versions are unchanged since `herald lock` recorded them, and every version is recorded",
+    );
+    match crate::versions::lock_update(catalog) {
+        Err(e) => r.failures.push(e),
+        Ok(u) => {
+            r.checked = catalog.schemas().values().map(Vec::len).sum();
+            r.failures.extend(u.edited);
+            r.failures.extend(u.removed);
+            for key in u.added {
+                r.failures.push(format!(
+                    "{key} is not in {}: run `herald lock` to record it as released",
+                    crate::versions::LOCK_FILE
+                ));
+            }
+        }
+    }
+    r
+}
+
+fn consumer_contracts(catalog: &Catalog) -> CheckResult {
+    let mut r = CheckResult::new(
+        "consumers.contracts",
+        "producers' schemas still give every consumer the fields it depends on, in the major it reads",
+    );
+    r.checked = catalog.consumers().iter().map(|c| c.fields.len() + 1).sum();
+    r.failures = crate::versions::consumer_contract_failures(catalog);
+    r
+}
+
 /// Whether every subject matching `inner` also matches `outer`.
 fn filter_within(inner: &str, outer: &str) -> bool {
     let i: Vec<&str> = inner.split('.').collect();
@@ -502,7 +595,7 @@ fn filter_within(inner: &str, outer: &str) -> bool {
 }
 
 /// Whether some subject matches both filters.
-fn filters_overlap(a: &str, b: &str) -> bool {
+pub(crate) fn filters_overlap(a: &str, b: &str) -> bool {
     let a: Vec<&str> = a.split('.').collect();
     let b: Vec<&str> = b.split('.').collect();
     for k in 0..a.len().max(b.len()) {

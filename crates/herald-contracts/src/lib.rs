@@ -22,7 +22,10 @@
 pub mod catalog;
 pub mod check;
 pub mod error;
+pub mod events;
+pub mod evolution;
 pub mod schema;
+pub mod versions;
 
 pub use catalog::{
     Catalog, ConsumerSpec, ContractFiles, StreamSpec, SubjectSpec, Topic, Validated,

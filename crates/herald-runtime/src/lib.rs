@@ -16,6 +16,8 @@ pub mod external;
 pub mod flows;
 pub mod headers;
 pub mod lag;
+pub mod metrics;
+pub mod monitor;
 pub mod provision;
 pub mod publisher;
 pub mod server;

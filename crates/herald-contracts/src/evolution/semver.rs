@@ -1,0 +1,225 @@
+//! Semantic versions of schemas and the bump a change needs.
+//!
+//! Why: the spec asks for semantic versioning of schemas; the gate turns a
+//! [`Report`](super::Report) into "needs at least 2.0.0" so a producer cannot ship a
+//! breaking change as a minor release. Larger-than-needed bumps are allowed.
+
+use super::{Change, EvolutionError, Report, Severity};
+use serde::Serialize;
+use std::fmt;
+use std::str::FromStr;
+
+/// A `MAJOR.MINOR.PATCH` schema version (no pre-release or build parts: released
+/// contract versions are plain triples).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct Version {
+    /// Incremented for breaking changes.
+    pub major: u64,
+    /// Incremented for compatible changes that change what validates.
+    pub minor: u64,
+    /// Incremented for annotation-only changes.
+    pub patch: u64,
+}
+
+impl Version {
+    /// Builds a version.
+    pub const fn new(major: u64, minor: u64, patch: u64) -> Self {
+        Version {
+            major,
+            minor,
+            patch,
+        }
+    }
+
+    /// The smallest version after `self` that carries `bump`.
+    pub fn bumped(self, bump: Bump) -> Version {
+        match bump {
+            Bump::None => self,
+            Bump::Patch => Version::new(self.major, self.minor, self.patch + 1),
+            Bump::Minor => Version::new(self.major, self.minor + 1, 0),
+            Bump::Major => Version::new(self.major + 1, 0, 0),
+        }
+    }
+}
+
+impl fmt::Display for Version {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}.{}", self.major, self.minor, self.patch)
+    }
+}
+
+impl FromStr for Version {
+    type Err = EvolutionError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || EvolutionError::InvalidVersion {
+            version: s.to_string(),
+        };
+        let parts: Vec<&str> = s.trim().split('.').collect();
+        if parts.len() != 3 {
+            return Err(bad());
+        }
+        let num = |p: &str| -> Result<u64, EvolutionError> {
+            if p.is_empty()
+                || !p.bytes().all(|b| b.is_ascii_digit())
+                || (p.len() > 1 && p.starts_with('0'))
+            {
+                return Err(bad());
+            }
+            p.parse().map_err(|_| bad())
+        };
+        Ok(Version::new(num(parts[0])?, num(parts[1])?, num(parts[2])?))
+    }
+}
+
+/// Size of a version increment, ordered `None < Patch < Minor < Major`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Bump {
+    /// Same version (identical schemas).
+    None,
+    /// Annotation-only changes.
+    Patch,
+    /// Compatible changes to what validates.
+    Minor,
+    /// Breaking changes.
+    Major,
+}
+
+impl Bump {
+    /// The stable lowercase name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Bump::None => "none",
+            Bump::Patch => "patch",
+            Bump::Minor => "minor",
+            Bump::Major => "major",
+        }
+    }
+}
+
+impl fmt::Display for Bump {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The bump from `old` to `new`, or `None` if `new` is not greater.
+pub fn declared_bump(old: Version, new: Version) -> Option<Bump> {
+    if new.major > old.major {
+        Some(Bump::Major)
+    } else if new.major < old.major {
+        None
+    } else if new.minor > old.minor {
+        Some(Bump::Minor)
+    } else if new.minor < old.minor {
+        None
+    } else if new.patch > old.patch {
+        Some(Bump::Patch)
+    } else if new.patch == old.patch {
+        Some(Bump::None)
+    } else {
+        None
+    }
+}
+
+/// Outcome of checking a declared version against the changes.
+#[derive(Debug, Clone, Serialize)]
+pub struct BumpCheck {
+    /// The earlier version.
+    pub old: Version,
+    /// The version being released.
+    pub new: Version,
+    /// What `new` declares relative to `old` (`None` when it is not greater).
+    pub declared: Option<Bump>,
+    /// What the changes need.
+    pub needed: Bump,
+    /// The smallest acceptable version.
+    pub minimum: Version,
+    /// Why the declared version is not acceptable (`None` when it is).
+    pub violation: Option<String>,
+}
+
+impl BumpCheck {
+    /// True when the declared version covers the changes.
+    pub fn is_ok(&self) -> bool {
+        self.violation.is_none()
+    }
+}
+
+fn driving_change(report: &Report) -> Option<&Change> {
+    let top = report.changes.iter().map(|c| c.severity).max()?;
+    report
+        .changes
+        .iter()
+        .find(|c| c.severity == top && top != Severity::Ignore)
+}
+
+/// Checks that `new_version` is a large enough step from `old_version` for the
+/// changes in `report`; the violation message names the change that drives the
+/// bump and the smallest version that would be accepted.
+pub fn check_bump(
+    old_version: &str,
+    new_version: &str,
+    report: &Report,
+) -> Result<BumpCheck, EvolutionError> {
+    let old: Version = old_version.parse()?;
+    let new: Version = new_version.parse()?;
+    let declared = declared_bump(old, new);
+    let needed = report.needed_bump;
+    let minimum = old.bumped(needed);
+    let violation = match declared {
+        None => Some(format!("version {new} is not greater than {old}")),
+        Some(d) if d < needed => {
+            let why = match driving_change(report) {
+                Some(c) => format!(
+                    "{} at `{}` ({}) is {} under mode {}",
+                    c.kind,
+                    if c.pointer.is_empty() {
+                        "/"
+                    } else {
+                        &c.pointer
+                    },
+                    c.message,
+                    c.severity,
+                    report.mode
+                ),
+                None => "the schema changed".to_string(),
+            };
+            Some(format!(
+                "version {new} declares a {d} bump over {old}, but {why}: it needs a {needed} bump, i.e. at least {minimum}"
+            ))
+        }
+        Some(Bump::None) if needed == Bump::None => None,
+        Some(_) => None,
+    };
+    Ok(BumpCheck {
+        old,
+        new,
+        declared,
+        needed,
+        minimum,
+        violation,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_bumps() {
+        let v: Version = "1.2.3".parse().unwrap();
+        assert_eq!(v, Version::new(1, 2, 3));
+        assert_eq!(v.bumped(Bump::Major).to_string(), "2.0.0");
+        assert_eq!(v.bumped(Bump::Minor).to_string(), "1.3.0");
+        assert_eq!(v.bumped(Bump::Patch).to_string(), "1.2.4");
+        for bad in ["1.2", "1.2.3.4", "v1.2.3", "01.2.3", "1.x.3", ""] {
+            assert!(bad.parse::<Version>().is_err(), "{bad}");
+        }
+        assert_eq!(declared_bump(v, Version::new(2, 0, 0)), Some(Bump::Major));
+        assert_eq!(declared_bump(v, Version::new(1, 3, 0)), Some(Bump::Minor));
+        assert_eq!(declared_bump(v, Version::new(1, 2, 4)), Some(Bump::Patch));
+        assert_eq!(declared_bump(v, v), Some(Bump::None));
+        assert_eq!(declared_bump(v, Version::new(1, 1, 9)), None);
+    }
+}

@@ -1,0 +1,115 @@
+//! Confluent Schema Registry's own JSON Schema diff test data, read from
+//! `../shared/peers/confluent` (never copied into the repository).
+//!
+//! Under `--mode backward --policy strict` herald must agree with `compatible` on
+//! every case, and under lenient with `compatible_lenient` where the case gives it.
+//! Cases carrying `original_metadata`/`update_metadata` pass their reserved names
+//! (`confluent:reserved`) to the comparison like any caller would.
+
+use herald_contracts::evolution::{
+    compare_documents, Document, Mode, NoExternalSchemas, Options, Policy,
+};
+use serde_json::Value;
+use std::path::PathBuf;
+
+const FILES: &[&str] = &[
+    "confluent-diff-schema-examples.json",
+    "confluent-diff-schema-examples-2020-12.json",
+    "confluent-diff-combined-schema-examples.json",
+    "confluent-diff-combined-schema-examples-2020-12.json",
+];
+
+fn peers_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/peers/confluent")
+}
+
+fn load(file: &str) -> Vec<Value> {
+    let path = peers_dir().join(file);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "Confluent peer data missing at {} ({e}); the shared/ folder must sit beside the checkout",
+            path.display()
+        )
+    });
+    let v: Value =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    v.as_array()
+        .cloned()
+        .unwrap_or_else(|| panic!("{} is not an array", path.display()))
+}
+
+fn verdict(case: &Value, policy: Policy) -> Result<bool, String> {
+    let mut old = Document::new(&case["original_schema"]);
+    let mut new = Document::new(&case["update_schema"]);
+    if let Some(m) = case.get("original_metadata") {
+        old = old.with_confluent_metadata(m);
+    }
+    if let Some(m) = case.get("update_metadata") {
+        new = new.with_confluent_metadata(m);
+    }
+    let opts = Options::new(Mode::Backward).with_policy(policy);
+    compare_documents(&old, &new, &opts, &NoExternalSchemas)
+        .map(|r| r.compatible)
+        .map_err(|e| e.to_string())
+}
+
+fn run(file: &str) {
+    let cases = load(file);
+    assert!(!cases.is_empty(), "{file} has no cases");
+    let mut strict_agree = 0;
+    let mut lenient_total = 0;
+    let mut lenient_agree = 0;
+    let mut failures = Vec::new();
+    for (i, case) in cases.iter().enumerate() {
+        let desc = case["description"].as_str().unwrap_or("?");
+        let expected = case["compatible"]
+            .as_bool()
+            .expect("compatible is a boolean");
+        match verdict(case, Policy::Strict) {
+            Ok(got) if got == expected => strict_agree += 1,
+            Ok(got) => failures.push(format!(
+                "#{i} {desc:?} strict: expected {expected}, got {got}"
+            )),
+            Err(e) => failures.push(format!("#{i} {desc:?} strict: error {e}")),
+        }
+        if let Some(expected) = case.get("compatible_lenient").and_then(Value::as_bool) {
+            lenient_total += 1;
+            match verdict(case, Policy::Lenient) {
+                Ok(got) if got == expected => lenient_agree += 1,
+                Ok(got) => failures.push(format!(
+                    "#{i} {desc:?} lenient: expected {expected}, got {got}"
+                )),
+                Err(e) => failures.push(format!("#{i} {desc:?} lenient: error {e}")),
+            }
+        }
+    }
+    println!(
+        "{file}: strict {strict_agree}/{} agree, lenient {lenient_agree}/{lenient_total} agree",
+        cases.len()
+    );
+    assert!(
+        failures.is_empty(),
+        "{file}: disagreements:\n{}",
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn draft07_examples() {
+    run(FILES[0]);
+}
+
+#[test]
+fn draft2020_examples() {
+    run(FILES[1]);
+}
+
+#[test]
+fn combined_examples() {
+    run(FILES[2]);
+}
+
+#[test]
+fn combined_draft2020_examples() {
+    run(FILES[3]);
+}

@@ -1,0 +1,307 @@
+//! `herald watch` against a real nats-server started by the test: heartbeats
+//! stopping raise `alerts.service_down` once and a resolved event when they
+//! return; a backlog raises `alerts.backlog`; schema-invalid dead letters
+//! raise `alerts.schema_violation`. A missing nats-server fails the tests.
+
+use std::collections::BTreeMap;
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream::{self, consumer, stream};
+use futures::StreamExt;
+use herald_contracts::Catalog;
+use herald_runtime::metrics;
+use herald_runtime::monitor::watch::{
+    spawn_heartbeats, EventSink, JetStreamSink, RunningWatcher, SinkError, WatchOptions, Watcher,
+    DLQ_CONSUMER_HEADER, DLQ_REASON_HEADER,
+};
+use herald_runtime::monitor::{AlertEvent, AlertState, AlertType};
+
+/// A nats-server of our own on a free port, killed on drop.
+struct Server {
+    child: Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Server {
+    fn start() -> Server {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let log = std::fs::File::create(dir.path().join("nats.log")).unwrap();
+        let child = Command::new("nats-server")
+            .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
+            .arg(dir.path().join("js"))
+            .stdout(Stdio::from(log.try_clone().unwrap()))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "nats-server is required for these tests and could not be started ({e}); \
+                     install it with `apt-get install -y nats-server`"
+                )
+            });
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "nats-server did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Server {
+            child,
+            port,
+            _dir: dir,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn setup(server: &Server) -> (async_nats::Client, jetstream::Context, Arc<Catalog>) {
+    let client = async_nats::connect(server.url()).await.expect("connect");
+    let js = jetstream::new(client.clone());
+    for (name, subjects) in [
+        ("HERALD_HEARTBEAT", "herald.heartbeat.>"),
+        ("ALERTS", "alerts.>"),
+        ("USAGE", "usage.metered.>"),
+        ("DLQ", "dlq.>"),
+    ] {
+        js.create_stream(stream::Config {
+            name: name.to_owned(),
+            subjects: vec![subjects.to_owned()],
+            ..Default::default()
+        })
+        .await
+        .expect("create stream");
+    }
+    (client, js, Arc::new(Catalog::embedded().expect("catalog")))
+}
+
+fn fast_options(catalog: &Catalog) -> WatchOptions {
+    let mut options = WatchOptions::from_catalog(catalog);
+    options.monitor.poll_interval = Duration::from_millis(100);
+    options.monitor.service_down_after = Duration::from_secs(2);
+    options.monitor.repeat_interval = Duration::from_secs(3600);
+    options.monitor.high_latency = Duration::from_secs(3600);
+    options.monitor.backlog_growth_samples = 0;
+    options
+}
+
+async fn start_watcher(
+    client: &async_nats::Client,
+    js: &jetstream::Context,
+    catalog: &Arc<Catalog>,
+    options: WatchOptions,
+) -> RunningWatcher {
+    let sink: Arc<dyn EventSink> = Arc::new(JetStreamSink::new(
+        js.clone(),
+        catalog.clone(),
+        "herald-watch",
+    ));
+    Watcher::new(client.clone(), catalog.clone(), sink, options)
+        .start()
+        .await
+        .expect("watcher subscribes")
+}
+
+async fn next_alert(sub: &mut async_nats::Subscriber, catalog: &Catalog) -> AlertEvent {
+    let msg = tokio::time::timeout(Duration::from_secs(30), sub.next())
+        .await
+        .expect("an alert within 30s")
+        .expect("subscription open");
+    let value: serde_json::Value = serde_json::from_slice(&msg.payload).unwrap();
+    catalog
+        .validate(&msg.subject, None, &value)
+        .expect("alert satisfies its contract");
+    let headers = msg.headers.expect("headers");
+    let event: AlertEvent = serde_json::from_value(value).unwrap();
+    assert_eq!(
+        headers.get("Nats-Msg-Id").map(|v| v.as_str().to_owned()),
+        Some(event.alert_id.to_string()),
+        "alert_id is the dedup key"
+    );
+    event
+}
+
+async fn stored_count(js: &jetstream::Context, stream: &str, subject: &str) -> u64 {
+    let stream = js.get_stream(stream).await.unwrap();
+    let mut info = stream.info_with_subjects(subject).await.unwrap();
+    let mut total = 0;
+    while let Some(entry) = info.next().await {
+        total += entry.unwrap().1 as u64;
+    }
+    total
+}
+
+#[tokio::test]
+async fn service_down_fires_once_and_resolves_when_heartbeats_return() {
+    let server = Server::start();
+    let (client, js, catalog) = setup(&server).await;
+    let mut alerts = client.subscribe("alerts.service_down").await.unwrap();
+    let mut beats = client
+        .subscribe("herald.heartbeat.billing-service")
+        .await
+        .unwrap();
+    client.flush().await.unwrap();
+    let watcher = start_watcher(&client, &js, &catalog, fast_options(&catalog)).await;
+
+    let billing: Arc<dyn EventSink> = Arc::new(JetStreamSink::new(
+        js.clone(),
+        catalog.clone(),
+        "billing-service",
+    ));
+    let heartbeats = spawn_heartbeats(
+        billing.clone(),
+        "billing-service",
+        Duration::from_millis(200),
+    );
+    // Heartbeats flow and satisfy their contract.
+    for _ in 0..3 {
+        let msg = tokio::time::timeout(Duration::from_secs(30), beats.next())
+            .await
+            .expect("heartbeat")
+            .unwrap();
+        let value: serde_json::Value = serde_json::from_slice(&msg.payload).unwrap();
+        catalog
+            .validate(&msg.subject, None, &value)
+            .expect("valid heartbeat");
+        assert_eq!(value["service_name"], "billing-service");
+        assert_eq!(value["instance_id"], heartbeats.instance_id().to_string());
+    }
+    // The service dies.
+    heartbeats.stop();
+    let down = next_alert(&mut alerts, &catalog).await;
+    assert_eq!(down.alert_type, AlertType::ServiceDown);
+    assert_eq!(down.state, AlertState::Firing);
+    assert_eq!(down.service_name, "herald-watch");
+    assert_eq!(down.affected_service.as_deref(), Some("billing-service"));
+
+    // It comes back.
+    let _again = spawn_heartbeats(billing, "billing-service", Duration::from_millis(200));
+    let up = next_alert(&mut alerts, &catalog).await;
+    assert_eq!(up.state, AlertState::Resolved);
+    assert_eq!(up.incident_id, down.incident_id);
+    assert_ne!(up.alert_id, down.alert_id);
+
+    // Exactly one firing and one resolved event were stored.
+    watcher.stop().await;
+    assert_eq!(stored_count(&js, "ALERTS", "alerts.service_down").await, 2);
+}
+
+#[tokio::test]
+async fn backlog_over_threshold_raises_and_resolves_an_alert() {
+    let handle = metrics::install().expect("metrics");
+    let server = Server::start();
+    let (client, js, catalog) = setup(&server).await;
+    let usage = js.get_stream("USAGE").await.unwrap();
+    let consumer = usage
+        .create_consumer(consumer::pull::Config {
+            durable_name: Some("billing-service--usage".to_owned()),
+            filter_subject: "usage.metered.>".to_owned(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    for i in 0..25 {
+        js.publish("usage.metered.api_call", format!("{{\"n\":{i}}}").into())
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+    }
+    let mut alerts = client.subscribe("alerts.backlog").await.unwrap();
+    client.flush().await.unwrap();
+    let mut options = fast_options(&catalog);
+    options.monitor.backlog_overrides = BTreeMap::from([("billing-service--usage".to_owned(), 10)]);
+    let watcher = start_watcher(&client, &js, &catalog, options).await;
+
+    let fired = next_alert(&mut alerts, &catalog).await;
+    assert_eq!(fired.alert_type, AlertType::Backlog);
+    assert_eq!(fired.state, AlertState::Firing);
+    assert_eq!(fired.value, Some(25.0));
+    assert_eq!(fired.threshold, Some(10.0));
+    assert_eq!(fired.affected_service.as_deref(), Some("billing-service"));
+    let labels = fired.labels.as_ref().expect("labels");
+    assert_eq!(labels["consumer"], "billing-service--usage");
+    assert_eq!(labels["stream"], "USAGE");
+    // The watcher exported the lag it saw.
+    let text = handle.render();
+    assert!(
+        text.contains(
+            "herald_consumer_pending_messages{stream=\"USAGE\",consumer=\"billing-service--usage\"} 25"
+        ),
+        "{text}"
+    );
+
+    // The consumer catches up.
+    let mut messages = consumer.fetch().max_messages(25).messages().await.unwrap();
+    let mut acked = 0;
+    while let Some(msg) = messages.next().await {
+        msg.unwrap().double_ack().await.unwrap();
+        acked += 1;
+    }
+    assert_eq!(acked, 25);
+    let resolved = next_alert(&mut alerts, &catalog).await;
+    assert_eq!(resolved.state, AlertState::Resolved);
+    assert_eq!(resolved.incident_id, fired.incident_id);
+
+    watcher.stop().await;
+    assert_eq!(stored_count(&js, "ALERTS", "alerts.backlog").await, 2);
+}
+
+#[tokio::test]
+async fn schema_invalid_dead_letters_raise_a_schema_violation() {
+    let server = Server::start();
+    let (client, js, catalog) = setup(&server).await;
+    let mut alerts = client.subscribe("alerts.schema_violation").await.unwrap();
+    client.flush().await.unwrap();
+    let watcher = start_watcher(&client, &js, &catalog, fast_options(&catalog)).await;
+
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert(DLQ_REASON_HEADER, "schema_invalid");
+    headers.insert(DLQ_CONSUMER_HEADER, "billing-service--usage");
+    for _ in 0..2 {
+        js.publish_with_headers("dlq.usage.metered.api_call", headers.clone(), "{}".into())
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+    }
+    let fired = next_alert(&mut alerts, &catalog).await;
+    assert_eq!(fired.alert_type, AlertType::SchemaViolation);
+    assert_eq!(fired.state, AlertState::Firing);
+    assert_eq!(fired.affected_service.as_deref(), Some("billing-service"));
+    assert!(
+        fired.summary.contains("usage.metered.api_call"),
+        "{}",
+        fired.summary
+    );
+    watcher.stop().await;
+}
+
+#[tokio::test]
+async fn the_sink_refuses_events_that_break_their_contract() {
+    let server = Server::start();
+    let (_client, js, catalog) = setup(&server).await;
+    let sink = JetStreamSink::new(js.clone(), catalog, "herald-watch");
+    let bad = serde_json::json!({"alert_id": "not-a-uuid"});
+    match sink.send("alerts.backlog", bad, "x".to_owned()).await {
+        Err(SinkError::Invalid(_)) => {}
+        other => panic!("expected a contract refusal, got {other:?}"),
+    }
+    assert_eq!(stored_count(&js, "ALERTS", "alerts.>").await, 0);
+}
