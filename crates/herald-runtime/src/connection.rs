@@ -240,6 +240,13 @@ impl ConnectConfig {
             .event_callback(move |event| {
                 let violations = violations.clone();
                 async move {
+                    match &event {
+                        async_nats::Event::Connected => crate::metrics::set_connection_up(true),
+                        async_nats::Event::Disconnected | async_nats::Event::Closed => {
+                            crate::metrics::set_connection_up(false)
+                        }
+                        _ => {}
+                    }
                     if let async_nats::Event::ServerError(async_nats::ServerError::Other(text)) =
                         &event
                     {
@@ -329,6 +336,7 @@ impl HeraldClient {
                 })
             }
         };
+        crate::metrics::set_connection_up(true);
         let info = client.server_info();
         let version = parse_version(&info.version);
         let js = jetstream::ContextBuilder::new()

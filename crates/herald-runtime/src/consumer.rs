@@ -37,6 +37,7 @@ use crate::contracts::{ConsumerDef, Contracts};
 use crate::dedupe::DedupeStore;
 use crate::dlq::{self, reason, DeadLetter};
 use crate::headers as h;
+use crate::metrics::{self, ConsumeMetrics, ConsumedOutcome};
 use crate::publisher::Publish;
 
 /// What a handler reports when it does not succeed.
@@ -463,14 +464,16 @@ impl Consumer {
             stats: self.stats.clone(),
             dlq_js: self.client.jetstream().clone(),
             stream: self.stream.clone(),
+            metrics: Default::default(),
         });
         let mut tasks = tokio::task::JoinSet::new();
         'outer: loop {
             if *stop.borrow() {
                 break;
             }
-            // Pull no more than there are free handler slots (at least one).
-            let want = sem.available_permits().max(1);
+            // Pull a batch of about twice the free handler slots: messages waiting for a
+            // slot are "fetched but not started" and are NAKed at shutdown.
+            let want = (sem.available_permits() * 2).clamp(1, 512);
             let batch = consumer
                 .batch()
                 .max_messages(want)
@@ -549,6 +552,7 @@ struct Ctx {
     stats: Arc<ConsumerStats>,
     dlq_js: jetstream::Context,
     stream: String,
+    metrics: std::sync::RwLock<std::collections::HashMap<String, Arc<ConsumeMetrics>>>,
 }
 
 enum Verdict {
@@ -559,6 +563,24 @@ enum Verdict {
 }
 
 impl Ctx {
+    fn metrics_for(&self, subject: &str) -> Arc<ConsumeMetrics> {
+        if let Some(m) = self
+            .metrics
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(subject)
+        {
+            return m.clone();
+        }
+        let m = Arc::new(ConsumeMetrics::new(&self.config.service, subject));
+        self.metrics
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(subject.to_string())
+            .or_insert(m)
+            .clone()
+    }
+
     async fn process<F, Fut>(
         &self,
         msg: jetstream::Message,
@@ -577,12 +599,26 @@ impl Ctx {
         let hint = headers
             .get(h::CE_DATASCHEMA)
             .map(|v| v.as_str().to_string());
+        let m = self.metrics_for(&subject);
+        if let Some(age) = headers
+            .get(h::CE_TIME)
+            .and_then(|t| metrics::event_age(t.as_str(), std::time::SystemTime::now()))
+        {
+            m.record_event_age(age);
+        }
         let verdict = match self
             .contracts
             .validate(&subject, hint.as_deref(), &msg.payload)
         {
             Err(e) => {
-                // Hook point: metrics::record_validation_failure(schema, Side::Consume).
+                if let crate::contracts::ContractError::Invalid { .. } = e {
+                    let schema = self
+                        .contracts
+                        .route(&subject)
+                        .map(|r| r.schema)
+                        .unwrap_or_else(|| "unknown".into());
+                    metrics::record_validation_failure(&schema, metrics::Side::Consume);
+                }
                 let r = match e.reason() {
                     "decode_error" | "too_large" => reason::DECODE_ERROR,
                     "unknown_schema" | "unknown_subject" => reason::UNKNOWN_SCHEMA,
@@ -629,10 +665,12 @@ impl Ctx {
                             key: key.clone(),
                         };
                         let run = AssertUnwindSafe(handler(delivery)).catch_unwind();
+                        let handler_started = Instant::now();
                         let outcome = tokio::select! {
                             r = run => Some(r),
                             _ = abort.wait_for(|a| *a) => None,
                         };
+                        m.record_process_duration(handler_started.elapsed());
                         match outcome {
                             None => Verdict::Nak(Duration::ZERO),
                             Some(Ok(Ok(()))) => {
@@ -663,6 +701,12 @@ impl Ctx {
                 }
             }
         };
+        m.record_consumed(match &verdict {
+            Verdict::Ack => ConsumedOutcome::Ack,
+            Verdict::Duplicate => ConsumedOutcome::Duplicate,
+            Verdict::Nak(_) => ConsumedOutcome::Retry,
+            Verdict::DeadLetter(..) => ConsumedOutcome::DeadLetter,
+        });
         self.settle(msg, &subject, &headers, delivered, stream_seq, verdict)
             .await;
     }

@@ -122,7 +122,13 @@ pub async fn dead_letter(js: &jetstream::Context, d: DeadLetter<'_>) -> Result<u
         .map_err(api)?
         .await
         .map_err(api)?;
-    // Hook point: metrics::record_dlq(reason).
+    if let Some(r) = crate::metrics::DlqReason::parse(d.reason) {
+        crate::metrics::record_dlq(
+            d.consumer.split("--").next().unwrap_or(d.consumer),
+            d.subject,
+            r,
+        );
+    }
     Ok(ack.sequence)
 }
 

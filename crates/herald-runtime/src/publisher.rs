@@ -28,6 +28,7 @@ use serde::Serialize;
 use crate::connection::HeraldClient;
 use crate::contracts::{ContractError, Contracts, Violation};
 use crate::headers as h;
+use crate::metrics::{self, SentOutcome};
 
 /// Where an event ended up.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -311,6 +312,8 @@ struct Inner {
     js: jetstream::Context,
     contracts: Arc<dyn Contracts>,
     config: PublisherConfig,
+    /// Pre-registered metric handles per subject (hot path: no label allocation).
+    metrics: std::sync::RwLock<std::collections::HashMap<String, Arc<metrics::PublishMetrics>>>,
 }
 
 /// Publishes validated events. Cheap to clone; share one per service.
@@ -358,8 +361,32 @@ impl Publisher {
                 js,
                 contracts,
                 config,
+                metrics: Default::default(),
             }),
         }
+    }
+
+    fn metrics_for(&self, subject: &str) -> Arc<metrics::PublishMetrics> {
+        if let Some(m) = self
+            .inner
+            .metrics
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(subject)
+        {
+            return m.clone();
+        }
+        let m = Arc::new(metrics::PublishMetrics::new(
+            &self.inner.config.service,
+            subject,
+        ));
+        self.inner
+            .metrics
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(subject.to_string())
+            .or_insert(m)
+            .clone()
     }
 
     /// The client this publisher uses.
@@ -401,14 +428,37 @@ impl Publisher {
     ) -> Result<PublishReceipt, PublishError> {
         let payload: Bytes = payload.into();
         let started = Instant::now();
+        let m = self.metrics_for(subject);
         let (headers, message_id, correlation_id, window) =
-            self.prepare(subject, &payload, &options)?;
+            match self.prepare(subject, &payload, &options) {
+                Ok(x) => x,
+                Err(e) => {
+                    m.record_outcome(if e.is_rejection() {
+                        SentOutcome::Invalid
+                    } else {
+                        SentOutcome::Failed
+                    });
+                    return Err(e);
+                }
+            };
         let result = self
-            .send_with_retries(subject, headers, payload, &message_id, window)
+            .send_with_retries(subject, headers, payload, &message_id, window, &m)
             .await;
-        // Hook point for the monitoring issue: record_sent(service, subject, outcome, elapsed).
-        let _elapsed = started.elapsed();
-        let (ack, attempts) = result?;
+        let (ack, attempts) = match result {
+            Ok(x) => x,
+            Err(e) => {
+                m.record_sent(SentOutcome::Failed, started.elapsed());
+                return Err(e);
+            }
+        };
+        m.record_sent(
+            if ack.duplicate {
+                SentOutcome::Duplicate
+            } else {
+                SentOutcome::Ok
+            },
+            started.elapsed(),
+        );
         Ok(PublishReceipt {
             stream: ack.stream,
             sequence: ack.sequence,
@@ -466,7 +516,9 @@ impl Publisher {
             .contracts
             .validate(subject, o.schema.as_deref(), payload)
             .map_err(|e| {
-                // Hook point: metrics::record_validation_failure(schema, Side::Publish).
+                if matches!(e, ContractError::Invalid { .. }) {
+                    metrics::record_validation_failure(&route.schema, metrics::Side::Publish);
+                }
                 PublishError::from_contract(subject, e)
             })?;
         if let Some(ttl) = o.ttl {
@@ -522,6 +574,7 @@ impl Publisher {
         payload: Bytes,
         message_id: &str,
         window: Duration,
+        m: &metrics::PublishMetrics,
     ) -> Result<(jetstream::publish::PublishAck, u32), PublishError> {
         let start = Instant::now();
         let cfg = &self.inner.config;
@@ -548,7 +601,7 @@ impl Publisher {
                 Ok(ack) => return Ok((ack, attempts)),
                 Err(Attempt::Fatal(e)) => return Err(e),
                 Err(Attempt::Retry(last)) => {
-                    // Hook point: metrics::record_publish_retry().
+                    m.record_retry();
                     let delay = delays.next().unwrap_or(cfg.retry_max_delay);
                     if start.elapsed() + delay >= budget {
                         return Err(PublishError::RetriesExhausted {

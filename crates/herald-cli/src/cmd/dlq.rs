@@ -80,7 +80,7 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<Outcome> {
                     Format::Json => {
                         print_json(&json!(entries.iter().map(row).collect::<Vec<_>>()))?
                     }
-                    Format::Text => {
+                    Format::Text | Format::Markdown => {
                         println!(
                             "{:>6}  {:<32} {:<17} {:<30} {:>5}  ERROR",
                             "SEQ", "SUBJECT", "REASON", "CONSUMER", "DELIV"
@@ -123,7 +123,7 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<Outcome> {
                         r["headers"] = serde_json::Value::Object(hs);
                         print_json(&r)?
                     }
-                    Format::Text => {
+                    Format::Text | Format::Markdown => {
                         println!("seq:        {}", e.seq);
                         println!("subject:    {}", e.subject);
                         println!("reason:     {}", e.reason);
@@ -170,7 +170,7 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<Outcome> {
                         .map(|r| json!({"dlq_seq": r.dlq_seq,
                         "subject": r.subject, "new_seq": r.new_seq, "message_id": r.message_id}))
                         .collect::<Vec<_>>()))?,
-                    Format::Text => {
+                    Format::Text | Format::Markdown => {
                         for r in &done {
                             if *dry_run {
                                 println!(

@@ -25,7 +25,7 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<Outcome> {
                     "ack_pending": r.ack_pending, "redelivered": r.redelivered, "waiting": r.waiting,
                     "last_active": r.last_active}))
                 .collect::<Vec<_>>()))?,
-            Format::Text => {
+            Format::Text | Format::Markdown => {
                 println!(
                     "{:<14} {:<36} {:>9} {:>11} {:>11} {:>7}  LAST ACTIVE",
                     "STREAM", "CONSUMER", "PENDING", "ACK-PENDING", "REDELIVERED", "WAITING"
