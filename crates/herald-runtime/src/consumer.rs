@@ -434,10 +434,20 @@ impl Consumer {
         };
         match stream.create_consumer(cfg).await {
             Ok(c) => Ok(c),
-            Err(create_err) => stream
-                .get_consumer(&self.config.durable)
-                .await
-                .map_err(|_| self.api(create_err)),
+            Err(create_err) => {
+                // Typically: the durable exists with a different configuration, which the
+                // server refuses to change in place. Keep consuming with it, loudly.
+                let existing = stream
+                    .get_consumer(&self.config.durable)
+                    .await
+                    .map_err(|_| self.api(&create_err))?;
+                tracing::warn!(
+                    consumer = %self.config.durable,
+                    error = %create_err,
+                    "durable consumer exists with another configuration; using it as is"
+                );
+                Ok(existing)
+            }
         }
     }
 
@@ -466,6 +476,30 @@ impl Consumer {
             stream: self.stream.clone(),
             metrics: Default::default(),
         });
+        // Report this consumer's backlog to the metrics every 15 s while it runs.
+        let lag_task = {
+            let js = self.client.jetstream().clone();
+            let (stream, durable) = (self.stream.clone(), self.config.durable.clone());
+            let mut stop = shutdown.subscribe();
+            tokio::spawn(async move {
+                loop {
+                    if let Ok(s) = js.get_stream(&stream).await {
+                        if let Ok(i) = s.clone().consumer_info(&durable).await {
+                            metrics::set_consumer_lag(
+                                &stream,
+                                &durable,
+                                i.num_pending,
+                                i.num_ack_pending as u64,
+                            );
+                        }
+                    }
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_secs(15)) => {}
+                        _ = stop.wait_for(|s| *s) => break,
+                    }
+                }
+            })
+        };
         let mut tasks = tokio::task::JoinSet::new();
         'outer: loop {
             if *stop.borrow() {
@@ -541,6 +575,7 @@ impl Consumer {
                 }
             }
         }
+        lag_task.abort();
         let _ = self.client.nats().flush().await;
         Ok(self.stats.snapshot())
     }
