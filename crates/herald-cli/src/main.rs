@@ -85,6 +85,8 @@ enum Command {
     Lag(cmd::lag::Args),
     /// Benchmarks against a real nats-server.
     Bench(cmd::bench::Args),
+    /// Watch heartbeats, backlogs, dead letters and connectivity; publish alerts on alerts.*.
+    Watch(cmd::watch::Args),
 }
 
 /// What a command concluded, when it ran to the end.
@@ -117,6 +119,7 @@ fn main() -> ExitCode {
         Command::Dlq(args) => cmd::dlq::run(&cli.global, args),
         Command::Lag(args) => cmd::lag::run(&cli.global, args),
         Command::Bench(args) => cmd::bench::run(&cli.global, args),
+        Command::Watch(args) => cmd::watch::run(&cli.global, args),
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,

@@ -37,7 +37,7 @@ use crate::contracts::{ConsumerDef, Contracts};
 use crate::dedupe::DedupeStore;
 use crate::dlq::{self, reason, DeadLetter};
 use crate::headers as h;
-use crate::metrics::{self, ConsumeMetrics, ConsumedOutcome};
+use crate::metrics::{self, ConsumedOutcome, DlqReason, Side};
 use crate::publisher::Publish;
 
 /// What a handler reports when it does not succeed.
@@ -474,7 +474,6 @@ impl Consumer {
             stats: self.stats.clone(),
             dlq_js: self.client.jetstream().clone(),
             stream: self.stream.clone(),
-            metrics: Default::default(),
         });
         // Report this consumer's backlog to the metrics every 15 s while it runs.
         let lag_task = {
@@ -587,7 +586,6 @@ struct Ctx {
     stats: Arc<ConsumerStats>,
     dlq_js: jetstream::Context,
     stream: String,
-    metrics: std::sync::RwLock<std::collections::HashMap<String, Arc<ConsumeMetrics>>>,
 }
 
 enum Verdict {
@@ -598,24 +596,6 @@ enum Verdict {
 }
 
 impl Ctx {
-    fn metrics_for(&self, subject: &str) -> Arc<ConsumeMetrics> {
-        if let Some(m) = self
-            .metrics
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(subject)
-        {
-            return m.clone();
-        }
-        let m = Arc::new(ConsumeMetrics::new(&self.config.service, subject));
-        self.metrics
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry(subject.to_string())
-            .or_insert(m)
-            .clone()
-    }
-
     async fn process<F, Fut>(
         &self,
         msg: jetstream::Message,
@@ -634,26 +614,21 @@ impl Ctx {
         let hint = headers
             .get(h::CE_DATASCHEMA)
             .map(|v| v.as_str().to_string());
-        let m = self.metrics_for(&subject);
-        if let Some(age) = headers
-            .get(h::CE_TIME)
-            .and_then(|t| metrics::event_age(t.as_str(), std::time::SystemTime::now()))
-        {
-            m.record_event_age(age);
-        }
+        let route = self.contracts.route(&subject);
+        // Metrics name the destination by a catalog subject, never by an
+        // arbitrary one someone managed to publish: bounded cardinality.
+        let dest = if route.is_some() {
+            subject.clone()
+        } else {
+            self.config.filter.clone()
+        };
         let verdict = match self
             .contracts
             .validate(&subject, hint.as_deref(), &msg.payload)
         {
             Err(e) => {
-                if let crate::contracts::ContractError::Invalid { .. } = e {
-                    let schema = self
-                        .contracts
-                        .route(&subject)
-                        .map(|r| r.schema)
-                        .unwrap_or_else(|| "unknown".into());
-                    metrics::record_validation_failure(&schema, metrics::Side::Consume);
-                }
+                let schema = route.as_ref().map_or("unknown", |r| r.schema.as_str());
+                metrics::record_validation_failure(schema, Side::Consume);
                 let r = match e.reason() {
                     "decode_error" | "too_large" => reason::DECODE_ERROR,
                     "unknown_schema" | "unknown_subject" => reason::UNKNOWN_SCHEMA,
@@ -662,9 +637,14 @@ impl Ctx {
                 Verdict::DeadLetter(r, e.to_string())
             }
             Ok(valid) => {
-                let identity = self
-                    .contracts
-                    .route(&subject)
+                if let Some(age) = headers
+                    .get(h::CE_TIME)
+                    .and_then(|t| metrics::event_age(t.as_str(), std::time::SystemTime::now()))
+                {
+                    metrics::record_event_age(&self.config.service, &dest, age);
+                }
+                let identity = route
+                    .as_ref()
                     .and_then(|r| valid.value.get(&r.identity_field).cloned());
                 let key = headers
                     .get(h::MSG_ID)
@@ -705,7 +685,13 @@ impl Ctx {
                             r = run => Some(r),
                             _ = abort.wait_for(|a| *a) => None,
                         };
-                        m.record_process_duration(handler_started.elapsed());
+                        if outcome.is_some() {
+                            metrics::record_process_duration(
+                                &self.config.service,
+                                &dest,
+                                handler_started.elapsed(),
+                            );
+                        }
                         match outcome {
                             None => Verdict::Nak(Duration::ZERO),
                             Some(Ok(Ok(()))) => {
@@ -736,14 +722,19 @@ impl Ctx {
                 }
             }
         };
-        m.record_consumed(match &verdict {
-            Verdict::Ack => ConsumedOutcome::Ack,
-            Verdict::Duplicate => ConsumedOutcome::Duplicate,
-            Verdict::Nak(_) => ConsumedOutcome::Retry,
-            Verdict::DeadLetter(..) => ConsumedOutcome::DeadLetter,
-        });
-        self.settle(msg, &subject, &headers, delivered, stream_seq, verdict)
+        let dead_letter_reason = match &verdict {
+            Verdict::DeadLetter(why, _) => DlqReason::parse(why),
+            _ => None,
+        };
+        let outcome = self
+            .settle(msg, &subject, &headers, delivered, stream_seq, verdict)
             .await;
+        metrics::record_consumed(&self.config.service, &dest, outcome);
+        if outcome == ConsumedOutcome::DeadLetter {
+            if let Some(why) = dead_letter_reason {
+                metrics::record_dlq(&self.config.service, &dest, why);
+            }
+        }
     }
 
     fn retry_or_give_up(&self, delivered: i64, error: String) -> Verdict {
@@ -762,15 +753,17 @@ impl Ctx {
         delivered: i64,
         stream_seq: u64,
         verdict: Verdict,
-    ) {
+    ) -> ConsumedOutcome {
         match verdict {
             Verdict::Ack => {
                 let _ = msg.ack().await;
                 self.stats.acked.fetch_add(1, Ordering::Relaxed);
+                ConsumedOutcome::Ack
             }
             Verdict::Duplicate => {
                 let _ = msg.ack().await;
                 self.stats.duplicates.fetch_add(1, Ordering::Relaxed);
+                ConsumedOutcome::Duplicate
             }
             Verdict::Nak(delay) => {
                 let kind = if delay.is_zero() {
@@ -780,6 +773,7 @@ impl Ctx {
                 };
                 let _ = msg.ack_with(kind).await;
                 self.stats.retried.fetch_add(1, Ordering::Relaxed);
+                ConsumedOutcome::Retry
             }
             Verdict::DeadLetter(why, error) => {
                 let dl = DeadLetter {
@@ -798,6 +792,7 @@ impl Ctx {
                         // Only now that the DLQ holds it may the original go.
                         let _ = msg.double_ack_with(AckKind::Term).await;
                         self.stats.dead_lettered.fetch_add(1, Ordering::Relaxed);
+                        ConsumedOutcome::DeadLetter
                     }
                     Err(e) => {
                         tracing::warn!(error = %e, "dead-letter publish failed; redelivering later");
@@ -805,6 +800,7 @@ impl Ctx {
                             .ack_with(AckKind::Nak(Some(Duration::from_secs(1))))
                             .await;
                         self.stats.retried.fetch_add(1, Ordering::Relaxed);
+                        ConsumedOutcome::Retry
                     }
                 }
             }

@@ -122,13 +122,7 @@ pub async fn dead_letter(js: &jetstream::Context, d: DeadLetter<'_>) -> Result<u
         .map_err(api)?
         .await
         .map_err(api)?;
-    if let Some(r) = crate::metrics::DlqReason::parse(d.reason) {
-        crate::metrics::record_dlq(
-            d.consumer.split("--").next().unwrap_or(d.consumer),
-            d.subject,
-            r,
-        );
-    }
+    // Counted by the consumer (metrics::record_dlq), which knows the service.
     Ok(ack.sequence)
 }
 

@@ -28,7 +28,7 @@ use serde::Serialize;
 use crate::connection::HeraldClient;
 use crate::contracts::{ContractError, Contracts, Violation};
 use crate::headers as h;
-use crate::metrics::{self, SentOutcome};
+use crate::metrics::{self, SentOutcome, Side};
 
 /// Where an event ended up.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -312,8 +312,6 @@ struct Inner {
     js: jetstream::Context,
     contracts: Arc<dyn Contracts>,
     config: PublisherConfig,
-    /// Pre-registered metric handles per subject (hot path: no label allocation).
-    metrics: std::sync::RwLock<std::collections::HashMap<String, Arc<metrics::PublishMetrics>>>,
 }
 
 /// Publishes validated events. Cheap to clone; share one per service.
@@ -361,32 +359,8 @@ impl Publisher {
                 js,
                 contracts,
                 config,
-                metrics: Default::default(),
             }),
         }
-    }
-
-    fn metrics_for(&self, subject: &str) -> Arc<metrics::PublishMetrics> {
-        if let Some(m) = self
-            .inner
-            .metrics
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(subject)
-        {
-            return m.clone();
-        }
-        let m = Arc::new(metrics::PublishMetrics::new(
-            &self.inner.config.service,
-            subject,
-        ));
-        self.inner
-            .metrics
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry(subject.to_string())
-            .or_insert(m)
-            .clone()
     }
 
     /// The client this publisher uses.
@@ -427,38 +401,24 @@ impl Publisher {
         options: Publish,
     ) -> Result<PublishReceipt, PublishError> {
         let payload: Bytes = payload.into();
-        let started = Instant::now();
-        let m = self.metrics_for(subject);
         let (headers, message_id, correlation_id, window) =
-            match self.prepare(subject, &payload, &options) {
-                Ok(x) => x,
-                Err(e) => {
-                    m.record_outcome(if e.is_rejection() {
-                        SentOutcome::Invalid
-                    } else {
-                        SentOutcome::Failed
-                    });
-                    return Err(e);
-                }
-            };
+            self.prepare(subject, &payload, &options)?;
+        let started = Instant::now();
         let result = self
-            .send_with_retries(subject, headers, payload, &message_id, window, &m)
+            .send_with_retries(subject, headers, payload, &message_id, window)
             .await;
-        let (ack, attempts) = match result {
-            Ok(x) => x,
-            Err(e) => {
-                m.record_sent(SentOutcome::Failed, started.elapsed());
-                return Err(e);
-            }
+        let outcome = match &result {
+            Ok((ack, _)) if ack.duplicate => SentOutcome::Duplicate,
+            Ok(_) => SentOutcome::Ok,
+            Err(_) => SentOutcome::Failed,
         };
-        m.record_sent(
-            if ack.duplicate {
-                SentOutcome::Duplicate
-            } else {
-                SentOutcome::Ok
-            },
+        metrics::record_sent(
+            &self.inner.config.service,
+            subject,
+            outcome,
             started.elapsed(),
         );
+        let (ack, attempts) = result?;
         Ok(PublishReceipt {
             stream: ack.stream,
             sequence: ack.sequence,
@@ -516,9 +476,12 @@ impl Publisher {
             .contracts
             .validate(subject, o.schema.as_deref(), payload)
             .map_err(|e| {
-                if matches!(e, ContractError::Invalid { .. }) {
-                    metrics::record_validation_failure(&route.schema, metrics::Side::Publish);
-                }
+                metrics::record_validation_failure(&route.schema, Side::Publish);
+                metrics::record_sent_outcome(
+                    &self.inner.config.service,
+                    subject,
+                    SentOutcome::Invalid,
+                );
                 PublishError::from_contract(subject, e)
             })?;
         if let Some(ttl) = o.ttl {
@@ -574,7 +537,6 @@ impl Publisher {
         payload: Bytes,
         message_id: &str,
         window: Duration,
-        m: &metrics::PublishMetrics,
     ) -> Result<(jetstream::publish::PublishAck, u32), PublishError> {
         let start = Instant::now();
         let cfg = &self.inner.config;
@@ -601,7 +563,7 @@ impl Publisher {
                 Ok(ack) => return Ok((ack, attempts)),
                 Err(Attempt::Fatal(e)) => return Err(e),
                 Err(Attempt::Retry(last)) => {
-                    m.record_retry();
+                    metrics::record_publish_retry(&self.inner.config.service, subject);
                     let delay = delays.next().unwrap_or(cfg.retry_max_delay);
                     if start.elapsed() + delay >= budget {
                         return Err(PublishError::RetriesExhausted {

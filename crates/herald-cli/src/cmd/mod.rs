@@ -14,3 +14,4 @@ pub mod publish;
 pub mod streams;
 pub mod tail;
 pub mod validate;
+pub mod watch;

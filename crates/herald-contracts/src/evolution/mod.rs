@@ -19,7 +19,6 @@
 
 mod change;
 mod diff;
-pub mod gate;
 mod json_type;
 pub mod render;
 mod resolve;
