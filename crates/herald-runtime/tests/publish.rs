@@ -324,6 +324,7 @@ async fn publishing_without_permission_is_permission_denied_not_a_retry_loop() {
     std::fs::write(
         &conf,
         r#"
+jetstream { max_file_store: 1TB, max_memory_store: 1GB }
 authorization {
   users = [
     { user: admin, password: admin }
