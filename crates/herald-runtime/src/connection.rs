@@ -243,6 +243,9 @@ impl ConnectConfig {
                     match &event {
                         async_nats::Event::Connected => crate::metrics::set_connection_up(true),
                         async_nats::Event::Disconnected => crate::metrics::set_connection_up(false),
+                        async_nats::Event::Disconnected | async_nats::Event::Closed => {
+                            crate::metrics::set_connection_up(false)
+                        }
                         _ => {}
                     }
                     if let async_nats::Event::ServerError(async_nats::ServerError::Other(text)) =
@@ -334,6 +337,7 @@ impl HeraldClient {
                 })
             }
         };
+        crate::metrics::set_connection_up(true);
         let info = client.server_info();
         let version = parse_version(&info.version);
         let js = jetstream::ContextBuilder::new()

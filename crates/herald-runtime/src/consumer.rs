@@ -434,10 +434,20 @@ impl Consumer {
         };
         match stream.create_consumer(cfg).await {
             Ok(c) => Ok(c),
-            Err(create_err) => stream
-                .get_consumer(&self.config.durable)
-                .await
-                .map_err(|_| self.api(create_err)),
+            Err(create_err) => {
+                // Typically: the durable exists with a different configuration, which the
+                // server refuses to change in place. Keep consuming with it, loudly.
+                let existing = stream
+                    .get_consumer(&self.config.durable)
+                    .await
+                    .map_err(|_| self.api(&create_err))?;
+                tracing::warn!(
+                    consumer = %self.config.durable,
+                    error = %create_err,
+                    "durable consumer exists with another configuration; using it as is"
+                );
+                Ok(existing)
+            }
         }
     }
 
@@ -465,13 +475,38 @@ impl Consumer {
             dlq_js: self.client.jetstream().clone(),
             stream: self.stream.clone(),
         });
+        // Report this consumer's backlog to the metrics every 15 s while it runs.
+        let lag_task = {
+            let js = self.client.jetstream().clone();
+            let (stream, durable) = (self.stream.clone(), self.config.durable.clone());
+            let mut stop = shutdown.subscribe();
+            tokio::spawn(async move {
+                loop {
+                    if let Ok(s) = js.get_stream(&stream).await {
+                        if let Ok(i) = s.clone().consumer_info(&durable).await {
+                            metrics::set_consumer_lag(
+                                &stream,
+                                &durable,
+                                i.num_pending,
+                                i.num_ack_pending as u64,
+                            );
+                        }
+                    }
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_secs(15)) => {}
+                        _ = stop.wait_for(|s| *s) => break,
+                    }
+                }
+            })
+        };
         let mut tasks = tokio::task::JoinSet::new();
         'outer: loop {
             if *stop.borrow() {
                 break;
             }
-            // Pull no more than there are free handler slots (at least one).
-            let want = sem.available_permits().max(1);
+            // Pull a batch of about twice the free handler slots: messages waiting for a
+            // slot are "fetched but not started" and are NAKed at shutdown.
+            let want = (sem.available_permits() * 2).clamp(1, 512);
             let batch = consumer
                 .batch()
                 .max_messages(want)
@@ -539,6 +574,7 @@ impl Consumer {
                 }
             }
         }
+        lag_task.abort();
         let _ = self.client.nats().flush().await;
         Ok(self.stats.snapshot())
     }

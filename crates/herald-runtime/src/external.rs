@@ -219,7 +219,117 @@ async fn http(url: &HttpUrl, timeout: Duration, d: &Delivery) -> HandlerResult {
 
 #[cfg(test)]
 mod tests {
-    use super::HttpUrl;
+    use super::*;
+
+    fn delivery() -> Delivery {
+        Delivery {
+            subject: "usage.metered.api_call".into(),
+            payload: bytes::Bytes::from_static(b"{\"event_id\":\"e-1\"}"),
+            value: serde_json::json!({"event_id": "e-1"}),
+            headers: async_nats::HeaderMap::new(),
+            schema_id: "s".into(),
+            delivered: 1,
+            stream_seq: 7,
+            stream: "USAGE".into(),
+            correlation_id: Some("c-1".into()),
+            key: Some("e-1".into()),
+        }
+    }
+
+    /// A one-shot HTTP server answering with `status` and `body`; returns its URL and the request.
+    async fn answer(
+        status: &str,
+        body: &'static str,
+    ) -> (HttpUrl, tokio::task::JoinHandle<String>) {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = l.local_addr().unwrap().port();
+        let status = status.to_string();
+        let task = tokio::spawn(async move {
+            let (mut s, _) = l.accept().await.unwrap();
+            let mut buf = vec![0u8; 8192];
+            let mut req = Vec::new();
+            loop {
+                let n = s.read(&mut buf).await.unwrap();
+                req.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&req);
+                if n == 0 || (text.contains("\r\n\r\n") && text.ends_with('}')) {
+                    break;
+                }
+            }
+            let resp = format!(
+                "HTTP/1.1 {status}\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            );
+            s.write_all(resp.as_bytes()).await.unwrap();
+            String::from_utf8_lossy(&req).into_owned()
+        });
+        (
+            format!("http://127.0.0.1:{port}/events").parse().unwrap(),
+            task,
+        )
+    }
+
+    #[tokio::test]
+    async fn http_status_maps_to_outcome() {
+        let t = Duration::from_secs(5);
+        let (url, req) = answer("200 OK", "").await;
+        let h = ExternalHandler::Http { url, timeout: t };
+        assert_eq!(h.handle(delivery()).await, Ok(()));
+        let req = req.await.unwrap();
+        assert!(req.starts_with("POST /events HTTP/1.1"), "{req}");
+        assert!(req.contains("ce-type: usage.metered.api_call"), "{req}");
+        assert!(req.ends_with("{\"event_id\":\"e-1\"}"), "{req}");
+        for (status, retry) in [
+            ("503 Service Unavailable", true),
+            ("429 Too Many Requests", true),
+            ("422 Unprocessable", false),
+        ] {
+            let (url, _) = answer(status, "nope").await;
+            let r = ExternalHandler::Http { url, timeout: t }
+                .handle(delivery())
+                .await;
+            match r {
+                Err(HandlerError::Retry(e)) => assert!(retry, "{status}: {e}"),
+                Err(HandlerError::Reject(e)) => {
+                    assert!(!retry, "{status}");
+                    assert_eq!(e, "HTTP 422: nope");
+                }
+                Ok(()) => panic!("{status} acked"),
+            }
+        }
+        // Nobody listening: retry, not reject.
+        let port = crate::server::free_port().unwrap();
+        let url: HttpUrl = format!("http://127.0.0.1:{port}/").parse().unwrap();
+        assert!(matches!(
+            ExternalHandler::Http { url, timeout: t }
+                .handle(delivery())
+                .await,
+            Err(HandlerError::Retry(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn exec_exit_codes_map_to_outcomes() {
+        let t = Duration::from_secs(10);
+        let run = |c: &str| ExternalHandler::Exec {
+            command: c.to_string(),
+            timeout: t,
+        };
+        assert_eq!(
+            run("grep -q e-1 && [ \"$HERALD_STREAM_SEQ\" = 7 ]")
+                .handle(delivery())
+                .await,
+            Ok(())
+        );
+        assert!(matches!(
+            run("exit 75").handle(delivery()).await,
+            Err(HandlerError::Retry(_))
+        ));
+        assert_eq!(
+            run("echo broken >&2; exit 3").handle(delivery()).await,
+            Err(HandlerError::Reject("exit 3: broken".into()))
+        );
+    }
 
     #[test]
     fn urls_parse() {

@@ -66,7 +66,12 @@ pub async fn lag(
                 waiting: i.num_waiting,
                 last_active: i.delivered.last_active.map(|t| t.to_string()),
             };
-            // Hook point: metrics::set_consumer_lag(&row.stream, &row.consumer, row.pending, row.ack_pending).
+            crate::metrics::set_consumer_lag(
+                &row.stream,
+                &row.consumer,
+                row.pending,
+                row.ack_pending as u64,
+            );
             out.push(row);
         }
     }

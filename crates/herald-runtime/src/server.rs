@@ -86,6 +86,22 @@ pub fn installed_version() -> Result<String, ServerError> {
     }
 }
 
+/// JetStream limits for test servers, as a config file in `dir`.
+///
+/// By default nats-server caps file storage at 75% of the disk space free at start,
+/// and refuses a stream whose `max_bytes` exceeds that cap (the catalog's `USAGE`
+/// asks for 10 GiB). Test servers store a few megabytes, so they declare a large
+/// cap instead of depending on how full the machine's disk happens to be. A caller
+/// passing its own `-c` must set `jetstream { max_file_store }` itself.
+pub const TEST_JETSTREAM_LIMITS: &str =
+    "jetstream {\n  max_file_store: 1TB\n  max_memory_store: 1GB\n}\n";
+
+fn limits_config(dir: &Path) -> std::io::Result<String> {
+    let path = dir.join("herald-limits.conf");
+    std::fs::write(&path, TEST_JETSTREAM_LIMITS)?;
+    Ok(path.to_string_lossy().into_owned())
+}
+
 /// A free TCP port on 127.0.0.1 (bound then released: small race, retried by `start`).
 pub fn free_port() -> std::io::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
@@ -110,6 +126,9 @@ impl NatsServer {
             };
             let name = format!("herald-{}", ports.client);
             let mut args: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+            if !extra.contains(&"-c") {
+                args.extend(["-c".into(), limits_config(dir.path())?]);
+            }
             args.extend(["-n".into(), name.clone()]);
             let mut server = NatsServer {
                 child: None,
@@ -359,6 +378,8 @@ impl NatsCluster {
                 .map(|(_, r)| r.clone())
                 .collect();
             let args = vec![
+                "-c".to_string(),
+                limits_config(&store)?,
                 "-n".to_string(),
                 name.clone(),
                 "--cluster_name".into(),

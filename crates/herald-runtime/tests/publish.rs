@@ -316,3 +316,72 @@ async fn server_restart_mid_publish_of_50000_events_loses_and_duplicates_nothing
     assert_eq!(ids.len(), N);
     eprintln!("restart after {before} acks; {duplicates} retries were recognised as duplicates");
 }
+
+#[tokio::test]
+async fn publishing_without_permission_is_permission_denied_not_a_retry_loop() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("auth.conf");
+    std::fs::write(
+        &conf,
+        r#"
+jetstream { max_file_store: 1TB, max_memory_store: 1GB }
+authorization {
+  users = [
+    { user: admin, password: admin }
+    { user: gateway, password: secret, permissions: {
+        publish: { allow: ["$JS.API.>", "usage.>"] }
+        subscribe: { allow: ["_INBOX.>"] }
+    } }
+  ]
+}
+"#,
+    )
+    .unwrap();
+    let server = herald_runtime::NatsServer::start_with_args(&["-c", conf.to_str().unwrap()])
+        .await
+        .expect("nats-server");
+    let admin = herald_runtime::HeraldClient::connect(
+        herald_runtime::ConnectConfig::default()
+            .url(server.url())
+            .user_password("admin", "admin"),
+    )
+    .await
+    .unwrap();
+    Provisioner::new(admin, TestCatalog::new().arc())
+        .apply(false, false)
+        .await
+        .unwrap();
+    let client = herald_runtime::HeraldClient::connect(
+        herald_runtime::ConnectConfig::default()
+            .url(server.url())
+            .name("model-gateway")
+            .user_password("gateway", "secret")
+            .request_timeout(Duration::from_secs(1)),
+    )
+    .await
+    .unwrap();
+    let p = Publisher::new(
+        client,
+        TestCatalog::new().arc(),
+        PublisherConfig::new("model-gateway"),
+    );
+    let ok = p
+        .publish(
+            "usage.metered.api_call",
+            &usage_event("perm-1"),
+            Publish::build(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(ok.stream, "USAGE");
+    let step = serde_json::json!({
+        "step_id": "s-perm", "workflow_id": "w-1", "timestamp": "2024-01-15T10:30:00Z",
+        "step_name": "bill", "status": "started"
+    });
+    let e = p
+        .publish("orchestrator.step.started", &step, Publish::build())
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), PublishErrorKind::PermissionDenied, "{e}");
+    assert!(e.to_string().contains("orchestrator.step.started"), "{e}");
+}

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use anyhow::Context;
-use herald_runtime::bench::PublishBench;
+use herald_runtime::bench::{ConsumeBench, PublishBench};
 use herald_runtime::{NatsServer, Provisioner};
 use serde_json::json;
 
@@ -37,6 +37,21 @@ enum BenchCommand {
         #[arg(long, default_value_t = 4)]
         rounds: usize,
     },
+    /// Raw pull consumer with ack vs herald's consumer (validation, duplicate check, ack).
+    #[command(
+        after_help = "Without --server, herald starts its own nats-server (needs `nats-server` on PATH)."
+    )]
+    Consume {
+        /// Events stored and consumed by each side.
+        #[arg(long, default_value_t = 50_000)]
+        events: usize,
+        /// Payload size in bytes.
+        #[arg(long, default_value_t = 512)]
+        size: usize,
+        /// herald consumer concurrency.
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+    },
 }
 
 /// Runs `herald bench`.
@@ -57,46 +72,66 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<Outcome> {
         "cost": {"amount": 0.001, "currency": "EUR"}
     });
     let contracts: Arc<dyn herald_runtime::Contracts> = Arc::new(catalog);
-    match &args.command {
-        BenchCommand::Publish {
-            events,
-            size,
-            in_flight,
-            rounds,
-        } => super::nats::runtime()?.block_on(async {
-            let mut embedded = None;
-            let mut g = global.clone();
-            if g.server.is_none() {
-                let s = NatsServer::start()
-                    .await
-                    .context("cannot start an embedded nats-server")?;
-                eprintln!("embedded nats-server at {}", s.url());
-                g.server = Some(s.url());
-                embedded = Some(s);
+    super::nats::runtime()?.block_on(async {
+        let mut embedded = None;
+        let mut g = global.clone();
+        if g.server.is_none() {
+            let s = NatsServer::start()
+                .await
+                .context("cannot start an embedded nats-server")?;
+            eprintln!("embedded nats-server at {}", s.url());
+            g.server = Some(s.url());
+            embedded = Some(s);
+        }
+        let client = super::nats::connect(&g, "herald-bench").await?;
+        Provisioner::new(client.clone(), contracts.clone())
+            .apply(false, false)
+            .await?;
+        let (what, report) = match &args.command {
+            BenchCommand::Publish {
+                events,
+                size,
+                in_flight,
+                rounds,
+            } => {
+                let bench = PublishBench {
+                    events: *events,
+                    size: *size,
+                    in_flight: *in_flight,
+                    rounds: *rounds,
+                    subject: subject.into(),
+                    template,
+                };
+                ("publish", bench.run(&client, contracts).await?)
             }
-            let client = super::nats::connect(&g, "herald-bench").await?;
-            Provisioner::new(client.clone(), contracts.clone())
-                .apply(false, false)
-                .await?;
-            let bench = PublishBench {
-                events: *events,
-                size: *size,
-                in_flight: *in_flight,
-                rounds: *rounds,
-                subject: subject.into(),
-                template,
-            };
-            let report = bench.run(&client, contracts).await?;
-            match global.format {
-                Format::Json => print_json(&json!({
-                    "events": report.events, "payload_bytes": report.payload_bytes,
-                    "raw_events_per_sec": report.raw_eps, "herald_events_per_sec": report.herald_eps,
-                    "ratio": report.ratio(), "server": client.server_version_text(),
-                }))?,
-                Format::Text | Format::Markdown => println!("{report}\nserver: nats-server {}", client.server_version_text()),
+            BenchCommand::Consume {
+                events,
+                size,
+                concurrency,
+            } => {
+                let bench = ConsumeBench {
+                    events: *events,
+                    size: *size,
+                    concurrency: *concurrency,
+                    subject: subject.into(),
+                    template,
+                };
+                ("consume", bench.run(&client, contracts).await?)
             }
-            drop(embedded);
-            Ok(Outcome::Ok)
-        }),
-    }
+        };
+        match global.format {
+            Format::Json => print_json(&json!({
+                "bench": what,
+                "events": report.events, "payload_bytes": report.payload_bytes,
+                "raw_events_per_sec": report.raw_eps, "herald_events_per_sec": report.herald_eps,
+                "ratio": report.ratio(), "server": client.server_version_text(),
+            }))?,
+            Format::Text | Format::Markdown => println!(
+                "bench {what}\n{report}\nserver: nats-server {}",
+                client.server_version_text()
+            ),
+        }
+        drop(embedded);
+        Ok(Outcome::Ok)
+    })
 }
