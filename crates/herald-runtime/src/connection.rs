@@ -242,7 +242,6 @@ impl ConnectConfig {
                 async move {
                     match &event {
                         async_nats::Event::Connected => crate::metrics::set_connection_up(true),
-                        async_nats::Event::Disconnected => crate::metrics::set_connection_up(false),
                         async_nats::Event::Disconnected | async_nats::Event::Closed => {
                             crate::metrics::set_connection_up(false)
                         }
