@@ -562,6 +562,9 @@ impl Publisher {
     ) -> Result<jetstream::publish::PublishAck, Attempt> {
         use jetstream::context::PublishErrorKind as K;
         let msg = PublishMessage::build().payload(payload).headers(headers);
+        // The server answers a denied publish with an asynchronous -ERR, never an ack:
+        // watch for it so the caller learns "permission denied" at once, not after a timeout.
+        let mark = self.inner.client.permission_violation_mark();
         let fut = match self.inner.js.send_publish(subject.to_string(), msg).await {
             Ok(f) => f,
             Err(e) => {
@@ -574,9 +577,16 @@ impl Publisher {
                 })
             }
         };
-        match fut.await {
-            Ok(ack) => Ok(ack),
-            Err(e) => Err(self.classify(subject, e).await),
+        let denied = self.inner.client.next_permission_violation(subject, mark);
+        tokio::select! {
+            r = fut => match r {
+                Ok(ack) => Ok(ack),
+                Err(e) => Err(self.classify(subject, e).await),
+            },
+            detail = denied => Err(Attempt::Fatal(PublishError::PermissionDenied {
+                subject: subject.to_string(),
+                detail,
+            })),
         }
     }
 
