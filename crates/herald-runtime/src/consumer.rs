@@ -637,9 +637,7 @@ impl Ctx {
                             None => Verdict::Nak(Duration::ZERO),
                             Some(Ok(Ok(()))) => {
                                 if let Some(k) = &key {
-                                    if let Err(e) = self.config.dedupe.record(k).await {
-                                        tracing::warn!(error = %e, key = %k, "could not record processed key");
-                                    }
+                                    self.record_processed(k).await;
                                 }
                                 Verdict::Ack
                             }
@@ -665,6 +663,28 @@ impl Ctx {
         };
         self.settle(msg, &subject, &headers, delivered, stream_seq, verdict)
             .await;
+    }
+
+    /// Records `key` as processed after the handler succeeded. The effect has happened, so
+    /// giving up early would let a redelivery run the handler a second time: while the
+    /// store is unreachable (server restarting, leader election) keep trying, for up to
+    /// `ack_wait`, after which the server redelivers anyway.
+    async fn record_processed(&self, key: &str) {
+        let deadline = Instant::now() + self.config.ack_wait;
+        let mut delay = Duration::from_millis(50);
+        loop {
+            match self.config.dedupe.record(key).await {
+                Ok(_) => return,
+                Err(e) if Instant::now() + delay >= deadline => {
+                    tracing::warn!(error = %e, key, "could not record processed key");
+                    return;
+                }
+                Err(_) => {
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(1));
+                }
+            }
+        }
     }
 
     fn retry_or_give_up(&self, delivered: i64, error: String) -> Verdict {
