@@ -13,8 +13,8 @@ use herald_runtime::auth::{self, SecretKind, ADMIN_USER, OPERATOR_USER};
 use herald_runtime::dlq::DlqFilter;
 use herald_runtime::{
     ConnectConfig, Consumer, ConsumerConfig, Contracts, DedupeStore, Dlq, HandlerError,
-    HeraldClient, NatsServer, Provisioner, Publish, PublishErrorKind, Publisher, PublisherConfig,
-    Shutdown,
+    HeraldClient, NatsServer, Provisioner, Publish, PublishError, PublishErrorKind, Publisher,
+    PublisherConfig, Shutdown,
 };
 use serde_json::{json, Value};
 
@@ -629,4 +629,101 @@ mod jwt {
             }
         }
     }
+}
+
+// ------------------------------------------------------------ hardened inputs
+
+mod common;
+
+/// An event that passes the test catalog's validation, padded to about `bytes`.
+fn padded_usage_event(bytes: usize) -> Value {
+    let mut e = common::usage_event(&uuid::Uuid::new_v4().to_string());
+    e["metadata"] = json!({ "pad": "x".repeat(bytes) });
+    e
+}
+
+#[tokio::test]
+async fn oversized_events_are_refused_at_publish_naming_both_sizes() {
+    // The server's max_payload (4 KiB here) is below the stream's max_msg_size.
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("small.conf");
+    std::fs::write(&conf, "max_payload: 4096\n").unwrap();
+    let server = start_with_conf(&conf).await;
+    let client = HeraldClient::connect(ConnectConfig::default().url(server.url()))
+        .await
+        .unwrap();
+    let catalog = common::TestCatalog::new().arc();
+    Provisioner::new(client.clone(), catalog.clone())
+        .apply(false, false)
+        .await
+        .unwrap();
+    let p = Publisher::new(
+        client.clone(),
+        catalog,
+        PublisherConfig::new("model-gateway"),
+    );
+    let err = p
+        .publish(
+            "usage.metered.api_call",
+            &padded_usage_event(10_000),
+            Publish::build(),
+        )
+        .await
+        .expect_err("over max_payload");
+    assert_eq!(err.kind(), PublishErrorKind::TooLarge);
+    let PublishError::TooLarge { size, limit, .. } = &err else {
+        unreachable!()
+    };
+    assert!(*size > 10_000, "{err}");
+    assert_eq!(*limit, 4096, "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains(&size.to_string()) && text.contains("server max_payload 4096"),
+        "{text}"
+    );
+    // Still connected and able to publish a normal event.
+    p.publish(
+        "usage.metered.api_call",
+        &padded_usage_event(10),
+        Publish::build(),
+    )
+    .await
+    .expect("small event after a refused one");
+    drop(server);
+
+    // The stream's max_msg_size (8 KiB) below the server's default 1 MiB.
+    let server = NatsServer::start().await.unwrap();
+    let client = HeraldClient::connect(ConnectConfig::default().url(server.url()))
+        .await
+        .unwrap();
+    let mut tc = common::TestCatalog::new();
+    tc.streams[0].max_msg_size = 8192;
+    let catalog = tc.arc();
+    Provisioner::new(client.clone(), catalog.clone())
+        .apply(false, false)
+        .await
+        .unwrap();
+    let p = Publisher::new(
+        client.clone(),
+        catalog,
+        PublisherConfig::new("model-gateway"),
+    );
+    let err = p
+        .publish(
+            "usage.metered.api_call",
+            &padded_usage_event(20_000),
+            Publish::build(),
+        )
+        .await
+        .expect_err("over max_msg_size");
+    let text = err.to_string();
+    assert_eq!(err.kind(), PublishErrorKind::TooLarge, "{text}");
+    assert!(
+        text.contains("over the limit of 8192 bytes")
+            && text.contains("stream USAGE max_msg_size 8192")
+            && text.contains("server max_payload 1048576"),
+        "{text}"
+    );
+    let mut s = client.jetstream().get_stream("USAGE").await.unwrap();
+    assert_eq!(s.info().await.unwrap().state.messages, 0);
 }
