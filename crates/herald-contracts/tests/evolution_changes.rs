@@ -1362,3 +1362,30 @@ fn renderers() {
     assert_eq!(js["changes"][0]["backward"], json!("incompatible"));
     assert_eq!(js["changes"][0]["severity"], json!("breaking"));
 }
+
+#[test]
+fn unevaluated_properties_see_names_evaluated_by_siblings() {
+    only(
+        json!({"allOf": [{"properties": {"a": {"type": "string"}}}], "unevaluatedProperties": false}),
+        json!({"allOf": [{"properties": {"a": {"type": "string", "maxLength": 2}}}], "unevaluatedProperties": false}),
+        "max_length.added",
+        "/properties/a/maxLength",
+        I,
+        C,
+    );
+}
+
+#[test]
+fn contains_under_max_contains_is_undecided() {
+    let r = backward(
+        json!({"contains": {"type": "integer"}, "maxContains": 2}),
+        json!({"contains": {"type": "number"}, "maxContains": 2}),
+    );
+    assert_eq!(
+        summary(&r),
+        vec![
+            ("max_contains.changed".into(), "/maxContains".into(), U, U),
+            ("type.widened".into(), "/contains/type".into(), C, I)
+        ]
+    );
+}

@@ -81,7 +81,9 @@ pub fn trace_id(traceparent: &str) -> Option<&str> {
 /// 2-32-16-2 digits, trace and span ids not all zero.
 fn parse_traceparent(tp: &str) -> Option<(&str, &str)> {
     let hex = |s: &str, n: usize| {
-        s.len() == n && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        s.len() == n
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
     };
     let mut it = tp.trim().split('-');
     let (v, t, p, f) = (it.next()?, it.next()?, it.next()?, it.next()?);

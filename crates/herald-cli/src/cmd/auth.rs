@@ -83,7 +83,7 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<Outcome> {
                 "subscribe": u.spec.permissions.subscribe,
             })).collect::<Vec<_>>(),
         }))?,
-        Format::Text => {
+        Format::Text | Format::Markdown => {
             crate::outln!("wrote {} (mode 0600)", g.server_conf.display());
             for u in &g.users {
                 let role = match u.spec.role {

@@ -93,7 +93,7 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<Outcome> {
                     "raw_events_per_sec": report.raw_eps, "herald_events_per_sec": report.herald_eps,
                     "ratio": report.ratio(), "server": client.server_version_text(),
                 }))?,
-                Format::Text => println!("{report}\nserver: nats-server {}", client.server_version_text()),
+                Format::Text | Format::Markdown => println!("{report}\nserver: nats-server {}", client.server_version_text()),
             }
             drop(embedded);
             Ok(Outcome::Ok)
