@@ -149,6 +149,104 @@ async fn auth_generate_then_services_connect_with_their_nkeys() {
         .find(|r| r["name"] == "INGEST")
         .unwrap();
     assert_eq!(ingest["messages"], 1);
+
+    // billing-service dead-letters the event with its own permissions (as its consumer would).
+    let billing = herald_runtime::HeraldClient::connect(
+        herald_runtime::ConnectConfig::default()
+            .url(&url)
+            .nkey_seed(
+                herald_runtime::auth::read_secret(Path::new(&nk("billing-service"))).unwrap(),
+            ),
+    )
+    .await
+    .unwrap();
+    herald_runtime::dlq::dead_letter(
+        billing.jetstream(),
+        herald_runtime::dlq::DeadLetter {
+            subject: "ingest.document.processed",
+            payload: std::fs::read(ev).unwrap().into(),
+            headers: None,
+            reason: "handler_rejected",
+            error: "no price for this tenant",
+            consumer: "billing-service--ingest",
+            stream: "INGEST",
+            stream_seq: 1,
+            deliveries: 1,
+        },
+    )
+    .await
+    .expect("billing may dead-letter what it consumes");
+
+    // herald dlq as the operator: ls, show, replay; a service may not.
+    let op = nk("herald-operator");
+    let o = herald(
+        &[
+            "--server",
+            &url,
+            "--nkey",
+            &nk("billing-service"),
+            "--connect-timeout",
+            "3",
+            "dlq",
+            "ls",
+        ],
+        &[],
+    );
+    assert_ne!(o.status.code(), Some(0), "{}", text(&o));
+    let o = herald(
+        &[
+            "--server", &url, "--nkey", &op, "--format", "json", "dlq", "ls",
+        ],
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let rows: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(rows.as_array().unwrap().len(), 1, "{rows}");
+    assert_eq!(rows[0]["reason"], "handler_rejected");
+    let seq = rows[0]["seq"].to_string();
+    let o = herald(&["--server", &url, "--nkey", &op, "dlq", "show", &seq], &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        text(&o).contains("no price for this tenant"),
+        "{}",
+        text(&o)
+    );
+    let o = herald(
+        &[
+            "--server", &url, "--nkey", &op, "dlq", "replay", "--seq", &seq,
+        ],
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = herald(
+        &[
+            "--server", &url, "--nkey", &op, "--format", "json", "dlq", "ls",
+        ],
+        &[],
+    );
+    let rows: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(rows.as_array().unwrap().len(), 0, "{rows}");
+    let o = herald(
+        &[
+            "--server", &url, "--nkey", &op, "--format", "json", "streams", "ls",
+        ],
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let rows: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let ingest = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "INGEST")
+        .unwrap();
+    assert_eq!(
+        ingest["messages"], 2,
+        "the replayed event is back on its subject"
+    );
+    // The operator reads consumer lag too.
+    let o = herald(&["--server", &url, "--nkey", &op, "lag"], &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
 }
 
 #[tokio::test]
