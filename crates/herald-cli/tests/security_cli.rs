@@ -74,7 +74,14 @@ async fn auth_generate_then_services_connect_with_their_nkeys() {
             assert!(!stdout.contains(seed.trim()), "a seed was printed");
         }
     }
-    let conf = out.join("auth.conf");
+    // The catalog's USAGE stream reserves 10 GiB: do not depend on the machine's free disk.
+    // (nats-server resolves `include` relative to the including file.)
+    let conf = out.join("server.conf");
+    std::fs::write(
+        &conf,
+        "include \"auth.conf\"\njetstream { max_file_store: 1TB }\n",
+    )
+    .unwrap();
     let server = start(&["-c", conf.to_str().unwrap()]).await;
     let url = server.url();
     let nk = |u: &str| out.join(format!("{u}.nk")).to_str().unwrap().to_string();

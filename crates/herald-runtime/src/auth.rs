@@ -173,8 +173,16 @@ pub fn plan(catalog: &Catalog) -> Vec<UserSpec> {
             add(&mut p.publish, format!("$KV.{b}.>"));
         }
         if name == MONITOR_SERVICE {
+            // `herald watch`: consumer lag and the age of the oldest pending message
+            // (read by sequence from any stream), heartbeats and dead letters as they pass.
             read_only_api(&mut p.publish);
+            add(&mut p.publish, "$JS.API.STREAM.MSG.GET.*");
             add(&mut p.subscribe, "$JS.EVENT.ADVISORY.>");
+            add(&mut p.subscribe, "herald.heartbeat.>");
+            add(
+                &mut p.subscribe,
+                format!("{}.>", catalog.dlq().subject_prefix),
+            );
         }
         users.push(UserSpec {
             name,

@@ -42,8 +42,18 @@ fn ingest_event(status: &str) -> Value {
     e
 }
 
+/// Starts a server on `conf`, with a JetStream storage limit that does not depend on the
+/// machine's free disk (the catalog's `USAGE` stream reserves 10 GiB; by default a server
+/// offers 75% of the free disk, which a busy build machine may not have).
 async fn start_with_conf(conf: &Path) -> NatsServer {
-    NatsServer::start_with_args(&["-c", conf.to_str().expect("utf-8 path")])
+    let name = conf.file_name().unwrap().to_str().unwrap();
+    let wrapper = conf.with_file_name(format!("{name}.test.conf"));
+    std::fs::write(
+        &wrapper,
+        format!("include \"{name}\"\njetstream {{ max_file_store: 1TB }}\n"),
+    )
+    .unwrap();
+    NatsServer::start_with_args(&["-c", wrapper.to_str().expect("utf-8 path")])
         .await
         .expect("nats-server must be installed for these tests (apt-get install nats-server)")
 }
