@@ -433,3 +433,31 @@ fn changelog_is_derived_and_marks_breaking_changes() {
     assert!(t[two..].contains("**BREAKING** `type.changed`"), "{t}");
     assert_eq!(herald(&["changelog", "Nope"]).status.code(), Some(2));
 }
+
+#[test]
+fn reserved_names_never_come_back() {
+    let (_tmp, dir) = scratch();
+    let d = dir.to_str().unwrap();
+    // `price` is reserved for UsageEvent in the catalog.
+    new_usage_version(&dir, "1.2.0", |s| {
+        s["properties"]["price"] = json!({"type": "number"});
+    });
+    herald(&["--contracts", d, "lock"]);
+    let out = herald(&["--contracts", d, "check"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).contains("reserved.conflict"), "{}", text(&out));
+    let next = dir.join("schemas/UsageEvent/1.2.0.json");
+    let out = herald(&[
+        "--contracts",
+        d,
+        "diff",
+        "UsageEvent@1.1.0",
+        next.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out).contains("property `price` uses a reserved name"),
+        "{}",
+        text(&out)
+    );
+}

@@ -1,7 +1,8 @@
-//! `herald watch` as a process against a real nats-server started by the
-//! test: it heartbeats, serves /metrics (checked with `promtool check
-//! metrics`, which must be installed), and publishes `alerts.service_down`
-//! for an expected service that never heartbeats.
+//! `herald watch` and `herald consume` as processes against a real
+//! nats-server started by the test: both heartbeat and serve /metrics (each
+//! scrape checked with `promtool check metrics`, which must be installed);
+//! `watch` publishes `alerts.service_down` for an expected service that never
+//! heartbeats, `consume` counts what it consumed.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -16,10 +17,10 @@ use herald_runtime::{
     ConnectConfig, Consumer, ConsumerConfig, HeraldClient, NatsServer, Provisioner,
 };
 
-/// The `herald watch` child, killed on drop.
-struct Watch(Child);
+/// A `herald` child process, killed on drop.
+struct Reaped(Child);
 
-impl Drop for Watch {
+impl Drop for Reaped {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
@@ -123,21 +124,8 @@ async fn watch_heartbeats_serves_metrics_and_reports_a_silent_service() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("run herald watch");
-    let stderr = child.stderr.take().unwrap();
-    let watch = Watch(child);
-    // The first line names the metrics address it bound.
-    let mut lines = BufReader::new(stderr).lines();
-    let addr: SocketAddr = loop {
-        let line = lines
-            .next()
-            .expect("herald watch exited before serving metrics")
-            .unwrap();
-        if let Some(rest) = line.strip_prefix("metrics: http://") {
-            break rest.trim_end_matches("/metrics").parse().unwrap();
-        }
-    };
-    // Keep draining stderr so the child never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
+    let addr = metrics_addr(&mut child);
+    let watch = Reaped(child);
 
     // herald watch is itself a herald service: it heartbeats.
     let beat = tokio::time::timeout(Duration::from_secs(30), beats.next())
@@ -180,4 +168,117 @@ async fn watch_heartbeats_serves_metrics_and_reports_a_silent_service() {
     );
     promtool_check(&body);
     drop(watch);
+}
+
+/// Reads the child's stderr until it prints the metrics address, then keeps
+/// draining it in a thread.
+fn metrics_addr(child: &mut Child) -> SocketAddr {
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    let addr = loop {
+        let line = lines
+            .next()
+            .expect("exited before serving metrics")
+            .unwrap();
+        if let Some(rest) = line.strip_prefix("metrics: http://") {
+            break rest.trim_end_matches("/metrics").parse().unwrap();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    addr
+}
+
+#[tokio::test]
+async fn consume_heartbeats_and_counts_what_it_consumed() {
+    let server = NatsServer::start()
+        .await
+        .expect("nats-server must be installed (apt-get install nats-server)");
+    let client = HeraldClient::connect(ConnectConfig::default().url(server.url()))
+        .await
+        .expect("connect");
+    let contracts: Arc<dyn Contracts> = Arc::new(Catalog::embedded().unwrap());
+    Provisioner::new(client.clone(), contracts.clone())
+        .apply(false, false)
+        .await
+        .expect("provision");
+    let nats = client.nats().clone();
+    let mut beats = nats
+        .subscribe("herald.heartbeat.billing-service")
+        .await
+        .unwrap();
+    nats.flush().await.unwrap();
+    let publisher = herald_runtime::Publisher::new(
+        client.clone(),
+        contracts,
+        herald_runtime::PublisherConfig::new("model-gateway"),
+    );
+    for n in 0..2 {
+        let event = serde_json::json!({
+            "event_id": format!("6f0e8400-e29b-41d4-a716-44665544000{n}"),
+            "timestamp": "2024-01-15T10:30:00Z",
+            "service_name": "model-gateway",
+            "user_id": "123e4567-e89b-12d3-a456-426614174000",
+            "tenant_id": "789e0123-e89b-12d3-a456-426614174000",
+            "event_type": "api_call",
+            "resource_type": "requests",
+            "quantity": 1,
+            "cost": {"amount": 0.001, "currency": "EUR"}
+        });
+        publisher
+            .publish(
+                "usage.metered.api_call",
+                &event,
+                herald_runtime::Publish::build(),
+            )
+            .await
+            .expect("publish");
+    }
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_herald"))
+        .args([
+            "--server",
+            &server.url(),
+            "consume",
+            "--service",
+            "billing-service",
+            "--subject",
+            "usage.metered.>",
+            "--exec",
+            "cat >/dev/null",
+            "--metrics-addr",
+            "127.0.0.1:0",
+        ])
+        .env_remove("NATS_URL")
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run herald consume");
+    let addr = metrics_addr(&mut child);
+    let consume = Reaped(child);
+
+    let beat = tokio::time::timeout(Duration::from_secs(30), beats.next())
+        .await
+        .expect("a heartbeat from billing-service")
+        .unwrap();
+    let beat: serde_json::Value = serde_json::from_slice(&beat.payload).unwrap();
+    assert_eq!(beat["service_name"], "billing-service");
+
+    let acked = "messaging_client_consumed_messages_total{messaging_system=\"nats\",service=\"billing-service\",messaging_destination_name=\"usage.metered.api_call\",outcome=\"ack\"} 2";
+    let mut body = scrape(addr);
+    for _ in 0..300 {
+        if body.contains(acked) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        body = scrape(addr);
+    }
+    assert!(body.contains(acked), "{body}");
+    assert!(body.contains("herald_connection_up 1"), "{body}");
+    assert!(
+        body.contains("messaging_process_duration_seconds_count{messaging_system=\"nats\",service=\"billing-service\",messaging_destination_name=\"usage.metered.api_call\"} 2"),
+        "{body}"
+    );
+    promtool_check(&body);
+    drop(consume);
 }

@@ -3,7 +3,10 @@
 //! below that.
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use herald_contracts::evolution::{compare, Mode, NoExternalSchemas, Options};
+use herald_contracts::evolution::{
+    compare, compare_documents, Document, Mode, NoExternalSchemas, Options,
+};
+use herald_contracts::{versions, Catalog};
 use serde_json::{json, Map, Value};
 use std::hint::black_box;
 
@@ -70,6 +73,33 @@ fn bench(c: &mut Criterion) {
             for w in history.windows(2) {
                 black_box(compare(&w[0], &w[1], &opts, &NoExternalSchemas).unwrap());
             }
+        })
+    });
+    // The shipped contracts: the whole gate, and one realistic version step
+    // (UsageEvent with a new optional field, `$ref`s into common/ resolved through
+    // the catalog).
+    let catalog = Catalog::embedded().expect("embedded catalog");
+    g.bench_function("catalog_history", |b| {
+        b.iter(|| {
+            for name in catalog.schemas().keys() {
+                black_box(versions::history(&catalog, name).unwrap());
+            }
+        })
+    });
+    let usage = &catalog.schemas()["UsageEvent"][0];
+    let mut next = usage.document.clone();
+    next["properties"]["billing_account_id"] =
+        json!({"type": "string", "description": "Account to invoice."});
+    let backward = Options::new(Mode::BackwardTransitive);
+    g.bench_function("usage_event_step", |b| {
+        b.iter(|| {
+            compare_documents(
+                &Document::new(&usage.document).with_uri(usage.id.clone()),
+                &Document::new(black_box(&next)).with_uri(usage.id.clone()),
+                &backward,
+                &catalog,
+            )
+            .unwrap()
         })
     });
     g.finish();

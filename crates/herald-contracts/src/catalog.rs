@@ -402,6 +402,10 @@ pub struct SchemaEvolution {
     pub mode: Option<String>,
     /// Content-model policy for this schema.
     pub policy: Option<String>,
+    /// Property names that may never be used (again): names of removed fields
+    /// whose old data still sits in streams with another meaning or type.
+    #[serde(default)]
+    pub reserved: Vec<String>,
 }
 
 /// How new schema versions are judged (interpreted by [`crate::evolution`]).

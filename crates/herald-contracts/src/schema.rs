@@ -62,7 +62,10 @@ impl FromStr for Version {
             let part = parts
                 .next()
                 .ok_or_else(|| format!("`{s}` is not MAJOR.MINOR.PATCH"))?;
-            if part.is_empty() || !part.bytes().all(|b| b.is_ascii_digit()) {
+            if part.is_empty()
+                || !part.bytes().all(|b| b.is_ascii_digit())
+                || (part.len() > 1 && part.starts_with('0'))
+            {
                 return Err(format!("`{s}` is not MAJOR.MINOR.PATCH"));
             }
             part.parse()
@@ -185,7 +188,9 @@ mod tests {
 
     #[test]
     fn malformed_versions_are_refused() {
-        for bad in ["1.0", "1.0.0.0", "v1.0.0", "1..0", "1.0.-1", "", "1.0.x"] {
+        for bad in [
+            "1.0", "1.0.0.0", "v1.0.0", "1..0", "1.0.-1", "", "1.0.x", "01.0.0",
+        ] {
             assert!(bad.parse::<Version>().is_err(), "{bad} parsed");
         }
     }

@@ -52,8 +52,18 @@ pub fn options_for(catalog: &Catalog, schema: &str) -> Result<Options, Evolution
     Ok(options)
 }
 
-fn document(doc: &SchemaDoc) -> Document<'_> {
-    Document::new(&doc.document).with_uri(doc.id.clone())
+/// A schema version as the diff engine sees it: with its `$id` as base URI
+/// and the catalog's reserved names for the schema.
+pub fn document<'d>(catalog: &Catalog, doc: &'d SchemaDoc) -> Document<'d> {
+    let reserved = catalog
+        .evolution()
+        .schemas
+        .get(&doc.name)
+        .map(|s| s.reserved.clone())
+        .unwrap_or_default();
+    Document::new(&doc.document)
+        .with_uri(doc.id.clone())
+        .with_reserved(reserved)
 }
 
 /// One released version judged against its predecessors.
@@ -117,8 +127,12 @@ pub fn history(catalog: &Catalog, name: &str) -> Result<Vec<Step>, EvolutionErro
             });
             continue;
         };
-        let changes =
-            evolution::compare_documents(&document(prev), &document(doc), &options, catalog)?;
+        let changes = evolution::compare_documents(
+            &document(catalog, prev),
+            &document(catalog, doc),
+            &options,
+            catalog,
+        )?;
         let bump = check_bump(
             &prev.version.to_string(),
             &doc.version.to_string(),
@@ -128,8 +142,8 @@ pub fn history(catalog: &Catalog, name: &str) -> Result<Vec<Step>, EvolutionErro
             .iter()
             .filter(|d| d.version.major == doc.version.major)
             .collect();
-        let docs: Vec<Document<'_>> = same_major.iter().map(|d| document(d)).collect();
-        let reports = compare_history(&docs, &document(doc), &options, catalog)?;
+        let docs: Vec<Document<'_>> = same_major.iter().map(|d| document(catalog, d)).collect();
+        let reports = compare_history(&docs, &document(catalog, doc), &options, catalog)?;
         let against: Vec<Version> = if options.mode.is_transitive() {
             same_major.iter().map(|d| d.version).collect()
         } else {

@@ -1389,3 +1389,43 @@ fn contains_under_max_contains_is_undecided() {
         ]
     );
 }
+
+#[test]
+fn draft07_ignores_siblings_of_ref_later_drafts_apply_them() {
+    let schema = |dialect: &str, max: Option<u64>| {
+        let mut a = json!({"$ref": "#/definitions/s"});
+        if let Some(m) = max {
+            a["maxLength"] = json!(m);
+        }
+        json!({"$schema": dialect, "definitions": {"s": {"type": "string"}}, "properties": {"a": a}})
+    };
+    let d7 = "http://json-schema.org/draft-07/schema#";
+    none(schema(d7, None), schema(d7, Some(3)));
+    let d2020 = "https://json-schema.org/draft/2020-12/schema";
+    only(
+        schema(d2020, None),
+        schema(d2020, Some(3)),
+        "max_length.added",
+        "/properties/a/maxLength",
+        I,
+        C,
+    );
+}
+
+#[test]
+fn annotation_only_subschema_added_is_a_patch() {
+    let r = backward(
+        json!({"type": "array"}),
+        json!({"type": "array", "items": {"description": "anything"}}),
+    );
+    assert_eq!(
+        summary(&r),
+        vec![(
+            "description.added".into(),
+            "/items/description".into(),
+            C,
+            C
+        )]
+    );
+    assert_eq!(r.needed_bump, Bump::Patch);
+}

@@ -61,6 +61,12 @@ fn leaf() -> BoxedStrategy<Value> {
         Just(json!({"type": "array", "items": {"type": "object", "properties": {"a": {"type": "string"}}}})),
         Just(json!({"type": ["integer", "string"], "minimum": 1, "maxLength": 2})),
         Just(json!({"unevaluatedProperties": false, "allOf": [{"properties": {"a": {}}}]})),
+        Just(json!({"oneOf": [
+            {"type": "object", "properties": {"a": {"const": "x"}}, "required": ["a"]},
+            {"type": "object", "properties": {"a": {"const": "y"}, "b": {"type": "integer"}}, "required": ["a"]}
+        ]})),
+        Just(json!({"anyOf": [{"type": "object", "required": ["a"], "properties": {"a": {}}}, {"maxProperties": 0}]})),
+        Just(json!({"oneOf": [{"type": "object"}, {"type": "array"}, {"enum": ["x", 1]}]})),
     ]
     .boxed()
 }
@@ -294,7 +300,7 @@ fn compatible_verdicts_hold_on_sampled_instances() {
     let cases = std::env::var("HERALD_SOUNDNESS_CASES")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(300);
+        .unwrap_or(200);
     let mut runner = TestRunner::new(Config {
         cases,
         failure_persistence: None,

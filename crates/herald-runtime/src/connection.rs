@@ -240,6 +240,11 @@ impl ConnectConfig {
             .event_callback(move |event| {
                 let violations = violations.clone();
                 async move {
+                    match &event {
+                        async_nats::Event::Connected => crate::metrics::set_connection_up(true),
+                        async_nats::Event::Disconnected => crate::metrics::set_connection_up(false),
+                        _ => {}
+                    }
                     if let async_nats::Event::ServerError(async_nats::ServerError::Other(text)) =
                         &event
                     {
@@ -369,6 +374,7 @@ impl HeraldClient {
         let js = jetstream::ContextBuilder::new()
             .timeout(config.request_timeout)
             .build(client.clone());
+        crate::metrics::set_connection_up(true);
         Ok(HeraldClient {
             client,
             js,

@@ -280,3 +280,71 @@ async fn the_sink_refuses_events_that_break_their_contract() {
     }
     assert_eq!(stored_count(&js, "ALERTS", "alerts.>").await, 0);
 }
+
+#[tokio::test]
+async fn losing_nats_raises_a_connectivity_incident_published_on_reconnection() {
+    let mut server = server().await;
+    let (client, js, catalog) = setup(&server).await;
+    let watcher = start_watcher(&client, &js, &catalog, fast_options(&catalog)).await;
+
+    server.stop().await.expect("stop nats-server");
+    for _ in 0..600 {
+        if client.connection_state() != async_nats::connection::State::Connected {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_ne!(
+        client.connection_state(),
+        async_nats::connection::State::Connected
+    );
+    // Wait until the watcher has noticed it is deaf.
+    let mut status = watcher.status();
+    tokio::time::timeout(
+        Duration::from_secs(60),
+        status.wait_for(|s| {
+            !s.connected
+                && s.firing
+                    .contains(&(AlertType::Connectivity, "herald-watch".to_owned()))
+        }),
+    )
+    .await
+    .expect("the watcher notices the outage")
+    .unwrap();
+    server.start_again().await.expect("restart nats-server");
+
+    let mut stored = 0;
+    for _ in 0..600 {
+        stored = stored_count(&js, "ALERTS", "alerts.connectivity").await;
+        if stored >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(stored, 2, "one firing and one resolved event");
+    let alerts = js.get_stream("ALERTS").await.unwrap();
+    let reader = alerts
+        .create_consumer(consumer::pull::OrderedConfig {
+            filter_subject: "alerts.connectivity".to_owned(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut messages = reader.messages().await.unwrap().take(2);
+    let mut events = Vec::new();
+    while let Some(msg) = messages.next().await {
+        let msg = msg.unwrap();
+        let value: serde_json::Value = serde_json::from_slice(&msg.payload).unwrap();
+        catalog
+            .validate("alerts.connectivity", None, &value)
+            .expect("valid alert");
+        events.push(serde_json::from_value::<AlertEvent>(value).unwrap());
+    }
+    let states: Vec<AlertState> = events.iter().map(|e| e.state).collect();
+    assert_eq!(states, [AlertState::Firing, AlertState::Resolved]);
+    assert_eq!(events[0].incident_id, events[1].incident_id);
+    assert_eq!(events[0].affected_service.as_deref(), Some("herald-watch"));
+    // Deaf while disconnected: no service was reported down meanwhile.
+    assert_eq!(stored_count(&js, "ALERTS", "alerts.service_down").await, 0);
+    watcher.stop().await;
+}

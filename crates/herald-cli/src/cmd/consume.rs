@@ -71,6 +71,9 @@ pub struct Args {
     /// How long running handlers may finish after SIGINT/SIGTERM.
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     shutdown_grace: Duration,
+    /// Serve Prometheus metrics (GET /metrics) on this address, e.g. 127.0.0.1:9465.
+    #[arg(long, value_name = "ADDR")]
+    metrics_addr: Option<std::net::SocketAddr>,
 }
 
 fn derived_name(filter: &str) -> String {
@@ -128,8 +131,31 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<Outcome> {
         cfg = cfg.backoff(delays);
     }
     let contracts = super::nats::contracts(global)?;
+    let heartbeat_interval = catalog.monitoring().heartbeat_interval;
     super::nats::runtime()?.block_on(async {
+        let _metrics = match args.metrics_addr {
+            Some(addr) => {
+                let server = herald_runtime::metrics::serve(addr)
+                    .await
+                    .with_context(|| format!("cannot serve metrics on {addr}"))?;
+                eprintln!("metrics: http://{}/metrics", server.local_addr());
+                Some(server)
+            }
+            None => None,
+        };
         let client = super::nats::connect(global, &args.service).await?;
+        // A herald service heartbeats, so `herald watch` knows it is alive.
+        let heartbeat_sink: std::sync::Arc<dyn herald_runtime::monitor::watch::EventSink> =
+            std::sync::Arc::new(herald_runtime::Publisher::new(
+                client.clone(),
+                contracts.clone(),
+                herald_runtime::PublisherConfig::new(&args.service),
+            ));
+        let _heartbeats = herald_runtime::monitor::watch::spawn_heartbeats(
+            heartbeat_sink,
+            &args.service,
+            heartbeat_interval,
+        );
         let bucket = format!("herald-dedupe-{}", cfg.durable.replace('.', "_"));
         let store = match args.dedupe {
             DedupeKind::Memory => DedupeStore::default(),

@@ -93,14 +93,20 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<Outcome> {
     if let Some(p) = &args.policy {
         options.policy = p.parse::<Policy>()?;
     }
-    fn doc(s: &Side) -> Document<'_> {
-        let d = Document::new(&s.schema);
+    let reserved: Vec<String> = name
+        .as_ref()
+        .and_then(|n| catalog.evolution().schemas.get(n))
+        .map(|s| s.reserved.clone())
+        .unwrap_or_default();
+    fn doc<'s>(s: &'s Side, reserved: &[String]) -> Document<'s> {
+        let d = Document::new(&s.schema).with_reserved(reserved.to_vec());
         match &s.uri {
             Some(u) => d.with_uri(u.clone()),
             None => d,
         }
     }
-    let report = evolution::compare_documents(&doc(&old), &doc(&new), &options, &catalog)?;
+    let (old_doc, new_doc) = (doc(&old, &reserved), doc(&new, &reserved));
+    let report = evolution::compare_documents(&old_doc, &new_doc, &options, &catalog)?;
     match global.format {
         Format::Json => print_json(&report)?,
         Format::Markdown => {

@@ -1493,14 +1493,15 @@ impl Differ {
         if tmp.is_empty() {
             return Ok(());
         }
+        if b == Verdict::Compatible && f == Verdict::Compatible {
+            // nothing that validates changed (e.g. only annotations inside)
+            out.extend(tmp);
+            return Ok(());
+        }
         let action = if old.is_empty() {
             Action::Added
         } else if new.is_empty() {
             Action::Removed
-        } else if b == Verdict::Compatible && f == Verdict::Compatible {
-            // only annotations differ inside
-            out.extend(tmp);
-            return Ok(());
         } else {
             relation(b, f)
         };

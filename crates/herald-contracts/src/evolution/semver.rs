@@ -7,68 +7,17 @@
 use super::{Change, EvolutionError, Report, Severity};
 use serde::Serialize;
 use std::fmt;
-use std::str::FromStr;
 
-/// A `MAJOR.MINOR.PATCH` schema version (no pre-release or build parts: released
-/// contract versions are plain triples).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-pub struct Version {
-    /// Incremented for breaking changes.
-    pub major: u64,
-    /// Incremented for compatible changes that change what validates.
-    pub minor: u64,
-    /// Incremented for annotation-only changes.
-    pub patch: u64,
-}
+/// Schema versions are the contracts' own [`crate::schema::Version`].
+pub use crate::schema::Version;
 
-impl Version {
-    /// Builds a version.
-    pub const fn new(major: u64, minor: u64, patch: u64) -> Self {
-        Version {
-            major,
-            minor,
-            patch,
-        }
-    }
-
-    /// The smallest version after `self` that carries `bump`.
-    pub fn bumped(self, bump: Bump) -> Version {
-        match bump {
-            Bump::None => self,
-            Bump::Patch => Version::new(self.major, self.minor, self.patch + 1),
-            Bump::Minor => Version::new(self.major, self.minor + 1, 0),
-            Bump::Major => Version::new(self.major + 1, 0, 0),
-        }
-    }
-}
-
-impl fmt::Display for Version {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{}.{}", self.major, self.minor, self.patch)
-    }
-}
-
-impl FromStr for Version {
-    type Err = EvolutionError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let bad = || EvolutionError::InvalidVersion {
-            version: s.to_string(),
-        };
-        let parts: Vec<&str> = s.trim().split('.').collect();
-        if parts.len() != 3 {
-            return Err(bad());
-        }
-        let num = |p: &str| -> Result<u64, EvolutionError> {
-            if p.is_empty()
-                || !p.bytes().all(|b| b.is_ascii_digit())
-                || (p.len() > 1 && p.starts_with('0'))
-            {
-                return Err(bad());
-            }
-            p.parse().map_err(|_| bad())
-        };
-        Ok(Version::new(num(parts[0])?, num(parts[1])?, num(parts[2])?))
-    }
+fn parse(version: &str) -> Result<Version, EvolutionError> {
+    version
+        .trim()
+        .parse()
+        .map_err(|_| EvolutionError::InvalidVersion {
+            version: version.to_string(),
+        })
 }
 
 /// Size of a version increment, ordered `None < Patch < Minor < Major`.
@@ -86,6 +35,16 @@ pub enum Bump {
 }
 
 impl Bump {
+    /// The smallest version after `v` that carries this bump.
+    pub fn apply(self, v: Version) -> Version {
+        match self {
+            Bump::None => v,
+            Bump::Patch => Version::new(v.major, v.minor, v.patch + 1),
+            Bump::Minor => Version::new(v.major, v.minor + 1, 0),
+            Bump::Major => Version::new(v.major + 1, 0, 0),
+        }
+    }
+
     /// The stable lowercase name.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -162,11 +121,11 @@ pub fn check_bump(
     new_version: &str,
     report: &Report,
 ) -> Result<BumpCheck, EvolutionError> {
-    let old: Version = old_version.parse()?;
-    let new: Version = new_version.parse()?;
+    let old = parse(old_version)?;
+    let new = parse(new_version)?;
     let declared = declared_bump(old, new);
     let needed = report.needed_bump;
-    let minimum = old.bumped(needed);
+    let minimum = needed.apply(old);
     let violation = match declared {
         None => Some(format!("version {new} is not greater than {old}")),
         Some(d) if d < needed => {
@@ -210,9 +169,9 @@ mod tests {
     fn parses_and_bumps() {
         let v: Version = "1.2.3".parse().unwrap();
         assert_eq!(v, Version::new(1, 2, 3));
-        assert_eq!(v.bumped(Bump::Major).to_string(), "2.0.0");
-        assert_eq!(v.bumped(Bump::Minor).to_string(), "1.3.0");
-        assert_eq!(v.bumped(Bump::Patch).to_string(), "1.2.4");
+        assert_eq!(Bump::Major.apply(v).to_string(), "2.0.0");
+        assert_eq!(Bump::Minor.apply(v).to_string(), "1.3.0");
+        assert_eq!(Bump::Patch.apply(v).to_string(), "1.2.4");
         for bad in ["1.2", "1.2.3.4", "v1.2.3", "01.2.3", "1.x.3", ""] {
             assert!(bad.parse::<Version>().is_err(), "{bad}");
         }

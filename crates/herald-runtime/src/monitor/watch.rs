@@ -33,7 +33,7 @@ use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 use super::{
-    heartbeat_subject, new_heartbeat, AlertEvent, ConsumerSample, Heartbeat, Monitor,
+    heartbeat_subject, new_heartbeat, AlertEvent, AlertType, ConsumerSample, Heartbeat, Monitor,
     MonitorConfig, HEARTBEAT_PREFIX,
 };
 use crate::metrics::{self, DlqReason, SentOutcome, Side};
@@ -291,6 +291,18 @@ fn watched_consumers(catalog: &Catalog) -> Vec<Watched> {
         .collect()
 }
 
+/// What the watcher concluded at its last poll, for status displays and
+/// for tests that must wait on the watcher rather than on the clock.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct WatchStatus {
+    /// Polls completed so far.
+    pub polls: u64,
+    /// Whether its NATS connection was up at the last poll.
+    pub connected: bool,
+    /// Incidents firing: (alert type, key).
+    pub firing: Vec<(AlertType, String)>,
+}
+
 struct Subscriptions {
     heartbeats: async_nats::Subscriber,
     dead_letters: async_nats::Subscriber,
@@ -302,9 +314,15 @@ struct Subscriptions {
 pub struct RunningWatcher {
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: JoinHandle<()>,
+    status: tokio::sync::watch::Receiver<WatchStatus>,
 }
 
 impl RunningWatcher {
+    /// Follows the watcher's status, updated after every poll.
+    pub fn status(&self) -> tokio::sync::watch::Receiver<WatchStatus> {
+        self.status.clone()
+    }
+
     /// Stops the watch loop and waits for it to finish.
     pub async fn stop(mut self) {
         if let Some(stop) = self.stop.take() {
@@ -332,6 +350,8 @@ pub struct Watcher {
     dead_letters: BTreeMap<String, u64>,
     disconnected_since: Option<DateTime<Utc>>,
     unsent: VecDeque<AlertEvent>,
+    status: tokio::sync::watch::Sender<WatchStatus>,
+    polls: u64,
 }
 
 impl std::fmt::Debug for Watcher {
@@ -370,6 +390,8 @@ impl Watcher {
             dead_letters: BTreeMap::new(),
             disconnected_since: None,
             unsent: VecDeque::new(),
+            status: tokio::sync::watch::Sender::new(WatchStatus::default()),
+            polls: 0,
         }
     }
 
@@ -383,11 +405,13 @@ impl Watcher {
     /// runs the watch loop in a task until [`RunningWatcher::stop`].
     pub async fn start(self) -> Result<RunningWatcher, WatchError> {
         let subscriptions = self.subscribe().await?;
+        let status = self.status.subscribe();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(self.run_loop(subscriptions, async {
             let _ = stopped.await;
         }));
         Ok(RunningWatcher {
+            status,
             stop: Some(stop),
             task,
         })
@@ -515,6 +539,22 @@ impl Watcher {
     }
 
     async fn on_tick(&mut self) {
+        self.poll().await;
+        self.polls += 1;
+        let status = WatchStatus {
+            polls: self.polls,
+            connected: self.disconnected_since.is_none(),
+            firing: self
+                .monitor
+                .tracker()
+                .firing()
+                .map(|i| (i.alert.alert_type, i.alert.key.clone()))
+                .collect(),
+        };
+        self.status.send_replace(status);
+    }
+
+    async fn poll(&mut self) {
         let now = Utc::now();
         let connected = matches!(
             self.client.connection_state(),
@@ -532,8 +572,19 @@ impl Watcher {
         if self.disconnected_since.take().is_some() {
             self.monitor.connection(&self.options.service, true, now);
         }
+        // A request caught by an outage would otherwise hold the poll for the
+        // client's whole request timeout, blind to the outage itself.
+        let budget = self
+            .options
+            .monitor
+            .poll_interval
+            .max(Duration::from_secs(2));
         for watched in self.consumers.clone() {
-            if let Some((sample, delivered, age)) = self.sample(&watched).await {
+            let sampled = tokio::time::timeout(budget, self.sample(&watched))
+                .await
+                .ok()
+                .flatten();
+            if let Some((sample, delivered, age)) = sampled {
                 let failed = self
                     .dead_letters
                     .get(&watched.durable)
