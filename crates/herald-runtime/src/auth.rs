@@ -135,7 +135,17 @@ pub fn plan(catalog: &Catalog) -> Vec<UserSpec> {
                 }
             } else {
                 for s in concrete {
-                    add(&mut p.publish, s);
+                    // A service heartbeats on its own subject only: it cannot fake
+                    // another service's liveness.
+                    let heartbeat = format!("{}*", crate::monitor::HEARTBEAT_PREFIX);
+                    if s == heartbeat {
+                        add(
+                            &mut p.publish,
+                            format!("{}{name}", crate::monitor::HEARTBEAT_PREFIX),
+                        );
+                    } else {
+                        add(&mut p.publish, s);
+                    }
                 }
             }
             // The publisher asks which stream captures a subject to tell "no stream"
@@ -463,6 +473,14 @@ mod tests {
             .permissions
             .publish
             .contains("orchestrator.step.started"));
+        // Heartbeats: its own subject, not the wildcard.
+        assert!(ingestion
+            .permissions
+            .publish
+            .contains("herald.heartbeat.ingestion-service"));
+        assert!(!ingestion.permissions.publish.iter().any(
+            |s| s.starts_with("herald.heartbeat.") && s != "herald.heartbeat.ingestion-service"
+        ));
         // Nobody but the admin may touch the stream management API.
         for u in &users {
             let creates_streams = u.permissions.publish.iter().any(|s| {
