@@ -55,6 +55,53 @@ pub struct Global {
     /// Seconds to wait for the initial connection before giving up (exit 2).
     #[arg(long, global = true, default_value_t = 5.0, value_name = "SECS")]
     connect_timeout: f64,
+    #[command(flatten)]
+    auth: AuthFlags,
+}
+
+/// How to authenticate to NATS and secure the connection. Secrets come from files or
+/// the environment, so they never show in a process listing.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct AuthFlags {
+    /// User name (with --password-file or $NATS_PASSWORD).
+    #[arg(long, global = true, env = "NATS_USER", value_name = "NAME")]
+    user: Option<String>,
+    /// File holding the password for --user.
+    #[arg(long, global = true, value_name = "FILE")]
+    password_file: Option<PathBuf>,
+    /// Password for --user (prefer --password-file; never pass it as an argument).
+    #[arg(
+        long,
+        global = true,
+        env = "NATS_PASSWORD",
+        hide = true,
+        hide_env_values = true
+    )]
+    password: Option<String>,
+    /// File holding an authentication token.
+    #[arg(long, global = true, value_name = "FILE")]
+    token_file: Option<PathBuf>,
+    /// Authentication token (prefer --token-file).
+    #[arg(
+        long,
+        global = true,
+        env = "NATS_TOKEN",
+        hide = true,
+        hide_env_values = true
+    )]
+    token: Option<String>,
+    /// File holding an NKey user seed (SU...), e.g. one written by `herald auth generate`.
+    #[arg(long, global = true, env = "NATS_NKEY", value_name = "FILE")]
+    nkey: Option<PathBuf>,
+    /// CA certificate (PEM) to verify the server with; requires TLS.
+    #[arg(long, global = true, value_name = "FILE")]
+    tls_ca: Option<PathBuf>,
+    /// Client certificate (PEM) for mutual TLS (with --tls-key).
+    #[arg(long, global = true, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// Client private key (PEM) for mutual TLS (with --tls-cert).
+    #[arg(long, global = true, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -87,6 +134,8 @@ enum Command {
     Bench(cmd::bench::Args),
     /// Watch heartbeats, backlogs, dead letters and connectivity; publish alerts on alerts.*.
     Watch(cmd::watch::Args),
+    /// Least-privilege NATS users and permissions derived from the catalog.
+    Auth(cmd::auth::Args),
 }
 
 /// What a command concluded, when it ran to the end.
@@ -120,6 +169,7 @@ fn main() -> ExitCode {
         Command::Lag(args) => cmd::lag::run(&cli.global, args),
         Command::Bench(args) => cmd::bench::run(&cli.global, args),
         Command::Watch(args) => cmd::watch::run(&cli.global, args),
+        Command::Auth(args) => cmd::auth::run(&cli.global, args),
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,

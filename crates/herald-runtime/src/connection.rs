@@ -199,7 +199,7 @@ impl ConnectConfig {
 
     async fn options(
         &self,
-        violations: Arc<Mutex<VecDeque<String>>>,
+        violations: Violations,
     ) -> Result<async_nats::ConnectOptions, ConnectError> {
         let mut o = match &self.creds_file {
             Some(p) => async_nats::ConnectOptions::with_credentials_file(p)
@@ -251,11 +251,7 @@ impl ConnectConfig {
                         &event
                     {
                         if text.to_ascii_lowercase().contains("permissions violation") {
-                            let mut v = violations.lock().unwrap_or_else(|p| p.into_inner());
-                            if v.len() >= 64 {
-                                v.pop_front();
-                            }
-                            v.push_back(text.clone());
+                            violations.push(text.clone());
                         }
                     }
                     tracing::debug!(%event, "nats connection event");
@@ -289,6 +285,45 @@ fn check_readable(what: &'static str, path: &PathBuf) -> Result<(), ConnectError
         })
 }
 
+/// The server's recent "Permissions Violation" errors, numbered, with a signal on each new one
+/// (the server reports them asynchronously; a publish waiting for its ack listens for them).
+#[derive(Debug, Clone)]
+struct Violations {
+    recent: Arc<Mutex<VecDeque<(u64, String)>>>,
+    seq: Arc<tokio::sync::watch::Sender<u64>>,
+}
+
+impl Violations {
+    fn new() -> Self {
+        Violations {
+            recent: Arc::new(Mutex::new(VecDeque::new())),
+            seq: Arc::new(tokio::sync::watch::channel(0).0),
+        }
+    }
+
+    fn push(&self, text: String) {
+        let mut v = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+        if v.len() >= 64 {
+            v.pop_front();
+        }
+        let n = *self.seq.borrow() + 1;
+        v.push_back((n, text));
+        drop(v);
+        self.seq.send_replace(n);
+    }
+
+    /// The newest violation numbered above `after` that names `subject`.
+    fn find(&self, subject: &str, after: u64) -> Option<String> {
+        let v = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+        let quoted = format!("\"{subject}\"");
+        v.iter()
+            .rev()
+            .take_while(|(n, _)| *n > after)
+            .find(|(_, t)| t.contains(&quoted))
+            .map(|(_, t)| t.clone())
+    }
+}
+
 /// A connected client: the core NATS client, a JetStream context and the server version.
 #[derive(Debug, Clone)]
 pub struct HeraldClient {
@@ -298,7 +333,7 @@ pub struct HeraldClient {
     version_text: String,
     name: Option<String>,
     request_timeout: Duration,
-    violations: Arc<Mutex<VecDeque<String>>>,
+    violations: Violations,
 }
 
 impl HeraldClient {
@@ -309,7 +344,7 @@ impl HeraldClient {
                 return Err(ConnectError::BadUrl(u.clone()));
             }
         }
-        let violations = Arc::new(Mutex::new(VecDeque::new()));
+        let violations = Violations::new();
         let opts = config.options(violations.clone()).await?;
         let urls = config.urls.join(",");
         let addrs: Vec<async_nats::ServerAddr> = config
@@ -405,9 +440,27 @@ impl HeraldClient {
     /// publish only sees a timeout; the publisher consults this to report
     /// `PermissionDenied` instead of retrying.
     pub fn permission_violation_for(&self, subject: &str) -> Option<String> {
-        let v = self.violations.lock().unwrap_or_else(|p| p.into_inner());
-        let quoted = format!("\"{subject}\"");
-        v.iter().rev().find(|t| t.contains(&quoted)).cloned()
+        self.violations.find(subject, 0)
+    }
+
+    /// A marker of the violations seen so far, for [`HeraldClient::next_permission_violation`].
+    pub fn permission_violation_mark(&self) -> u64 {
+        *self.violations.seq.borrow()
+    }
+
+    /// Resolves with the first permission violation naming `subject` reported after `mark`
+    /// (never resolves if none comes): lets a publish waiting for its ack fail at once with
+    /// "permission denied" instead of waiting for the ack timeout.
+    pub async fn next_permission_violation(&self, subject: &str, mark: u64) -> String {
+        let mut rx = self.violations.seq.subscribe();
+        loop {
+            if let Some(text) = self.violations.find(subject, mark) {
+                return text;
+            }
+            if rx.changed().await.is_err() {
+                return std::future::pending().await;
+            }
+        }
     }
 
     /// Flushes and drains the connection (pending publishes are sent, subscriptions drained).

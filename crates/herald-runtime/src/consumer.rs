@@ -696,9 +696,7 @@ impl Ctx {
                             None => Verdict::Nak(Duration::ZERO),
                             Some(Ok(Ok(()))) => {
                                 if let Some(k) = &key {
-                                    if let Err(e) = self.config.dedupe.record(k).await {
-                                        tracing::warn!(error = %e, key = %k, "could not record processed key");
-                                    }
+                                    self.record_processed(k).await;
                                 }
                                 Verdict::Ack
                             }
@@ -733,6 +731,28 @@ impl Ctx {
         if outcome == ConsumedOutcome::DeadLetter {
             if let Some(why) = dead_letter_reason {
                 metrics::record_dlq(&self.config.service, &dest, why);
+            }
+        }
+    }
+
+    /// Records `key` as processed after the handler succeeded. The effect has happened, so
+    /// giving up early would let a redelivery run the handler a second time: while the
+    /// store is unreachable (server restarting, leader election) keep trying, for up to
+    /// `ack_wait`, after which the server redelivers anyway.
+    async fn record_processed(&self, key: &str) {
+        let deadline = Instant::now() + self.config.ack_wait;
+        let mut delay = Duration::from_millis(50);
+        loop {
+            match self.config.dedupe.record(key).await {
+                Ok(_) => return,
+                Err(e) if Instant::now() + delay >= deadline => {
+                    tracing::warn!(error = %e, key, "could not record processed key");
+                    return;
+                }
+                Err(_) => {
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(1));
+                }
             }
         }
     }

@@ -100,6 +100,18 @@ impl DedupeStore {
         bucket: &str,
         ttl: Duration,
     ) -> Result<Self, DedupeError> {
+        Self::key_value_replicated(client, bucket, ttl, 1).await
+    }
+
+    /// Like [`DedupeStore::key_value`] with `replicas` copies of the bucket: on a cluster use
+    /// the replicas of the stream consumed, or losing one node stalls the consumer until it
+    /// comes back.
+    pub async fn key_value_replicated(
+        client: &HeraldClient,
+        bucket: &str,
+        ttl: Duration,
+        replicas: usize,
+    ) -> Result<Self, DedupeError> {
         use async_nats::jetstream::stream::{Config, DiscardPolicy, StorageType};
         let js = client.jetstream();
         if let Ok(s) = js.get_key_value(bucket).await {
@@ -118,7 +130,7 @@ impl DedupeStore {
             deny_delete: true,
             allow_direct: true,
             discard: DiscardPolicy::New,
-            num_replicas: 1,
+            num_replicas: replicas.max(1),
             max_messages: -1,
             max_bytes: -1,
             max_message_size: -1,

@@ -60,19 +60,39 @@ pub fn fast_uuid() -> String {
         .to_string()
 }
 
-/// A child of `parent`: same trace id, new span id. A malformed parent starts a new trace.
+/// A child of `parent`: same trace id, new span id. A malformed parent starts a new trace
+/// (W3C Trace Context: a header that does not parse is ignored, never passed on as is).
 pub fn child_traceparent(parent: &str) -> String {
-    let parts: Vec<&str> = parent.split('-').collect();
-    if parts.len() == 4 && parts[1].len() == 32 && parts[2].len() == 16 {
-        let span: u64 = rand::random::<u64>() | 1;
-        format!("00-{}-{span:016x}-{}", parts[1], parts[3])
-    } else {
-        new_traceparent()
+    match parse_traceparent(parent) {
+        Some((trace, flags)) => {
+            let span: u64 = rand::random::<u64>() | 1;
+            format!("00-{trace}-{span:016x}-{flags}")
+        }
+        None => new_traceparent(),
     }
 }
 
 /// The trace id part of a `traceparent`, if well-formed.
 pub fn trace_id(traceparent: &str) -> Option<&str> {
-    let parts: Vec<&str> = traceparent.split('-').collect();
-    (parts.len() == 4 && parts[1].len() == 32).then(|| parts[1])
+    parse_traceparent(traceparent).map(|(t, _)| t)
+}
+
+/// `(trace id, flags)` of a well-formed version-00 `traceparent`: lowercase hex fields of
+/// 2-32-16-2 digits, trace and span ids not all zero.
+fn parse_traceparent(tp: &str) -> Option<(&str, &str)> {
+    let hex = |s: &str, n: usize| {
+        s.len() == n
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    };
+    let mut it = tp.trim().split('-');
+    let (v, t, p, f) = (it.next()?, it.next()?, it.next()?, it.next()?);
+    let ok = it.next().is_none()
+        && v == "00"
+        && hex(t, 32)
+        && hex(p, 16)
+        && hex(f, 2)
+        && t.bytes().any(|b| b != b'0')
+        && p.bytes().any(|b| b != b'0');
+    ok.then_some((t, f))
 }

@@ -5,6 +5,7 @@
 //! The runtime talks to the contract catalog through the [`contracts::Contracts`]
 //! trait, so every piece can be driven by the real catalog or a hand-written one.
 
+pub mod auth;
 pub mod bench;
 pub mod catalog_impl;
 pub mod connection;

@@ -100,13 +100,15 @@ pub enum PublishError {
     /// The named schema version is unknown.
     #[error("unknown schema {0:?}")]
     UnknownSchema(String),
-    /// Too large.
-    #[error("event is {size} bytes, limit {limit}")]
+    /// Too large: refused before sending, naming the event's size and every limit in force.
+    #[error("event is {size} bytes, over the limit of {limit} bytes ({limits})")]
     TooLarge {
-        /// Payload size (0 when reported by the server without size).
+        /// Size of the event (payload plus headers when checked at publish).
         size: usize,
-        /// Limit (0 when unknown).
+        /// The smallest limit that applies (0 when unknown).
         limit: usize,
+        /// Which limits apply, e.g. `stream USAGE max_msg_size 1048576, server max_payload 1048576`.
+        limits: String,
     },
     /// No stream on the server captures the subject.
     #[error("no stream on the server captures {0:?} (run `herald streams apply`)")]
@@ -181,7 +183,11 @@ impl PublishError {
                 subject: subject.to_string(),
                 detail,
             },
-            ContractError::TooLarge { size, limit } => PublishError::TooLarge { size, limit },
+            ContractError::TooLarge { size, limit } => PublishError::TooLarge {
+                size,
+                limit,
+                limits: format!("catalog max_event_bytes {limit}"),
+            },
             ContractError::Invalid {
                 schema_id,
                 violations,
@@ -312,6 +318,8 @@ struct Inner {
     js: jetstream::Context,
     contracts: Arc<dyn Contracts>,
     config: PublisherConfig,
+    /// `max_msg_size` per stream name, from the catalog (read once, checked per publish).
+    stream_limits: std::collections::HashMap<String, i32>,
 }
 
 /// Publishes validated events. Cheap to clone; share one per service.
@@ -353,12 +361,18 @@ impl Publisher {
         config: PublisherConfig,
     ) -> Self {
         let js = client.publishing_context(config.in_flight);
+        let stream_limits = contracts
+            .streams()
+            .into_iter()
+            .map(|s| (s.name, s.max_msg_size))
+            .collect();
         Publisher {
             inner: Arc::new(Inner {
                 client,
                 js,
                 contracts,
                 config,
+                stream_limits,
             }),
         }
     }
@@ -527,7 +541,40 @@ impl Publisher {
         if let Some(ttl) = o.ttl {
             hm.insert(h::TTL, format!("{}s", ttl.as_secs().max(1)).as_str());
         }
+        self.check_size(&route.stream, payload.len() + header_bytes(&hm))?;
         Ok((hm, message_id, correlation_id, route.duplicate_window))
+    }
+
+    /// Refuses an event larger than its stream's `max_msg_size` or the server's
+    /// `max_payload` before sending it: the server would otherwise close the connection
+    /// (max payload) or reject it after a round trip, with a message that names neither size.
+    fn check_size(&self, stream: &str, size: usize) -> Result<(), PublishError> {
+        let server = self.inner.client.nats().server_info().max_payload;
+        let stream_max = self
+            .inner
+            .stream_limits
+            .get(stream)
+            .copied()
+            .filter(|m| *m > 0)
+            .map(|m| m as usize);
+        let mut limits = Vec::new();
+        let mut limit = usize::MAX;
+        if let Some(m) = stream_max {
+            limits.push(format!("stream {stream} max_msg_size {m}"));
+            limit = limit.min(m);
+        }
+        if server > 0 {
+            limits.push(format!("server max_payload {server}"));
+            limit = limit.min(server);
+        }
+        if size > limit {
+            return Err(PublishError::TooLarge {
+                size,
+                limit,
+                limits: limits.join(", "),
+            });
+        }
+        Ok(())
     }
 
     async fn send_with_retries(
@@ -589,21 +636,35 @@ impl Publisher {
     ) -> Result<jetstream::publish::PublishAck, Attempt> {
         use jetstream::context::PublishErrorKind as K;
         let msg = PublishMessage::build().payload(payload).headers(headers);
+        // The server answers a denied publish with an asynchronous -ERR, never an ack:
+        // watch for it so the caller learns "permission denied" at once, not after a timeout.
+        let mark = self.inner.client.permission_violation_mark();
         let fut = match self.inner.js.send_publish(subject.to_string(), msg).await {
             Ok(f) => f,
             Err(e) => {
                 return Err(match e.kind() {
-                    K::MaxPayloadExceeded => Attempt::Fatal(PublishError::TooLarge {
-                        size: 0,
-                        limit: self.inner.client.nats().server_info().max_payload,
-                    }),
+                    K::MaxPayloadExceeded => {
+                        let limit = self.inner.client.nats().server_info().max_payload;
+                        Attempt::Fatal(PublishError::TooLarge {
+                            size: 0,
+                            limit,
+                            limits: format!("server max_payload {limit}"),
+                        })
+                    }
                     _ => Attempt::Retry(e.to_string()),
                 })
             }
         };
-        match fut.await {
-            Ok(ack) => Ok(ack),
-            Err(e) => Err(self.classify(subject, e).await),
+        let denied = self.inner.client.next_permission_violation(subject, mark);
+        tokio::select! {
+            r = fut => match r {
+                Ok(ack) => Ok(ack),
+                Err(e) => Err(self.classify(subject, e).await),
+            },
+            detail = denied => Err(Attempt::Fatal(PublishError::PermissionDenied {
+                subject: subject.to_string(),
+                detail,
+            })),
         }
     }
 
@@ -637,7 +698,11 @@ impl Publisher {
                     _ => Attempt::Retry(e.to_string()),
                 }
             }
-            K::MaxPayloadExceeded => Attempt::Fatal(PublishError::TooLarge { size: 0, limit: 0 }),
+            K::MaxPayloadExceeded => Attempt::Fatal(PublishError::TooLarge {
+                size: 0,
+                limit: 0,
+                limits: e.to_string(),
+            }),
             _ => {
                 let api = std::error::Error::source(&e)
                     .and_then(|s| s.downcast_ref::<jetstream::Error>())
@@ -647,7 +712,11 @@ impl Publisher {
                         let text = api.to_string();
                         let lower = text.to_ascii_lowercase();
                         if lower.contains("maximum") && lower.contains("size") {
-                            Attempt::Fatal(PublishError::TooLarge { size: 0, limit: 0 })
+                            Attempt::Fatal(PublishError::TooLarge {
+                                size: 0,
+                                limit: 0,
+                                limits: text,
+                            })
                         } else if api.code() == 503 {
                             // JetStream temporarily unavailable (leader election, restart).
                             Attempt::Retry(text)
@@ -660,6 +729,19 @@ impl Publisher {
             }
         }
     }
+}
+
+/// Bytes the headers take on the wire (`NATS/1.0\r\n`, `Name: value\r\n` each, `\r\n`):
+/// JetStream counts them against `max_msg_size`, the server against `max_payload`.
+fn header_bytes(hm: &HeaderMap) -> usize {
+    let mut n = 12;
+    for (name, values) in hm.iter() {
+        let name: &str = name.as_ref();
+        for v in values {
+            n += name.len() + v.as_str().len() + 4;
+        }
+    }
+    n
 }
 
 /// An identity value as a message id: strings as is, numbers in decimal.

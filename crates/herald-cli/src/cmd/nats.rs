@@ -17,9 +17,9 @@ pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("cannot start the async runtime")
 }
 
-/// Connection settings from the global flags (`--server`, `--creds`, `--connect-timeout`),
-/// named after `service`.
-pub fn config(global: &Global, service: &str) -> ConnectConfig {
+/// Connection settings from the global flags (`--server`, `--creds`, `--connect-timeout`,
+/// user/password, token, nkey and TLS flags), named after `service`.
+pub fn config(global: &Global, service: &str) -> anyhow::Result<ConnectConfig> {
     let mut c = ConnectConfig::from_env().name(service);
     if let Some(url) = &global.server {
         c = c.urls(url.split(',').map(|s| s.trim().to_string()));
@@ -27,12 +27,39 @@ pub fn config(global: &Global, service: &str) -> ConnectConfig {
     if let Some(creds) = &global.creds {
         c = c.creds_file(creds.clone());
     }
-    c.connect_timeout(Duration::from_secs_f64(global.connect_timeout.max(0.1)))
+    let a = &global.auth;
+    let secret =
+        |path: &Option<std::path::PathBuf>, value: &Option<String>, what: &str| match (path, value)
+        {
+            (Some(p), _) => herald_runtime::auth::read_secret(p)
+                .map(Some)
+                .with_context(|| format!("cannot read {what} file {}", p.display())),
+            (None, v) => Ok(v.clone()),
+        };
+    if let Some(user) = &a.user {
+        let pw = secret(&a.password_file, &a.password, "password")?.unwrap_or_default();
+        c = c.user_password(user.clone(), pw);
+    }
+    if let Some(token) = secret(&a.token_file, &a.token, "token")? {
+        c = c.token(token);
+    }
+    if let Some(p) = &a.nkey {
+        let seed = herald_runtime::auth::read_secret(p)
+            .with_context(|| format!("cannot read nkey seed file {}", p.display()))?;
+        c = c.nkey_seed(seed);
+    }
+    if let Some(ca) = &a.tls_ca {
+        c = c.tls_ca(ca.clone());
+    }
+    if let (Some(cert), Some(key)) = (&a.tls_cert, &a.tls_key) {
+        c = c.tls_client_cert(cert.clone(), key.clone());
+    }
+    Ok(c.connect_timeout(Duration::from_secs_f64(global.connect_timeout.max(0.1))))
 }
 
 /// Connects as `service`; every failure is a connection error (exit 2).
 pub async fn connect(global: &Global, service: &str) -> anyhow::Result<HeraldClient> {
-    Ok(HeraldClient::connect(config(global, service)).await?)
+    Ok(HeraldClient::connect(config(global, service)?).await?)
 }
 
 /// The catalog as the runtime's contract interface.
