@@ -162,16 +162,6 @@ impl NatsServer {
             .arg(&self.store)
             .arg("-l")
             .arg(self.log_path());
-        // Without a configured limit a server offers JetStream 75% of the free disk, and
-        // refuses streams whose max_bytes reserve more (the catalog's USAGE reserves
-        // 10 GiB): a test must not depend on how full the machine's disk is. Callers
-        // passing their own config (`-c`) set what they need there.
-        if !self.args.iter().any(|a| a == "-c" || a == "--config") {
-            let conf = self.store.join("herald-test-server.conf");
-            if std::fs::write(&conf, "jetstream { max_file_store: 1TB }\n").is_ok() {
-                cmd.arg("-c").arg(conf);
-            }
-        }
         cmd.args(&self.args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
