@@ -71,6 +71,8 @@ enum Command {
     Publish(cmd::publish::Args),
     /// Benchmarks against a real nats-server.
     Bench(cmd::bench::Args),
+    /// The platform's services exchanging events over JetStream, faults included; checks its books.
+    Demo(cmd::demo::Args),
 }
 
 /// What a command concluded, when it ran to the end.
@@ -96,6 +98,7 @@ fn main() -> ExitCode {
         Command::Streams(args) => cmd::streams::run(&cli.global, args),
         Command::Publish(args) => cmd::publish::run(&cli.global, args),
         Command::Bench(args) => cmd::bench::run(&cli.global, args),
+        Command::Demo(args) => cmd::demo::run(&cli.global, args),
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,

@@ -11,6 +11,7 @@ pub mod connection;
 pub mod consumer;
 pub mod contracts;
 pub mod dedupe;
+pub mod demo;
 pub mod dlq;
 pub mod headers;
 pub mod metrics;

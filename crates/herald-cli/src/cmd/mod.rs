@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod catalog;
 pub mod check;
+pub mod demo;
 pub mod nats;
 pub mod publish;
 pub mod streams;
