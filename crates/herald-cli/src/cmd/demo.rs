@@ -130,6 +130,9 @@ async fn show_progress(mut rx: watch::Receiver<Progress>, duration: Duration) {
         let mut last_phase = "";
         while rx.changed().await.is_ok() {
             let p = rx.borrow_and_update().clone();
+            if p.phase == "starting" {
+                continue;
+            }
             if last.elapsed() >= Duration::from_secs(2) || p.phase != last_phase {
                 eprintln!("{}", line(&p));
                 last = std::time::Instant::now();

@@ -643,10 +643,8 @@ async fn drain(
     while Instant::now() < deadline {
         let (lag, by) = total_lag(admin, consumers).await;
         report_progress(progress, ledger, "draining", start, &mut last, lag);
-        if std::env::var_os("HERALD_DEMO_DEBUG").is_some() {
-            let busy: Vec<_> = by.iter().filter(|(_, l)| **l != Some(0)).collect();
-            eprintln!("drain {:.1}s: {busy:?}", start.elapsed().as_secs_f64());
-        }
+        let busy: Vec<_> = by.iter().filter(|(_, l)| **l != Some(0)).collect();
+        tracing::debug!(?busy, "draining");
         if lag == 0 && by.values().all(Option::is_some) {
             settled += 1;
             if settled >= 2 {
