@@ -3,6 +3,11 @@
 //! shape, one run, alternating rounds so that server warm-up and disk effects hit
 //! both sides alike.
 
+pub mod consume;
+pub mod latency;
+pub mod suite;
+pub mod validation;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -77,9 +82,16 @@ pub enum BenchError {
     /// An event was refused or a publish failed.
     #[error("benchmark publish failed: {0}")]
     Publish(String),
+    /// The benchmark could not be set up (schemas, streams, consumers).
+    #[error("benchmark setup: {0}")]
+    Setup(String),
+    /// Consuming failed.
+    #[error("benchmark consume failed: {0}")]
+    Consume(String),
 }
 
-fn payload(template: &Value, size: usize) -> Value {
+/// `template` with a fresh `event_id`, padded through `metadata` to about `size` bytes.
+pub fn payload(template: &Value, size: usize) -> Value {
     let mut v = template.clone();
     v["event_id"] = Value::String(uuid::Uuid::new_v4().to_string());
     let base = serde_json::to_vec(&v).map(|b| b.len()).unwrap_or(0);
