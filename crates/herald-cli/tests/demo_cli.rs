@@ -1,6 +1,7 @@
 //! `herald demo` end to end: a short run on its own embedded nats-server must
 //! balance its books, show every injected fault at least once, and leave an
-//! audit log holding exactly the events it should.
+//! audit log holding exactly the events it should. And `herald bench all`
+//! with few events: it runs and prints every row as JSON (no timing checks).
 
 use std::collections::HashSet;
 use std::process::{Command, Output};
@@ -154,4 +155,68 @@ fn demo_without_nats_server_says_how_to_install_it() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("apt-get install nats-server"), "{err}");
     assert_eq!(err.trim().lines().count(), 1, "{err}");
+}
+
+#[test]
+fn bench_all_small_produces_every_row_as_json() {
+    let o = Command::new(env!("CARGO_BIN_EXE_herald"))
+        .args(["--format", "json", "bench", "all", "--events", "200"])
+        .env_remove("NATS_URL")
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run herald");
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let r: Value = serde_json::from_slice(&o.stdout).expect("JSON");
+    assert!(r["server"].as_str().unwrap().starts_with('2'), "{r}");
+    assert_eq!(r["events"], 200);
+    let rows = r["rows"].as_array().unwrap();
+    let names: Vec<(String, String)> = rows
+        .iter()
+        .map(|x| {
+            (
+                x["group"].as_str().unwrap().to_string(),
+                x["name"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    for schema in [
+        "UsageEvent",
+        "OrchestratorStep",
+        "RealtimeMessage",
+        "IngestDocumentEvent",
+        "AlertEvent",
+    ] {
+        assert!(names.contains(&("validate".into(), schema.into())), "{names:?}");
+    }
+    assert_eq!(rows.iter().filter(|x| x["group"] == "publish").count(), 1);
+    assert_eq!(rows.iter().filter(|x| x["group"] == "consume").count(), 1);
+    for at in ["1000/s", "saturation"] {
+        for p in ["p50", "p99", "p999"] {
+            assert!(
+                names.contains(&("latency".into(), format!("{p} @ {at}"))),
+                "{names:?}"
+            );
+        }
+    }
+    for x in rows {
+        for field in ["raw", "herald", "ratio"] {
+            assert!(x[field].as_f64().unwrap() >= 0.0, "{x}");
+        }
+        let unit = x["unit"].as_str().unwrap();
+        let better = x["better"].as_str().unwrap();
+        assert!(
+            (unit == "events/s" && better == "higher") || (unit == "ms" && better == "lower"),
+            "{x}"
+        );
+    }
+}
+
+#[test]
+fn bench_all_refuses_a_foreign_server() {
+    let o = Command::new(env!("CARGO_BIN_EXE_herald"))
+        .args(["--server", "nats://127.0.0.1:1", "bench", "all", "--events", "10"])
+        .env_remove("NATS_URL")
+        .output()
+        .expect("run herald");
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
 }
