@@ -186,7 +186,10 @@ fn bench_all_small_produces_every_row_as_json() {
         "IngestDocumentEvent",
         "AlertEvent",
     ] {
-        assert!(names.contains(&("validate".into(), schema.into())), "{names:?}");
+        assert!(
+            names.contains(&("validate".into(), schema.into())),
+            "{names:?}"
+        );
     }
     assert_eq!(rows.iter().filter(|x| x["group"] == "publish").count(), 1);
     assert_eq!(rows.iter().filter(|x| x["group"] == "consume").count(), 1);
@@ -214,7 +217,14 @@ fn bench_all_small_produces_every_row_as_json() {
 #[test]
 fn bench_all_refuses_a_foreign_server() {
     let o = Command::new(env!("CARGO_BIN_EXE_herald"))
-        .args(["--server", "nats://127.0.0.1:1", "bench", "all", "--events", "10"])
+        .args([
+            "--server",
+            "nats://127.0.0.1:1",
+            "bench",
+            "all",
+            "--events",
+            "10",
+        ])
         .env_remove("NATS_URL")
         .output()
         .expect("run herald");

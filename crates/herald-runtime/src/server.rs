@@ -177,6 +177,10 @@ impl NatsServer {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
+        // Its own process group: a terminal's Ctrl-C reaches herald only, which then
+        // drains its clients and stops the server in order (`herald demo`).
+        #[cfg(unix)]
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
         cmd
     }
 

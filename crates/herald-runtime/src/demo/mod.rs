@@ -294,6 +294,10 @@ impl Drop for RunDirGuard {
     fn drop(&mut self) {
         if !self.keep {
             let _ = std::fs::remove_dir_all(&self.dir);
+            // `.herald/` too when the demo was all it held.
+            if let Some(parent) = self.dir.parent() {
+                let _ = std::fs::remove_dir(parent);
+            }
         }
     }
 }
@@ -498,14 +502,17 @@ async fn run_on(
     // raises nothing more, and settle again (its alerts are consumed too).
     let deadline = Instant::now() + config.drain_timeout;
     let mut drained = drain(&admin, &consumers, deadline, &progress, &ledger, start).await;
-    watcher.stop().await;
+    // Bounded: a watcher stuck on an unreachable server is aborted when dropped.
+    let _ = tokio::time::timeout(Duration::from_secs(5), watcher.stop()).await;
     drained &= drain(&admin, &consumers, deadline, &progress, &ledger, start).await;
     let (_, lag_by_durable) = total_lag(&admin, &consumers).await;
 
     shutdown.trigger();
     let mut service_error = None;
+    let stopping = Instant::now() + Duration::from_secs(10);
     for t in service_tasks {
-        match tokio::time::timeout(Duration::from_secs(10), t).await {
+        let left = stopping.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, t).await {
             Ok(Ok(Err(e))) => {
                 service_error.get_or_insert(e);
             }
@@ -603,8 +610,25 @@ async fn wait_for_consumers(admin: &HeraldClient, consumers: &[DemoConsumer], li
     }
 }
 
-/// Pending + ack-pending over the consumers, and per durable.
+/// Pending + ack-pending over the consumers, and per durable (`None`: unknown). Bounded
+/// to two seconds so an unreachable server cannot stall the progress line or the drain.
 async fn total_lag(
+    admin: &HeraldClient,
+    consumers: &[DemoConsumer],
+) -> (u64, HashMap<String, Option<u64>>) {
+    match tokio::time::timeout(Duration::from_secs(2), poll_lag(admin, consumers)).await {
+        Ok(r) => r,
+        Err(_) => (
+            0,
+            consumers
+                .iter()
+                .map(|c| (c.durable.clone(), None))
+                .collect(),
+        ),
+    }
+}
+
+async fn poll_lag(
     admin: &HeraldClient,
     consumers: &[DemoConsumer],
 ) -> (u64, HashMap<String, Option<u64>>) {
