@@ -65,14 +65,30 @@ enum Command {
     Check(cmd::check::Args),
     /// Show topics, subjects, schemas, producers and consumers.
     Catalog(cmd::catalog::Args),
+    /// Compare two schema versions: every change, its verdict, the bump it needs (exit 1 if breaking).
+    Diff(cmd::diff::Args),
+    /// Record new schema versions as released in contracts/schemas.lock.
+    Lock(cmd::lock::Args),
+    /// Print every schema version's classified changes, in Markdown.
+    Changelog(cmd::changelog::Args),
     /// Provision the catalog's JetStream streams (apply) or list them (ls).
     Streams(cmd::streams::Args),
     /// Publish events, validated, with idempotency keys and retries.
     Publish(cmd::publish::Args),
+    /// Consume a subject and hand each valid event to a command or URL.
+    Consume(cmd::consume::Args),
+    /// Follow a subject, marking events that fail validation.
+    Tail(cmd::tail::Args),
+    /// Inspect and replay the dead-letter queue.
+    Dlq(cmd::dlq::Args),
+    /// Consumer lag: pending, ack-pending, redelivered, waiting, last activity.
+    Lag(cmd::lag::Args),
     /// Benchmarks against a real nats-server.
     Bench(cmd::bench::Args),
     /// The platform's services exchanging events over JetStream, faults included; checks its books.
     Demo(cmd::demo::Args),
+    /// Watch heartbeats, backlogs, dead letters and connectivity; publish alerts on alerts.*.
+    Watch(cmd::watch::Args),
 }
 
 /// What a command concluded, when it ran to the end.
@@ -95,10 +111,18 @@ fn main() -> ExitCode {
         Command::Validate(args) => cmd::validate::run(&cli.global, args),
         Command::Check(args) => cmd::check::run(&cli.global, args),
         Command::Catalog(args) => cmd::catalog::run(&cli.global, args),
+        Command::Diff(args) => cmd::diff::run(&cli.global, args),
+        Command::Lock(args) => cmd::lock::run(&cli.global, args),
+        Command::Changelog(args) => cmd::changelog::run(&cli.global, args),
         Command::Streams(args) => cmd::streams::run(&cli.global, args),
         Command::Publish(args) => cmd::publish::run(&cli.global, args),
+        Command::Consume(args) => cmd::consume::run(&cli.global, args),
+        Command::Tail(args) => cmd::tail::run(&cli.global, args),
+        Command::Dlq(args) => cmd::dlq::run(&cli.global, args),
+        Command::Lag(args) => cmd::lag::run(&cli.global, args),
         Command::Bench(args) => cmd::bench::run(&cli.global, args),
         Command::Demo(args) => cmd::demo::run(&cli.global, args),
+        Command::Watch(args) => cmd::watch::run(&cli.global, args),
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,
@@ -118,6 +142,22 @@ impl Global {
             Some(dir) => herald_contracts::Catalog::load(dir)?,
             None => herald_contracts::Catalog::embedded()?,
         })
+    }
+
+    /// The contracts directory on disk, for commands that write to it or read
+    /// its git history: `--contracts`, else `./contracts`.
+    pub fn contracts_dir(&self) -> anyhow::Result<PathBuf> {
+        let dir = self
+            .contracts
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("contracts"));
+        if !dir.join("catalog.toml").is_file() {
+            anyhow::bail!(
+                "no catalog.toml in {}: run this in the repository root or give --contracts DIR",
+                dir.display()
+            );
+        }
+        Ok(dir)
     }
 
     /// The contract files, unloaded (for `herald check`, which reports load failures itself).

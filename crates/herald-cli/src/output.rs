@@ -10,6 +10,8 @@ pub enum Format {
     Text,
     /// One JSON document on stdout.
     Json,
+    /// Markdown, ready to paste into a pull request (`diff`, `changelog`; others print text).
+    Markdown,
 }
 
 /// ANSI colors when the stream is a terminal.

@@ -98,7 +98,7 @@ fn json_output_is_machine_readable() {
         "/event_type"
     );
     assert_eq!(v["results"][0]["violations"][0]["keyword"], "const");
-    assert_eq!(v["results"][0]["schema"], "UsageEvent@1.0.0");
+    assert_eq!(v["results"][0]["schema"], "UsageEvent@1.1.0");
 }
 
 #[test]

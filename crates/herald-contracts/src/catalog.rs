@@ -96,6 +96,60 @@ impl ContractFiles {
         }
     }
 
+    /// Reads the contracts directory `dir` as it was at git revision `rev`
+    /// (for `herald check --base origin/main`). Runs the local `git`; no network.
+    pub fn from_git(dir: &Path, rev: &str) -> Result<ContractFiles, ContractError> {
+        let git = |args: &[&str]| -> Result<Vec<u8>, ContractError> {
+            let out = std::process::Command::new("git")
+                .arg("-C")
+                .arg(dir)
+                .args(args)
+                .output()
+                .map_err(|source| ContractError::Io {
+                    path: PathBuf::from("git"),
+                    source,
+                })?;
+            if !out.status.success() {
+                return Err(ContractError::Inconsistent(format!(
+                    "git {}: {}",
+                    args.join(" "),
+                    String::from_utf8_lossy(&out.stderr).trim()
+                )));
+            }
+            Ok(out.stdout)
+        };
+        let prefix = String::from_utf8_lossy(&git(&["rev-parse", "--show-prefix"])?)
+            .trim()
+            .to_string();
+        let listing = git(&[
+            "ls-tree",
+            "-r",
+            "-z",
+            "--full-name",
+            "--name-only",
+            rev,
+            "--",
+            ".",
+        ])?;
+        let mut files = BTreeMap::new();
+        for path in listing.split(|b| *b == 0).filter(|p| !p.is_empty()) {
+            let path = String::from_utf8_lossy(path).into_owned();
+            let contents = git(&["show", &format!("{rev}:{path}")])?;
+            let rel = path.strip_prefix(&prefix).unwrap_or(&path).to_string();
+            files.insert(rel, contents);
+        }
+        if files.is_empty() {
+            return Err(ContractError::Inconsistent(format!(
+                "no contracts at {} in revision {rev}",
+                dir.display()
+            )));
+        }
+        Ok(ContractFiles {
+            origin: format!("git:{rev}"),
+            files,
+        })
+    }
+
     fn path(&self, rel: &str) -> PathBuf {
         if self.origin.starts_with('<') || self.origin.starts_with("git:") {
             PathBuf::from(format!("{}/{rel}", self.origin))

@@ -108,8 +108,31 @@ pub fn run_on(catalog: &Catalog) -> CheckReport {
             consumers(catalog),
             streams(catalog),
             examples(catalog),
+            semver(catalog),
+            lock(catalog),
+            consumer_contracts(catalog),
         ],
     }
+}
+
+/// The pull-request gate: how the contracts changed since a base revision.
+/// Every added version is judged against its history; edited or deleted
+/// released versions fail.
+pub fn against_base(base: &Catalog, head: &Catalog, base_name: &str) -> CheckResult {
+    let mut r = CheckResult::new(
+        "base.evolution",
+        "versions added since the base are compatible and bumped enough; released ones untouched",
+    );
+    match crate::versions::compare_base(base, head) {
+        Err(e) => r
+            .failures
+            .push(format!("cannot compare with {base_name}: {e}")),
+        Ok(cmp) => {
+            r.checked = cmp.added.len() + base.schemas().values().map(Vec::len).sum::<usize>();
+            r.failures = cmp.violations();
+        }
+    }
+    r
 }
 
 fn metaschema(catalog: &Catalog) -> CheckResult {
@@ -505,6 +528,57 @@ fn check_invalid_example(
     }
 }
 
+fn semver(catalog: &Catalog) -> CheckResult {
+    let mut r = CheckResult::new(
+        "versions.semver",
+        "each version is compatible with its history under the schema's mode and bumps semver enough",
+    );
+    for name in catalog.schemas().keys() {
+        match crate::versions::history(catalog, name) {
+            Err(e) => r.failures.push(format!("{name}: {e}")),
+            Ok(steps) => {
+                for step in steps {
+                    r.checked += 1;
+                    r.failures.extend(step.violations());
+                }
+            }
+        }
+    }
+    r
+}
+
+fn lock(catalog: &Catalog) -> CheckResult {
+    let mut r = CheckResult::new(
+        "versions.lock",
+        "released versions are unchanged since `herald lock` recorded them, and every version is recorded",
+    );
+    match crate::versions::lock_update(catalog) {
+        Err(e) => r.failures.push(e),
+        Ok(u) => {
+            r.checked = catalog.schemas().values().map(Vec::len).sum();
+            r.failures.extend(u.edited);
+            r.failures.extend(u.removed);
+            for key in u.added {
+                r.failures.push(format!(
+                    "{key} is not in {}: run `herald lock` to record it as released",
+                    crate::versions::LOCK_FILE
+                ));
+            }
+        }
+    }
+    r
+}
+
+fn consumer_contracts(catalog: &Catalog) -> CheckResult {
+    let mut r = CheckResult::new(
+        "consumers.contracts",
+        "producers' schemas still give every consumer the fields it depends on, in the major it reads",
+    );
+    r.checked = catalog.consumers().iter().map(|c| c.fields.len() + 1).sum();
+    r.failures = crate::versions::consumer_contract_failures(catalog);
+    r
+}
+
 /// Whether every subject matching `inner` also matches `outer`.
 fn filter_within(inner: &str, outer: &str) -> bool {
     let i: Vec<&str> = inner.split('.').collect();
@@ -521,7 +595,7 @@ fn filter_within(inner: &str, outer: &str) -> bool {
 }
 
 /// Whether some subject matches both filters.
-fn filters_overlap(a: &str, b: &str) -> bool {
+pub(crate) fn filters_overlap(a: &str, b: &str) -> bool {
     let a: Vec<&str> = a.split('.').collect();
     let b: Vec<&str> = b.split('.').collect();
     for k in 0..a.len().max(b.len()) {

@@ -25,6 +25,7 @@ pub mod error;
 pub mod events;
 pub mod evolution;
 pub mod schema;
+pub mod versions;
 
 pub use catalog::{
     Catalog, ConsumerSpec, ContractFiles, StreamSpec, SubjectSpec, Topic, Validated,

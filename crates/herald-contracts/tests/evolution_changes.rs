@@ -1362,3 +1362,70 @@ fn renderers() {
     assert_eq!(js["changes"][0]["backward"], json!("incompatible"));
     assert_eq!(js["changes"][0]["severity"], json!("breaking"));
 }
+
+#[test]
+fn unevaluated_properties_see_names_evaluated_by_siblings() {
+    only(
+        json!({"allOf": [{"properties": {"a": {"type": "string"}}}], "unevaluatedProperties": false}),
+        json!({"allOf": [{"properties": {"a": {"type": "string", "maxLength": 2}}}], "unevaluatedProperties": false}),
+        "max_length.added",
+        "/properties/a/maxLength",
+        I,
+        C,
+    );
+}
+
+#[test]
+fn contains_under_max_contains_is_undecided() {
+    let r = backward(
+        json!({"contains": {"type": "integer"}, "maxContains": 2}),
+        json!({"contains": {"type": "number"}, "maxContains": 2}),
+    );
+    assert_eq!(
+        summary(&r),
+        vec![
+            ("max_contains.changed".into(), "/maxContains".into(), U, U),
+            ("type.widened".into(), "/contains/type".into(), C, I)
+        ]
+    );
+}
+
+#[test]
+fn draft07_ignores_siblings_of_ref_later_drafts_apply_them() {
+    let schema = |dialect: &str, max: Option<u64>| {
+        let mut a = json!({"$ref": "#/definitions/s"});
+        if let Some(m) = max {
+            a["maxLength"] = json!(m);
+        }
+        json!({"$schema": dialect, "definitions": {"s": {"type": "string"}}, "properties": {"a": a}})
+    };
+    let d7 = "http://json-schema.org/draft-07/schema#";
+    none(schema(d7, None), schema(d7, Some(3)));
+    let d2020 = "https://json-schema.org/draft/2020-12/schema";
+    only(
+        schema(d2020, None),
+        schema(d2020, Some(3)),
+        "max_length.added",
+        "/properties/a/maxLength",
+        I,
+        C,
+    );
+}
+
+#[test]
+fn annotation_only_subschema_added_is_a_patch() {
+    let r = backward(
+        json!({"type": "array"}),
+        json!({"type": "array", "items": {"description": "anything"}}),
+    );
+    assert_eq!(
+        summary(&r),
+        vec![(
+            "description.added".into(),
+            "/items/description".into(),
+            C,
+            C
+        )]
+    );
+    assert_eq!(r.needed_bump, Bump::Patch);
+}

@@ -50,6 +50,23 @@ fn leaf() -> BoxedStrategy<Value> {
         Just(json!({"allOf": [{"type": "integer"}, {"minimum": 0}]})),
         Just(json!({"if": {"type": "integer"}, "then": {"minimum": 1}})),
         Just(json!({"type": "object", "propertyNames": {"maxLength": 1}})),
+        Just(json!({"type": "object", "dependentRequired": {"a": ["b"]}})),
+        Just(json!({"dependentSchemas": {"a": {"required": ["b"], "properties": {"b": {}}}}})),
+        Just(json!({"type": "object", "properties": {"a": {"type": "integer"}}, "additionalProperties": false})),
+        Just(json!({"type": "object", "properties": {"a": {"type": "integer"}}, "required": ["a"]})),
+        Just(json!({"type": "object", "patternProperties": {"^x_": {"type": "null"}}})),
+        Just(json!({"$ref": "#/$defs/small"})),
+        Just(json!({"$ref": "#/$defs/list"})),
+        Just(json!({"if": {"required": ["a"], "properties": {"a": {}}}, "then": {"maxProperties": 1}, "else": {"minProperties": 1}})),
+        Just(json!({"type": "array", "items": {"type": "object", "properties": {"a": {"type": "string"}}}})),
+        Just(json!({"type": ["integer", "string"], "minimum": 1, "maxLength": 2})),
+        Just(json!({"unevaluatedProperties": false, "allOf": [{"properties": {"a": {}}}]})),
+        Just(json!({"oneOf": [
+            {"type": "object", "properties": {"a": {"const": "x"}}, "required": ["a"]},
+            {"type": "object", "properties": {"a": {"const": "y"}, "b": {"type": "integer"}}, "required": ["a"]}
+        ]})),
+        Just(json!({"anyOf": [{"type": "object", "required": ["a"], "properties": {"a": {}}}, {"maxProperties": 0}]})),
+        Just(json!({"oneOf": [{"type": "object"}, {"type": "array"}, {"enum": ["x", 1]}]})),
     ]
     .boxed()
 }
@@ -106,6 +123,10 @@ fn object_schema(depth: u32) -> BoxedStrategy<Value> {
                 if let Some(n) = min_props {
                     m.insert("minProperties".into(), json!(n));
                 }
+                m.insert(
+                    "$defs".into(),
+                    json!({"small": {"type": "integer", "maximum": 5}, "list": {"type": "array", "items": {"$ref": "#/$defs/small"}}}),
+                );
                 Value::Object(m)
             },
         )
@@ -123,6 +144,7 @@ enum Edit {
     SetMinProperties(Option<u64>),
     SetMaxProperties(Option<u64>),
     ToggleType,
+    SetSmallMaximum(i64),
     WrapAnyOf(Value),
     WrapOneOf(Value),
     Nested(usize, Box<Edit>),
@@ -138,6 +160,7 @@ fn edit() -> BoxedStrategy<Edit> {
         1 => prop::option::of(0u64..3).prop_map(Edit::SetMinProperties),
         1 => prop::option::of(0u64..3).prop_map(Edit::SetMaxProperties),
         1 => Just(Edit::ToggleType),
+        1 => (3i64..8).prop_map(Edit::SetSmallMaximum),
         1 => leaf().prop_map(Edit::WrapAnyOf),
         1 => leaf().prop_map(Edit::WrapOneOf),
     ];
@@ -214,14 +237,23 @@ fn apply(schema: &mut Value, e: &Edit) {
                 m.insert("type".into(), json!("object"));
             }
         }
+        Edit::SetSmallMaximum(n) => {
+            if let Some(small) = m.get_mut("$defs").and_then(|d| d.get_mut("small")) {
+                small["maximum"] = json!(n);
+            }
+        }
         Edit::WrapAnyOf(v) | Edit::WrapOneOf(v) => {
             let kw = if matches!(e, Edit::WrapAnyOf(_)) {
                 "anyOf"
             } else {
                 "oneOf"
             };
+            let defs = m.remove("$defs");
             let inner = Value::Object(std::mem::take(m));
             m.insert(kw.into(), json!([inner, v]));
+            if let Some(d) = defs {
+                m.insert("$defs".into(), d);
+            }
         }
         Edit::Nested(i, e) => {
             if let Some(p) = m.get_mut("properties").and_then(|p| p.get_mut(NAMES[*i])) {
@@ -264,8 +296,13 @@ fn compatible_verdicts_hold_on_sampled_instances() {
         prop::collection::vec(edit(), 1..4),
         prop::collection::vec(instance(2), 48),
     );
+    // HERALD_SOUNDNESS_CASES=20000 for a long hunt; a few seconds by default.
+    let cases = std::env::var("HERALD_SOUNDNESS_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200);
     let mut runner = TestRunner::new(Config {
-        cases: 300,
+        cases,
         failure_persistence: None,
         ..Config::default()
     });

@@ -37,6 +37,7 @@ use crate::contracts::{ConsumerDef, Contracts};
 use crate::dedupe::DedupeStore;
 use crate::dlq::{self, reason, DeadLetter};
 use crate::headers as h;
+use crate::metrics::{self, ConsumedOutcome, DlqReason, Side};
 use crate::publisher::Publish;
 
 /// What a handler reports when it does not succeed.
@@ -577,12 +578,21 @@ impl Ctx {
         let hint = headers
             .get(h::CE_DATASCHEMA)
             .map(|v| v.as_str().to_string());
+        let route = self.contracts.route(&subject);
+        // Metrics name the destination by a catalog subject, never by an
+        // arbitrary one someone managed to publish: bounded cardinality.
+        let dest = if route.is_some() {
+            subject.clone()
+        } else {
+            self.config.filter.clone()
+        };
         let verdict = match self
             .contracts
             .validate(&subject, hint.as_deref(), &msg.payload)
         {
             Err(e) => {
-                // Hook point: metrics::record_validation_failure(schema, Side::Consume).
+                let schema = route.as_ref().map_or("unknown", |r| r.schema.as_str());
+                metrics::record_validation_failure(schema, Side::Consume);
                 let r = match e.reason() {
                     "decode_error" | "too_large" => reason::DECODE_ERROR,
                     "unknown_schema" | "unknown_subject" => reason::UNKNOWN_SCHEMA,
@@ -591,9 +601,14 @@ impl Ctx {
                 Verdict::DeadLetter(r, e.to_string())
             }
             Ok(valid) => {
-                let identity = self
-                    .contracts
-                    .route(&subject)
+                if let Some(age) = headers
+                    .get(h::CE_TIME)
+                    .and_then(|t| metrics::event_age(t.as_str(), std::time::SystemTime::now()))
+                {
+                    metrics::record_event_age(&self.config.service, &dest, age);
+                }
+                let identity = route
+                    .as_ref()
                     .and_then(|r| valid.value.get(&r.identity_field).cloned());
                 let key = headers
                     .get(h::MSG_ID)
@@ -629,10 +644,18 @@ impl Ctx {
                             key: key.clone(),
                         };
                         let run = AssertUnwindSafe(handler(delivery)).catch_unwind();
+                        let handler_started = Instant::now();
                         let outcome = tokio::select! {
                             r = run => Some(r),
                             _ = abort.wait_for(|a| *a) => None,
                         };
+                        if outcome.is_some() {
+                            metrics::record_process_duration(
+                                &self.config.service,
+                                &dest,
+                                handler_started.elapsed(),
+                            );
+                        }
                         match outcome {
                             None => Verdict::Nak(Duration::ZERO),
                             Some(Ok(Ok(()))) => {
@@ -663,8 +686,19 @@ impl Ctx {
                 }
             }
         };
-        self.settle(msg, &subject, &headers, delivered, stream_seq, verdict)
+        let dead_letter_reason = match &verdict {
+            Verdict::DeadLetter(why, _) => DlqReason::parse(why),
+            _ => None,
+        };
+        let outcome = self
+            .settle(msg, &subject, &headers, delivered, stream_seq, verdict)
             .await;
+        metrics::record_consumed(&self.config.service, &dest, outcome);
+        if outcome == ConsumedOutcome::DeadLetter {
+            if let Some(why) = dead_letter_reason {
+                metrics::record_dlq(&self.config.service, &dest, why);
+            }
+        }
     }
 
     fn retry_or_give_up(&self, delivered: i64, error: String) -> Verdict {
@@ -683,15 +717,17 @@ impl Ctx {
         delivered: i64,
         stream_seq: u64,
         verdict: Verdict,
-    ) {
+    ) -> ConsumedOutcome {
         match verdict {
             Verdict::Ack => {
                 let _ = msg.ack().await;
                 self.stats.acked.fetch_add(1, Ordering::Relaxed);
+                ConsumedOutcome::Ack
             }
             Verdict::Duplicate => {
                 let _ = msg.ack().await;
                 self.stats.duplicates.fetch_add(1, Ordering::Relaxed);
+                ConsumedOutcome::Duplicate
             }
             Verdict::Nak(delay) => {
                 let kind = if delay.is_zero() {
@@ -701,6 +737,7 @@ impl Ctx {
                 };
                 let _ = msg.ack_with(kind).await;
                 self.stats.retried.fetch_add(1, Ordering::Relaxed);
+                ConsumedOutcome::Retry
             }
             Verdict::DeadLetter(why, error) => {
                 let dl = DeadLetter {
@@ -719,6 +756,7 @@ impl Ctx {
                         // Only now that the DLQ holds it may the original go.
                         let _ = msg.double_ack_with(AckKind::Term).await;
                         self.stats.dead_lettered.fetch_add(1, Ordering::Relaxed);
+                        ConsumedOutcome::DeadLetter
                     }
                     Err(e) => {
                         tracing::warn!(error = %e, "dead-letter publish failed; redelivering later");
@@ -726,6 +764,7 @@ impl Ctx {
                             .ack_with(AckKind::Nak(Some(Duration::from_secs(1))))
                             .await;
                         self.stats.retried.fetch_add(1, Ordering::Relaxed);
+                        ConsumedOutcome::Retry
                     }
                 }
             }

@@ -122,7 +122,7 @@ pub async fn dead_letter(js: &jetstream::Context, d: DeadLetter<'_>) -> Result<u
         .map_err(api)?
         .await
         .map_err(api)?;
-    // Hook point: metrics::record_dlq(reason).
+    // Counted by the consumer (metrics::record_dlq), which knows the service.
     Ok(ack.sequence)
 }
 

@@ -13,12 +13,16 @@ pub mod contracts;
 pub mod dedupe;
 pub mod demo;
 pub mod dlq;
+pub mod external;
+pub mod flows;
 pub mod headers;
+pub mod lag;
 pub mod metrics;
 pub mod monitor;
 pub mod provision;
 pub mod publisher;
 pub mod server;
+pub mod tail;
 
 /// Name of the dead-letter stream (`dlq.>`).
 pub const DLQ_STREAM: &str = "DLQ";

@@ -675,6 +675,21 @@ pub fn record_sent(service: &str, subject: &str, outcome: SentOutcome, round_tri
     .increment(1);
 }
 
+/// Counts one publish outcome without a round trip: for outcomes decided
+/// before anything was sent ([`SentOutcome::Invalid`]), whose zero duration
+/// would distort the latency histogram.
+pub fn record_sent_outcome(service: &str, subject: &str, outcome: SentOutcome) {
+    metrics::counter!(
+        names::SENT_MESSAGES,
+        with_label(
+            endpoint_labels(service, subject),
+            "outcome",
+            outcome.as_str()
+        )
+    )
+    .increment(1);
+}
+
 /// Counts one message consumed by `service` from the catalog subject
 /// `subject`, with how it ended. Prefer a cached [`ConsumeMetrics`] on the hot
 /// path.

@@ -28,6 +28,7 @@ use serde::Serialize;
 use crate::connection::HeraldClient;
 use crate::contracts::{ContractError, Contracts, Violation};
 use crate::headers as h;
+use crate::metrics::{self, SentOutcome, Side};
 
 /// Where an event ended up.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -400,14 +401,23 @@ impl Publisher {
         options: Publish,
     ) -> Result<PublishReceipt, PublishError> {
         let payload: Bytes = payload.into();
-        let started = Instant::now();
         let (headers, message_id, correlation_id, window) =
             self.prepare(subject, &payload, &options)?;
+        let started = Instant::now();
         let result = self
             .send_with_retries(subject, headers, payload, &message_id, window)
             .await;
-        // Hook point for the monitoring issue: record_sent(service, subject, outcome, elapsed).
-        let _elapsed = started.elapsed();
+        let outcome = match &result {
+            Ok((ack, _)) if ack.duplicate => SentOutcome::Duplicate,
+            Ok(_) => SentOutcome::Ok,
+            Err(_) => SentOutcome::Failed,
+        };
+        metrics::record_sent(
+            &self.inner.config.service,
+            subject,
+            outcome,
+            started.elapsed(),
+        );
         let (ack, attempts) = result?;
         Ok(PublishReceipt {
             stream: ack.stream,
@@ -431,8 +441,20 @@ impl Publisher {
     {
         let k = self.inner.config.in_flight;
         futures::stream::iter(events.into_iter().enumerate())
-            .map(move |(i, o)| async move {
-                (i, self.publish_json(&o.subject, o.payload, o.options).await)
+            .map(move |(i, o)| {
+                // Each publish is its own task so validation and header building of
+                // upcoming events run on every runtime worker, not only the caller's.
+                let p = self.clone();
+                let task =
+                    tokio::spawn(
+                        async move { p.publish_json(&o.subject, o.payload, o.options).await },
+                    );
+                async move {
+                    let r = task.await.unwrap_or_else(|e| {
+                        Err(PublishError::Rejected(format!("publish task failed: {e}")))
+                    });
+                    (i, r)
+                }
             })
             .buffered(k)
     }
@@ -454,7 +476,12 @@ impl Publisher {
             .contracts
             .validate(subject, o.schema.as_deref(), payload)
             .map_err(|e| {
-                // Hook point: metrics::record_validation_failure(schema, Side::Publish).
+                metrics::record_validation_failure(&route.schema, Side::Publish);
+                metrics::record_sent_outcome(
+                    &self.inner.config.service,
+                    subject,
+                    SentOutcome::Invalid,
+                );
                 PublishError::from_contract(subject, e)
             })?;
         if let Some(ttl) = o.ttl {
@@ -536,7 +563,7 @@ impl Publisher {
                 Ok(ack) => return Ok((ack, attempts)),
                 Err(Attempt::Fatal(e)) => return Err(e),
                 Err(Attempt::Retry(last)) => {
-                    // Hook point: metrics::record_publish_retry().
+                    metrics::record_publish_retry(&self.inner.config.service, subject);
                     let delay = delays.next().unwrap_or(cfg.retry_max_delay);
                     if start.elapsed() + delay >= budget {
                         return Err(PublishError::RetriesExhausted {

@@ -4,74 +4,31 @@
 //! raise `alerts.schema_violation`. A missing nats-server fails the tests.
 
 use std::collections::BTreeMap;
-use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer, stream};
 use futures::StreamExt;
 use herald_contracts::Catalog;
-use herald_runtime::metrics;
+use herald_runtime::contracts::Contracts;
+use herald_runtime::headers::{
+    DLQ_CONSUMER as DLQ_CONSUMER_HEADER, DLQ_REASON as DLQ_REASON_HEADER,
+};
 use herald_runtime::monitor::watch::{
     spawn_heartbeats, EventSink, JetStreamSink, RunningWatcher, SinkError, WatchOptions, Watcher,
-    DLQ_CONSUMER_HEADER, DLQ_REASON_HEADER,
 };
 use herald_runtime::monitor::{AlertEvent, AlertState, AlertType};
+use herald_runtime::{
+    metrics, ConnectConfig, HeraldClient, NatsServer, Publisher, PublisherConfig,
+};
 
-/// A nats-server of our own on a free port, killed on drop.
-struct Server {
-    child: Child,
-    port: u16,
-    _dir: tempfile::TempDir,
+async fn server() -> NatsServer {
+    NatsServer::start()
+        .await
+        .expect("nats-server must be installed for these tests (apt-get install nats-server)")
 }
 
-impl Server {
-    fn start() -> Server {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let log = std::fs::File::create(dir.path().join("nats.log")).unwrap();
-        let child = Command::new("nats-server")
-            .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
-            .arg(dir.path().join("js"))
-            .stdout(Stdio::from(log.try_clone().unwrap()))
-            .stderr(Stdio::from(log))
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!(
-                    "nats-server is required for these tests and could not be started ({e}); \
-                     install it with `apt-get install -y nats-server`"
-                )
-            });
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "nats-server did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Server {
-            child,
-            port,
-            _dir: dir,
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("nats://127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn setup(server: &Server) -> (async_nats::Client, jetstream::Context, Arc<Catalog>) {
+async fn setup(server: &NatsServer) -> (async_nats::Client, jetstream::Context, Arc<Catalog>) {
     let client = async_nats::connect(server.url()).await.expect("connect");
     let js = jetstream::new(client.clone());
     for (name, subjects) in [
@@ -149,7 +106,7 @@ async fn stored_count(js: &jetstream::Context, stream: &str, subject: &str) -> u
 
 #[tokio::test]
 async fn service_down_fires_once_and_resolves_when_heartbeats_return() {
-    let server = Server::start();
+    let server = server().await;
     let (client, js, catalog) = setup(&server).await;
     let mut alerts = client.subscribe("alerts.service_down").await.unwrap();
     let mut beats = client
@@ -157,12 +114,30 @@ async fn service_down_fires_once_and_resolves_when_heartbeats_return() {
         .await
         .unwrap();
     client.flush().await.unwrap();
-    let watcher = start_watcher(&client, &js, &catalog, fast_options(&catalog)).await;
-
-    let billing: Arc<dyn EventSink> = Arc::new(JetStreamSink::new(
-        js.clone(),
+    // This test goes through herald's real publisher on both sides.
+    let herald = HeraldClient::connect(ConnectConfig::default().url(server.url()))
+        .await
+        .expect("connect");
+    let contracts: Arc<dyn Contracts> = catalog.clone();
+    let watch_sink: Arc<dyn EventSink> = Arc::new(Publisher::new(
+        herald.clone(),
+        contracts.clone(),
+        PublisherConfig::new("herald-watch"),
+    ));
+    let watcher = Watcher::new(
+        client.clone(),
         catalog.clone(),
-        "billing-service",
+        watch_sink,
+        fast_options(&catalog),
+    )
+    .start()
+    .await
+    .expect("watcher subscribes");
+
+    let billing: Arc<dyn EventSink> = Arc::new(Publisher::new(
+        herald,
+        contracts,
+        PublisherConfig::new("billing-service"),
     ));
     let heartbeats = spawn_heartbeats(
         billing.clone(),
@@ -205,7 +180,7 @@ async fn service_down_fires_once_and_resolves_when_heartbeats_return() {
 #[tokio::test]
 async fn backlog_over_threshold_raises_and_resolves_an_alert() {
     let handle = metrics::install().expect("metrics");
-    let server = Server::start();
+    let server = server().await;
     let (client, js, catalog) = setup(&server).await;
     let usage = js.get_stream("USAGE").await.unwrap();
     let consumer = usage
@@ -265,7 +240,7 @@ async fn backlog_over_threshold_raises_and_resolves_an_alert() {
 
 #[tokio::test]
 async fn schema_invalid_dead_letters_raise_a_schema_violation() {
-    let server = Server::start();
+    let server = server().await;
     let (client, js, catalog) = setup(&server).await;
     let mut alerts = client.subscribe("alerts.schema_violation").await.unwrap();
     client.flush().await.unwrap();
@@ -295,7 +270,7 @@ async fn schema_invalid_dead_letters_raise_a_schema_violation() {
 
 #[tokio::test]
 async fn the_sink_refuses_events_that_break_their_contract() {
-    let server = Server::start();
+    let server = server().await;
     let (_client, js, catalog) = setup(&server).await;
     let sink = JetStreamSink::new(js.clone(), catalog, "herald-watch");
     let bad = serde_json::json!({"alert_id": "not-a-uuid"});

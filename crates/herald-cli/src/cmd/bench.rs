@@ -132,7 +132,7 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<Outcome> {
                     "raw_events_per_sec": report.raw_eps, "herald_events_per_sec": report.herald_eps,
                     "ratio": report.ratio(), "server": client.server_version_text(),
                 }))?,
-                Format::Text => println!("{report}\nserver: nats-server {}", client.server_version_text()),
+                Format::Text | Format::Markdown => println!("{report}\nserver: nats-server {}", client.server_version_text()),
             }
             drop(embedded);
             Ok(Outcome::Ok)
@@ -188,6 +188,36 @@ fn suite(
     })?;
     match global.format {
         Format::Json => print_json(&report)?,
+        Format::Markdown => {
+            outln!("| bench | case | unit | raw | herald | ratio (herald/raw) | goal |");
+            outln!("|---|---|---|---:|---:|---:|---|");
+            for r in &report.rows {
+                let fig = |x: f64| {
+                    if r.unit == "ms" {
+                        format!("{x:.3}")
+                    } else {
+                        format!("{x:.0}")
+                    }
+                };
+                outln!(
+                    "| {} | {} | {} | {} | {} | {:.2} | {} |",
+                    r.group,
+                    r.name,
+                    r.unit,
+                    fig(r.raw),
+                    fig(r.herald),
+                    r.ratio,
+                    r.goal.clone().unwrap_or_default()
+                );
+            }
+            outln!();
+            outln!(
+                "events per side: {}; {} CPUs; nats-server {}",
+                report.events,
+                report.cpus,
+                report.server
+            );
+        }
         Format::Text => {
             let rows: Vec<Vec<String>> = report
                 .rows

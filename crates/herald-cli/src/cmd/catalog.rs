@@ -15,7 +15,7 @@ pub fn run(global: &Global, _args: &Args) -> anyhow::Result<Outcome> {
     let catalog = global.catalog()?;
     match global.format {
         Format::Json => print_json(&as_json(&catalog))?,
-        Format::Text => print_text(&catalog),
+        Format::Text | Format::Markdown => print_text(&catalog),
     }
     Ok(Outcome::Ok)
 }

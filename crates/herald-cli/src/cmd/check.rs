@@ -11,19 +11,34 @@ every $ref resolves offline; every subject maps to a schema and matches its topi
 is declared; valid examples validate and invalid ones fail for their stated reason.\n\n\
 Exit codes: 0 all checks pass, 1 a check failed, 2 the contracts could not be read."
 )]
-pub struct Args {}
+pub struct Args {
+    /// Also compare with the contracts at this git revision (the pull-request gate: --base origin/main).
+    #[arg(long, value_name = "GIT_REF")]
+    base: Option<String>,
+}
 
 /// Runs `herald check`.
-pub fn run(global: &Global, _args: &Args) -> anyhow::Result<Outcome> {
+pub fn run(global: &Global, args: &Args) -> anyhow::Result<Outcome> {
     let files = global.contract_files()?;
-    let (_catalog, report) = herald_contracts::check::run(files);
+    let (catalog, mut report) = herald_contracts::check::run(files);
+    if let Some(rev) = &args.base {
+        let dir = global.contracts_dir()?;
+        let base = herald_contracts::ContractFiles::from_git(&dir, rev)?;
+        let base = herald_contracts::Catalog::from_files(base)
+            .map_err(|e| anyhow::anyhow!("the contracts at {rev} do not load: {e}"))?;
+        if let Some(head) = &catalog {
+            report
+                .checks
+                .push(herald_contracts::check::against_base(&base, head, rev));
+        }
+    }
     match global.format {
         Format::Json => print_json(&serde_json::json!({
             "passed": report.passed(),
             "failures": report.failure_count(),
             "report": report,
         }))?,
-        Format::Text => {
+        Format::Text | Format::Markdown => {
             let style = Style::stdout();
             crate::outln!("{} {}", style.bold("herald check"), report.origin);
             for c in &report.checks {

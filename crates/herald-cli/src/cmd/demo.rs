@@ -89,7 +89,7 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<Outcome> {
     };
     match global.format {
         Format::Json => print_json(&report)?,
-        Format::Text => print_text(&report),
+        Format::Text | Format::Markdown => print_text(&report),
     }
     Ok(if report.books.balanced() {
         Outcome::Ok

@@ -2,9 +2,17 @@
 
 pub mod bench;
 pub mod catalog;
+pub mod changelog;
 pub mod check;
+pub mod consume;
 pub mod demo;
+pub mod diff;
+pub mod dlq;
+pub mod lag;
+pub mod lock;
 pub mod nats;
 pub mod publish;
 pub mod streams;
+pub mod tail;
 pub mod validate;
+pub mod watch;

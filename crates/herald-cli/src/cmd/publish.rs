@@ -182,7 +182,7 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<Outcome> {
                 "failed": failed,
                 "last": last_receipt.as_ref().map(|r| json!({"stream": r.stream, "sequence": r.sequence, "duplicate": r.duplicate, "message_id": r.message_id, "correlation_id": r.correlation_id})),
             }))?,
-            Format::Text => {
+            Format::Text | Format::Markdown => {
                 if !args.jsonl {
                     if let Some(r) = &last_receipt {
                         println!(

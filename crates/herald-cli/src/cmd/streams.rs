@@ -51,7 +51,7 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<Outcome> {
                             .collect();
                         print_json(&json!({"dry_run": plan.dry_run, "drift": plan.has_drift(), "refused": plan.has_refusals(), "streams": rows}))?;
                     }
-                    Format::Text => print!("{plan}"),
+                    Format::Text | Format::Markdown => print!("{plan}"),
                 }
                 let failed = plan.has_refusals() || (*dry_run && plan.has_drift());
                 if plan.has_refusals() {
@@ -72,7 +72,7 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<Outcome> {
                             .collect();
                         print_json(&json!(rows))?;
                     }
-                    Format::Text => {
+                    Format::Text | Format::Markdown => {
                         println!(
                             "{:<14} {:<28} {:>10} {:>12} {:>9} {:>10} {:>10}",
                             "STREAM", "SUBJECTS", "MESSAGES", "BYTES", "CONSUMERS", "FIRST", "LAST"

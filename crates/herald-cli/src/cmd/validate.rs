@@ -125,7 +125,7 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<Outcome> {
             "invalid": failed,
             "results": results,
         }))?,
-        Format::Text => print_text(&results),
+        Format::Text | Format::Markdown => print_text(&results),
     }
     Ok(if failed == 0 {
         Outcome::Ok

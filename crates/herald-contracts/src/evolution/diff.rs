@@ -110,7 +110,49 @@ pub(crate) struct Alt<'u> {
     /// Type restriction from splitting a union by type.
     only: TypeSet,
     origin: Vec<Origin<'u>>,
+    /// Union of the conjuncts' keyword bits ([`keyword_bit`]): skips lookups of
+    /// keywords no conjunct has, which is most of them.
+    mask: u64,
+    /// Some conjunct was reached through `$ref` (only then can comparisons recurse).
+    via_ref: bool,
 }
+
+/// Bit of a validation keyword in [`Alt::mask`]; every other key shares bit 63.
+fn keyword_bit(key: &str) -> u64 {
+    match VALIDATION_KEYWORDS.iter().position(|k| *k == key) {
+        Some(i) => 1 << i,
+        None => 1 << 63,
+    }
+}
+
+fn node_mask(m: &serde_json::Map<String, Value>) -> u64 {
+    m.keys().fold(0, |acc, k| acc | keyword_bit(k))
+}
+
+/// FNV-1a: cycle-detection keys are short vectors of addresses, hashed on every
+/// comparison; SipHash's DoS resistance buys nothing here.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct Fnv(u64);
+
+impl std::hash::Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for b in bytes {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
+type FnvBuild = std::hash::BuildHasherDefault<Fnv>;
 
 impl<'u> Alt<'u> {
     fn new() -> Self {
@@ -120,6 +162,8 @@ impl<'u> Alt<'u> {
             consumed: Vec::new(),
             only: TypeSet::ANY,
             origin: Vec::new(),
+            mask: 0,
+            via_ref: false,
         }
     }
 
@@ -162,19 +206,20 @@ impl<'u> Alt<'u> {
     }
 
     fn values(&self, key: &'static str) -> impl Iterator<Item = (&Node<'u>, &'u Value)> + '_ {
-        self.nodes
+        let present = self.mask & keyword_bit(key) != 0;
+        let nodes = if present {
+            &self.nodes[..]
+        } else {
+            &self.nodes[..0]
+        };
+        nodes
             .iter()
             .filter_map(move |n| n.v.get(key).map(|v| (n, v)))
     }
 
     /// True when no conjunct restricts anything (`true`, `{}` or annotations only).
     fn is_trivially_true(&self) -> bool {
-        !self.empty
-            && self.only == TypeSet::ANY
-            && self.nodes.iter().all(|n| {
-                n.v.as_object()
-                    .is_none_or(|m| m.keys().all(|k| !VALIDATION_KEYWORDS.contains(&k.as_str())))
-            })
+        !self.empty && self.only == TypeSet::ANY && self.mask & !(1 << 63) == 0
     }
 }
 
@@ -238,8 +283,10 @@ fn relation(b: Verdict, f: Verdict) -> Action {
 pub(crate) struct Differ {
     policy: Policy,
     depth: usize,
-    in_progress: HashSet<(Vec<usize>, Vec<usize>)>,
-    regexes: HashMap<String, Option<Regex>>,
+    in_progress: HashSet<(Vec<usize>, Vec<usize>), FnvBuild>,
+    /// Set once any `$ref` has been followed: from then on every pair is tracked.
+    refs_seen: bool,
+    regexes: HashMap<String, Option<Regex>, FnvBuild>,
 }
 
 impl Differ {
@@ -247,8 +294,9 @@ impl Differ {
         Differ {
             policy,
             depth: 0,
-            in_progress: HashSet::new(),
-            regexes: HashMap::new(),
+            in_progress: HashSet::default(),
+            refs_seen: false,
+            regexes: HashMap::default(),
         }
     }
 
@@ -296,13 +344,16 @@ impl Differ {
                     .and_then(Value::as_str);
                 if let Some(r) = reference {
                     let target = node.uni.resolve(&node, r)?;
+                    alt.via_ref = true;
                     if node.uni.legacy_ref {
                         // Draft-07 and earlier ignore the siblings of `$ref`.
                         return self.flatten(target, alt, depth + 1);
                     }
+                    alt.mask |= node_mask(m);
                     alt.nodes.push(node.clone());
                     self.flatten(target, alt, depth + 1)?;
                 } else {
+                    alt.mask |= node_mask(m);
                     alt.nodes.push(node.clone());
                 }
                 if let Some(all) = m.get("allOf") {
@@ -462,15 +513,23 @@ impl Differ {
                 pointer: ptr.to_string(),
             });
         }
-        let key = (old.key(), new.key());
-        if !self.in_progress.insert(key.clone()) {
-            // Already comparing this pair further up: assume compatible (coinduction).
-            return Ok(());
+        // Only comparisons that involve a document reached by `$ref` (including
+        // the root, which `#` can reach) can recur.
+        let key = (old.via_ref || new.via_ref || self.depth == 0 || self.refs_seen)
+            .then(|| (old.key(), new.key()));
+        if let Some(k) = &key {
+            if !self.in_progress.insert(k.clone()) {
+                // Already comparing this pair further up: assume compatible (coinduction).
+                return Ok(());
+            }
         }
+        self.refs_seen |= old.via_ref || new.via_ref;
         self.depth += 1;
         let result = self.cmp_inner(old, new, ptr, out);
         self.depth -= 1;
-        self.in_progress.remove(&key);
+        if let Some(k) = &key {
+            self.in_progress.remove(k);
+        }
         result
     }
 
@@ -1434,14 +1493,15 @@ impl Differ {
         if tmp.is_empty() {
             return Ok(());
         }
+        if b == Verdict::Compatible && f == Verdict::Compatible {
+            // nothing that validates changed (e.g. only annotations inside)
+            out.extend(tmp);
+            return Ok(());
+        }
         let action = if old.is_empty() {
             Action::Added
         } else if new.is_empty() {
             Action::Removed
-        } else if b == Verdict::Compatible && f == Verdict::Compatible {
-            // only annotations differ inside
-            out.extend(tmp);
-            return Ok(());
         } else {
             relation(b, f)
         };
@@ -1660,6 +1720,23 @@ impl Differ {
             (false, false),
             out,
         )?;
+        let has_max = |a: &Alt<'u>| a.values("maxContains").next().is_some();
+        if (has_max(o) || has_max(n)) && !co.is_empty() && !cn.is_empty() {
+            let (ca, cb) = (self.alt_of(&co)?, self.alt_of(&cn)?);
+            let (tmp, _, _) = self.scratch(ca, cb, ptr)?;
+            if tmp.iter().any(|c| !c.kind.is_annotation()) {
+                // with an upper bound, a wider `contains` counts more items: undecided
+                Self::push(
+                    out,
+                    Subject::MaxContains,
+                    Action::Changed,
+                    format!("{ptr}/maxContains"),
+                    "contains changed under a maxContains bound".into(),
+                    Verdict::Unknown,
+                    Verdict::Unknown,
+                );
+            }
+        }
         if !co.is_empty() || !cn.is_empty() {
             let minc = |a: &Alt<'u>, has: bool| {
                 if has {
@@ -1717,6 +1794,20 @@ impl Differ {
     fn property_constraint<'u>(&mut self, a: &Alt<'u>, name: &str) -> (Vec<Node<'u>>, bool, bool) {
         let mut nodes = Vec::new();
         let mut uncertain = false;
+        // unevaluatedProperties only sees names that no conjunct evaluated
+        let mut evaluated_elsewhere = false;
+        for x in &a.nodes {
+            if x.v.get("properties").and_then(|p| p.get(name)).is_some() {
+                evaluated_elsewhere = true;
+            }
+            if let Some(Value::Object(pp)) = x.v.get("patternProperties") {
+                for pat in pp.keys() {
+                    if self.regex_matches(pat, name) != Some(false) {
+                        evaluated_elsewhere = true;
+                    }
+                }
+            }
+        }
         for x in &a.nodes {
             let mut covered = false;
             if let Some(s) = x.v.get("properties").and_then(|p| p.get(name)) {
@@ -1736,7 +1827,12 @@ impl Differ {
                 }
             }
             if !covered {
-                if let Some(ap) = Self::additional(x) {
+                let ap = match x.v.get("additionalProperties") {
+                    Some(ap) => Some(ap),
+                    None if evaluated_elsewhere => None,
+                    None => x.v.get("unevaluatedProperties"),
+                };
+                if let Some(ap) = ap {
                     if ap != &Value::Bool(true) {
                         nodes.push(x.child(ap));
                     }

@@ -23,7 +23,7 @@ mod json_type;
 pub mod render;
 mod resolve;
 pub mod semver;
-mod uri;
+pub(crate) mod uri;
 
 pub use change::{Action, Change, ChangeKind, Severity, Subject, Verdict};
 pub use resolve::{NoExternalSchemas, SchemaSource, DEFAULT_BASE_URI, MAX_DEPTH};
@@ -471,17 +471,11 @@ fn reserved_changes(
     }
 }
 
+/// Drops exact repeats (a union branch matched by two alternatives reports its inner
+/// changes twice).
 fn dedup(changes: &mut Vec<Change>) {
-    let mut seen: Vec<(ChangeKind, String, String)> = Vec::new();
-    changes.retain(|c| {
-        let key = (c.kind, c.pointer.clone(), c.message.clone());
-        if seen.contains(&key) {
-            false
-        } else {
-            seen.push(key);
-            true
-        }
-    });
+    let mut seen = std::collections::HashSet::new();
+    changes.retain(|c| seen.insert((c.kind, c.pointer.clone(), c.message.clone())));
 }
 
 fn finish(

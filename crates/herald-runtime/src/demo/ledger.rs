@@ -101,6 +101,7 @@ struct Inner {
     applied: HashMap<(String, String), u32>,
     faults: FaultTally,
     poison_keys: Vec<String>,
+    workflows: std::collections::HashSet<String>,
     consumers: Vec<(String, String, Arc<ConsumerStats>)>,
 }
 
@@ -192,6 +193,17 @@ impl Ledger {
             .entry(subject.to_string())
             .or_default()
             .refused_invalid += 1;
+    }
+
+    /// Records a workflow the orchestrator ran (its step events are booked from the
+    /// stream at the end).
+    pub fn workflow(&self, id: &str) {
+        self.lock().workflows.insert(id.to_string());
+    }
+
+    /// Whether the orchestrator ran workflow `id` in this run.
+    pub fn ran_workflow(&self, id: &str) -> bool {
+        self.lock().workflows.contains(id)
     }
 
     /// Marks `key` as a poison event.

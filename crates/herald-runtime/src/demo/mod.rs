@@ -526,6 +526,7 @@ async fn run_on(
         return Err(e);
     }
 
+    book_workflow_steps(&admin, &catalog, &ledger).await?;
     let dead = Dlq::new(admin.clone())
         .list(&DlqFilter::default())
         .await
@@ -564,6 +565,68 @@ async fn run_on(
     }
     admin.drain().await;
     Ok(report)
+}
+
+/// Books the step events of this run's workflows from the stream that holds them:
+/// the workflow helper publishes them without handing back receipts.
+async fn book_workflow_steps(
+    admin: &HeraldClient,
+    catalog: &Catalog,
+    ledger: &Ledger,
+) -> Result<(), DemoError> {
+    use futures::StreamExt;
+    let subject = "orchestrator.step.>";
+    let Some(spec) = catalog.stream_for_subject("orchestrator.step.started") else {
+        return Ok(());
+    };
+    let fail = |e: String| DemoError::Dlq(format!("reading {}: {e}", spec.name));
+    let mut stream = admin
+        .jetstream()
+        .get_stream(&spec.name)
+        .await
+        .map_err(|e| fail(e.to_string()))?;
+    let last = stream
+        .info()
+        .await
+        .map_err(|e| fail(e.to_string()))?
+        .state
+        .last_sequence;
+    if last == 0 {
+        return Ok(());
+    }
+    let consumer = stream
+        .create_consumer(async_nats::jetstream::consumer::pull::OrderedConfig {
+            filter_subject: subject.into(),
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| fail(e.to_string()))?;
+    let mut messages = consumer.messages().await.map_err(|e| fail(e.to_string()))?;
+    loop {
+        let next = tokio::time::timeout(Duration::from_secs(5), messages.next()).await;
+        let Ok(Some(Ok(m))) = next else { break };
+        let seq = m.info().map(|i| i.stream_sequence).unwrap_or(last);
+        let ours = serde_json::from_slice::<Value>(&m.payload)
+            .ok()
+            .and_then(|v| {
+                v.get("workflow_id")?
+                    .as_str()
+                    .map(|w| ledger.ran_workflow(w))
+            })
+            .unwrap_or(false);
+        let key = m
+            .headers
+            .as_ref()
+            .and_then(|h| h.get(crate::headers::MSG_ID))
+            .map(|v| v.as_str().to_string());
+        if let (true, Some(key)) = (ours, key) {
+            ledger.stored(m.subject.as_str(), &key, &spec.name, seq, true, false);
+        }
+        if seq >= last {
+            break;
+        }
+    }
+    Ok(())
 }
 
 fn report_progress(

@@ -15,8 +15,8 @@ use tokio::sync::watch;
 use uuid::Uuid;
 
 use herald_contracts::events::{
-    Cost, ErrorInfo, IngestDocumentEvent, IngestStatus, MessageType, OrchestratorStep,
-    RealtimeMessage, Recipient, Sender, StepStatus, UsageEvent, UsageType,
+    Cost, ErrorInfo, IngestDocumentEvent, IngestStatus, MessageType, RealtimeMessage, Recipient,
+    Sender, UsageEvent, UsageType,
 };
 
 use super::ledger::Ledger;
@@ -272,85 +272,59 @@ pub async fn ingestion(env: ProducerEnv, rate: f64) -> Result<(), DemoError> {
     Ok(())
 }
 
-/// The orchestrator's sample workflow: (step name, step type, executing service).
-const WORKFLOW: [(&str, &str, &str); 3] = [
-    ("Process Document", "data_processing", "ingestion-service"),
-    ("Retrieve Context", "retrieval", "analytics-service"),
-    ("Generate Answer", "model_inference", "model-gateway"),
+/// The orchestrator's sample workflow: (step name, executing service).
+const WORKFLOW: [(&str, &str); 3] = [
+    ("Process Document", "ingestion-service"),
+    ("Retrieve Context", "analytics-service"),
+    ("Generate Answer", "model-gateway"),
 ];
 
-/// A small workflow runner: runs the steps of one workflow in order, emitting
-/// `orchestrator.step.started`, then `completed` (with `execution_time_ms`) or
-/// `failed` (with the error, ending the workflow), all correlated by workflow id.
-struct Workflow {
-    id: Uuid,
-    correlation: String,
-    next: usize,
-}
-
-impl Workflow {
-    fn new() -> Self {
-        let id = Uuid::new_v4();
-        Workflow {
-            id,
-            correlation: format!("wf-{id}"),
-            next: 0,
-        }
-    }
-
-    fn step(&self, status: StepStatus, step_id: Uuid) -> OrchestratorStep {
-        let (name, kind, service) = WORKFLOW[self.next];
-        OrchestratorStep {
-            schema: None,
-            step_id,
-            workflow_id: self.id,
-            timestamp: Utc::now(),
-            step_name: name.into(),
-            status,
-            service_name: service.into(),
-            step_type: Some(kind.into()),
-            execution_time_ms: None,
-            error: None,
-            correlation_id: Some(self.correlation.clone()),
-            metadata: None,
-            extra: Map::new(),
-        }
-    }
-
-    /// Runs the next step; returns false when the workflow has ended.
-    async fn run_step(&mut self, p: &Producer) -> bool {
-        let opts = || Publish::build().correlation_id(self.correlation.clone());
-        let started = self.step(StepStatus::Started, Uuid::new_v4());
-        p.send("orchestrator.step.started", &started, opts()).await;
-        let mut done = self.step(StepStatus::Completed, Uuid::new_v4());
-        if rand::random_range(0..25) == 0 {
-            done.status = StepStatus::Failed;
-            done.error = Some(ErrorInfo {
-                code: "upstream_unavailable".into(),
-                message: format!("{} did not answer", done.service_name),
-                retryable: Some(true),
-                details: None,
-                extra: Map::new(),
-            });
-            p.send("orchestrator.step.failed", &done, opts()).await;
-            return false;
-        }
-        done.execution_time_ms = Some(rand::random_range(5..2500));
-        p.send("orchestrator.step.completed", &done, opts()).await;
-        self.next += 1;
-        self.next < WORKFLOW.len()
-    }
-}
-
-/// orchestrator: three-step workflows, one after another.
+/// orchestrator: three-step workflows, one after another, through the runtime's
+/// [`Workflow`](crate::flows::Workflow) helper (`started`, then `completed` or
+/// `failed`, correlated by workflow id); about one step in 25 fails, ending its
+/// workflow. The helper does not hand back receipts, so the run books these events
+/// from the stream at the end ([`Ledger::workflow`] keeps the ids it ran).
 pub async fn orchestrator(env: ProducerEnv, rate: f64) -> Result<(), DemoError> {
-    let p = Producer::new(&env, "orchestrator").await?;
+    use crate::flows::{StepError, Workflow};
+    let client = HeraldClient::connect(env.connect.clone().name("orchestrator")).await?;
+    let publisher = Publisher::new(
+        client,
+        env.contracts.clone(),
+        PublisherConfig::new("orchestrator").retry_max_elapsed(Duration::from_secs(5)),
+    );
     let mut pacer = pacer(&env, rate);
-    let mut wf = Workflow::new();
+    let new_workflow = || {
+        let wf = Workflow::new(publisher.clone());
+        env.ledger.workflow(wf.id());
+        wf
+    };
+    let mut wf = new_workflow();
+    let mut next = 0;
     while let Some(n) = pacer.due().await {
         for _ in 0..n {
-            if !wf.run_step(&p).await {
-                wf = Workflow::new();
+            let (step, service) = WORKFLOW[next];
+            let fail = rand::random_range(0..25) == 0;
+            let work = || async move {
+                if fail {
+                    Err((
+                        "upstream_unavailable".to_string(),
+                        format!("{service} did not answer"),
+                    ))
+                } else {
+                    Ok(())
+                }
+            };
+            match wf.step(step, service, work).await {
+                Ok(()) => next += 1,
+                Err(StepError::Failed { .. }) => next = WORKFLOW.len(),
+                Err(e) => {
+                    tracing::warn!(error = %e, "workflow step not published");
+                    next = WORKFLOW.len();
+                }
+            }
+            if next >= WORKFLOW.len() {
+                wf = new_workflow();
+                next = 0;
             }
         }
     }

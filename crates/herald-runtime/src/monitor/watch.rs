@@ -27,7 +27,7 @@ use async_nats::jetstream;
 use async_nats::HeaderMap;
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
-use herald_contracts::{Catalog, ValidationError};
+use herald_contracts::Catalog;
 use serde_json::Value;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
@@ -38,11 +38,8 @@ use super::{
 };
 use crate::metrics::{self, DlqReason, SentOutcome, Side};
 
-/// Header carrying why a message was dead-lettered (a
-/// `ValidationError::reason` or a handler reason).
-pub const DLQ_REASON_HEADER: &str = "Herald-Dlq-Reason";
-/// Header carrying the durable consumer that gave up on the message.
-pub const DLQ_CONSUMER_HEADER: &str = "Herald-Dlq-Consumer";
+use crate::headers::{DLQ_CONSUMER, DLQ_REASON};
+use crate::publisher::{Publish, Publisher};
 
 /// A boxed future, so [`EventSink`] stays object-safe.
 pub type SinkFuture<'a> = Pin<Box<dyn Future<Output = Result<(), SinkError>> + Send + 'a>>;
@@ -52,7 +49,7 @@ pub type SinkFuture<'a> = Pin<Box<dyn Future<Output = Result<(), SinkError>> + S
 pub enum SinkError {
     /// The event broke its contract: a bug in the sender, never retried.
     #[error("event refused by its contract: {0}")]
-    Invalid(#[from] ValidationError),
+    Invalid(String),
     /// NATS did not take it (disconnected, timeout, no stream): retry later.
     #[error("publish failed: {0}")]
     Publish(String),
@@ -65,6 +62,25 @@ pub trait EventSink: Send + Sync + 'static {
     /// Validates and publishes `event` on `subject` with `message_id` as the
     /// JetStream deduplication id.
     fn send<'a>(&'a self, subject: &'a str, event: Value, message_id: String) -> SinkFuture<'a>;
+}
+
+/// herald's own publisher is the normal sink: it validates, sets the
+/// CloudEvents headers, retries within the duplicate window and records the
+/// publish metrics.
+impl EventSink for Publisher {
+    fn send<'a>(&'a self, subject: &'a str, event: Value, message_id: String) -> SinkFuture<'a> {
+        Box::pin(async move {
+            let payload = serde_json::to_vec(&event).expect("JSON value serializes");
+            match self
+                .publish_json(subject, payload, Publish::build().message_id(message_id))
+                .await
+            {
+                Ok(_) => Ok(()),
+                Err(e) if e.is_rejection() => Err(SinkError::Invalid(e.to_string())),
+                Err(e) => Err(SinkError::Publish(e.to_string())),
+            }
+        })
+    }
 }
 
 /// An [`EventSink`] publishing straight to JetStream after validating
@@ -115,7 +131,7 @@ impl EventSink for JetStreamSink {
                         SentOutcome::Invalid,
                         Duration::ZERO,
                     );
-                    return Err(SinkError::Invalid(e));
+                    return Err(SinkError::Invalid(e.to_string()));
                 }
             };
             let mut headers = HeaderMap::new();
@@ -474,7 +490,7 @@ impl Watcher {
             .and_then(|s| s.strip_prefix('.'))
             .unwrap_or(subject)
             .to_owned();
-        let consumer = header(DLQ_CONSUMER_HEADER);
+        let consumer = header(DLQ_CONSUMER);
         let service = consumer
             .as_deref()
             .and_then(|d| self.consumers.iter().find(|c| c.durable == d))
@@ -482,7 +498,7 @@ impl Watcher {
         if let Some(durable) = &consumer {
             *self.dead_letters.entry(durable.clone()).or_default() += 1;
         }
-        let reason = header(DLQ_REASON_HEADER).and_then(|r| DlqReason::parse(&r));
+        let reason = header(DLQ_REASON).and_then(|r| DlqReason::parse(&r));
         if matches!(
             reason,
             Some(

@@ -1,0 +1,178 @@
+//! `herald consume`: herald does the consuming and hands each valid event to a command or URL.
+
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use herald_runtime::consumer::{termination_signal, watch_max_deliveries};
+use herald_runtime::external::{ExternalHandler, HttpUrl};
+use herald_runtime::{Consumer, ConsumerConfig, DedupeStore, Shutdown};
+
+use crate::{Global, Outcome};
+
+/// Duplicate store choice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DedupeKind {
+    /// In memory, bounded (lost on restart).
+    Memory,
+    /// JetStream key-value bucket (survives restarts, shared by instances).
+    Kv,
+    /// No duplicate suppression.
+    Off,
+}
+
+/// Consume a subject for a service, handing each valid event to a command or an HTTP endpoint.
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "The event is the command's standard input (or the POST body). Command exit 0 / HTTP 2xx: ack.\n\
+Exit 75 (EX_TEMPFAIL) / HTTP 429, 5xx or timeout: retry with backoff. Any other exit / 4xx: dead-letter\n\
+(handler_rejected, with stderr or the body). Invalid events go to the DLQ without reaching the handler.\n\
+Environment for commands: HERALD_SUBJECT HERALD_STREAM HERALD_STREAM_SEQ HERALD_DELIVERED HERALD_SCHEMA\n\
+HERALD_CORRELATION_ID HERALD_MESSAGE_ID. Stops gracefully on SIGINT/SIGTERM.\n\n\
+Examples:\n  herald consume --service billing-service --subject 'usage.metered.>' --exec 'python3 bill.py'\n  \
+herald consume --service audit-log --subject 'orchestrator.step.>' --http http://127.0.0.1:8080/events"
+)]
+pub struct Args {
+    /// Consuming service (durable consumer `<service>--<name>`).
+    #[arg(long)]
+    service: String,
+    /// Subject filter.
+    #[arg(long)]
+    subject: String,
+    /// Subscription name (default: the catalog's consumer for this service and filter, else derived from the filter).
+    #[arg(long)]
+    name: Option<String>,
+    /// Shell command receiving each event on stdin.
+    #[arg(long, conflicts_with = "http", required_unless_present = "http")]
+    exec: Option<String>,
+    /// URL to POST each event to (http:// only).
+    #[arg(long)]
+    http: Option<String>,
+    /// Handlers at once.
+    #[arg(long, default_value_t = 4)]
+    concurrency: usize,
+    /// Duplicate store.
+    #[arg(long, value_enum, default_value_t = DedupeKind::Memory)]
+    dedupe: DedupeKind,
+    /// How long the key-value duplicate store remembers an event.
+    #[arg(long, default_value = "24h", value_parser = humantime::parse_duration)]
+    dedupe_ttl: Duration,
+    /// Deliveries before dead-lettering (default: the catalog's, else 5).
+    #[arg(long)]
+    max_deliver: Option<i64>,
+    /// Comma-separated retry delays, e.g. `1s,5s,30s` (default: the catalog's).
+    #[arg(long)]
+    backoff: Option<String>,
+    /// How long a delivery may stay unacknowledged before JetStream redelivers it (default: the catalog's).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    ack_wait: Option<Duration>,
+    /// Longest a command or HTTP call may take before the event is retried.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    timeout: Duration,
+    /// How long running handlers may finish after SIGINT/SIGTERM.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    shutdown_grace: Duration,
+}
+
+fn derived_name(filter: &str) -> String {
+    filter
+        .replace('.', "_")
+        .replace('*', "any")
+        .replace('>', "all")
+}
+
+/// Runs `herald consume`.
+pub fn run(global: &Global, args: &Args) -> anyhow::Result<Outcome> {
+    let catalog = global.catalog()?;
+    let handler = match (&args.exec, &args.http) {
+        (Some(c), _) => ExternalHandler::Exec {
+            command: c.clone(),
+            timeout: args.timeout,
+        },
+        (None, Some(u)) => ExternalHandler::Http {
+            url: u.parse::<HttpUrl>().map_err(|e| anyhow::anyhow!(e))?,
+            timeout: args.timeout,
+        },
+        (None, None) => bail!("give --exec or --http"),
+    };
+    let defs = herald_runtime::Contracts::consumers(&catalog);
+    let declared = defs.iter().find(|d| {
+        d.service == args.service
+            && d.filter == args.subject
+            && args.name.as_ref().is_none_or(|n| *n == d.name)
+    });
+    let mut cfg = match declared {
+        Some(d) => ConsumerConfig::from_def(d),
+        None => ConsumerConfig::new(
+            &args.service,
+            args.name
+                .clone()
+                .unwrap_or_else(|| derived_name(&args.subject)),
+            &args.subject,
+        ),
+    };
+    cfg = cfg
+        .concurrency(args.concurrency)
+        .shutdown_grace(args.shutdown_grace);
+    if let Some(w) = args.ack_wait {
+        cfg = cfg.ack_wait(w);
+    }
+    if let Some(m) = args.max_deliver {
+        cfg = cfg.max_deliver(m);
+    }
+    if let Some(b) = &args.backoff {
+        let delays = b
+            .split(',')
+            .map(|s| humantime::parse_duration(s.trim()))
+            .collect::<Result<Vec<_>, _>>()
+            .with_context(|| format!("bad --backoff {b:?}"))?;
+        cfg = cfg.backoff(delays);
+    }
+    let contracts = super::nats::contracts(global)?;
+    super::nats::runtime()?.block_on(async {
+        let client = super::nats::connect(global, &args.service).await?;
+        let bucket = format!("herald-dedupe-{}", cfg.durable.replace('.', "_"));
+        let store = match args.dedupe {
+            DedupeKind::Memory => DedupeStore::default(),
+            DedupeKind::Off => DedupeStore::Off,
+            DedupeKind::Kv => DedupeStore::key_value(&client, &bucket, args.dedupe_ttl).await?,
+        };
+        cfg = cfg.dedupe(store);
+        let consumer = Consumer::new(client.clone(), contracts, cfg)?;
+        let shutdown = Shutdown::new();
+        let watcher = tokio::spawn(watch_max_deliveries(
+            client.clone(),
+            consumer.stream_name().to_string(),
+            shutdown.clone(),
+        ));
+        let s = shutdown.clone();
+        tokio::spawn(async move {
+            termination_signal().await;
+            eprintln!("herald consume: shutting down (finishing in-flight events)");
+            s.trigger();
+        });
+        eprintln!(
+            "herald consume: {} on {} (stream {}), concurrency {}",
+            consumer.config().durable,
+            consumer.config().filter,
+            consumer.stream_name(),
+            consumer.config().concurrency
+        );
+        let stats = consumer
+            .run(
+                move |d| {
+                    let handler = handler.clone();
+                    async move { handler.handle(d).await }
+                },
+                shutdown.clone(),
+            )
+            .await?;
+        shutdown.trigger();
+        let _ = tokio::time::timeout(Duration::from_secs(2), watcher).await;
+        client.drain().await;
+        eprintln!(
+            "herald consume: acked {}, duplicates {}, retried {}, dead-lettered {}, released {}",
+            stats.acked, stats.duplicates, stats.retried, stats.dead_lettered, stats.released
+        );
+        Ok(Outcome::Ok)
+    })
+}

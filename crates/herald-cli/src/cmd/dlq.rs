@@ -1,0 +1,202 @@
+//! `herald dlq`: inspect and replay the dead-letter queue.
+
+use anyhow::bail;
+use herald_runtime::{Dlq, DlqEntry, DlqFilter};
+use serde_json::json;
+
+use crate::output::{print_json, Format};
+use crate::{Global, Outcome};
+
+/// Inspect and replay dead letters.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    command: DlqCommand,
+}
+
+#[derive(Debug, clap::Args)]
+struct Filter {
+    /// Original subject (wildcards allowed).
+    #[arg(long)]
+    subject: Option<String>,
+    /// Reason (schema_invalid, decode_error, unknown_schema, handler_rejected, max_deliveries).
+    #[arg(long)]
+    reason: Option<String>,
+    /// Consumer (durable name).
+    #[arg(long)]
+    consumer: Option<String>,
+}
+
+impl Filter {
+    fn to_filter(&self) -> DlqFilter {
+        DlqFilter {
+            subject: self.subject.clone(),
+            reason: self.reason.clone(),
+            consumer: self.consumer.clone(),
+        }
+    }
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum DlqCommand {
+    /// List dead letters.
+    Ls(Filter),
+    /// One dead letter: payload, headers, reason, error.
+    Show {
+        /// DLQ sequence.
+        seq: u64,
+    },
+    /// Republish to the original subject with a new message id; remove only after the ack.
+    Replay {
+        /// One entry.
+        #[arg(long, conflicts_with = "all", required_unless_present = "all")]
+        seq: Option<u64>,
+        /// Every entry matching the filter.
+        #[arg(long)]
+        all: bool,
+        #[command(flatten)]
+        filter: Filter,
+        /// Show what would be replayed.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+fn row(e: &DlqEntry) -> serde_json::Value {
+    json!({"seq": e.seq, "subject": e.subject, "reason": e.reason, "error": e.error,
+        "consumer": e.consumer, "stream": e.stream, "stream_seq": e.stream_seq,
+        "deliveries": e.deliveries, "time": e.time})
+}
+
+/// Runs `herald dlq`.
+pub fn run(global: &Global, args: &Args) -> anyhow::Result<Outcome> {
+    super::nats::runtime()?.block_on(async {
+        let client = super::nats::connect(global, "herald-cli").await?;
+        let dlq = Dlq::new(client);
+        match &args.command {
+            DlqCommand::Ls(f) => {
+                let entries = dlq.list(&f.to_filter()).await?;
+                match global.format {
+                    Format::Json => {
+                        print_json(&json!(entries.iter().map(row).collect::<Vec<_>>()))?
+                    }
+                    Format::Text | Format::Markdown => {
+                        println!(
+                            "{:>6}  {:<32} {:<17} {:<30} {:>5}  ERROR",
+                            "SEQ", "SUBJECT", "REASON", "CONSUMER", "DELIV"
+                        );
+                        for e in &entries {
+                            let mut err = e.error.clone();
+                            if err.len() > 60 {
+                                let mut cut = 60;
+                                while !err.is_char_boundary(cut) {
+                                    cut -= 1;
+                                }
+                                err.truncate(cut);
+                                err.push('…');
+                            }
+                            println!(
+                                "{:>6}  {:<32} {:<17} {:<30} {:>5}  {}",
+                                e.seq, e.subject, e.reason, e.consumer, e.deliveries, err
+                            );
+                        }
+                        println!("{} dead letter(s)", entries.len());
+                    }
+                }
+                Ok(Outcome::Ok)
+            }
+            DlqCommand::Show { seq } => {
+                let e = dlq.show(*seq).await?;
+                let payload = String::from_utf8_lossy(&e.payload).into_owned();
+                match global.format {
+                    Format::Json => {
+                        let mut r = row(&e);
+                        r["payload"] = json!(payload);
+                        let mut hs = serde_json::Map::new();
+                        for (k, v) in e.headers.iter() {
+                            let k: &str = k.as_ref();
+                            hs.insert(
+                                k.to_string(),
+                                json!(v.iter().map(|x| x.as_str()).collect::<Vec<_>>()),
+                            );
+                        }
+                        r["headers"] = serde_json::Value::Object(hs);
+                        print_json(&r)?
+                    }
+                    Format::Text | Format::Markdown => {
+                        println!("seq:        {}", e.seq);
+                        println!("subject:    {}", e.subject);
+                        println!("reason:     {}", e.reason);
+                        println!("error:      {}", e.error);
+                        println!("consumer:   {}", e.consumer);
+                        println!(
+                            "original:   {} seq {} ({} deliveries)",
+                            e.stream, e.stream_seq, e.deliveries
+                        );
+                        println!("time:       {}", e.time);
+                        println!("headers:");
+                        let mut names: Vec<(String, String)> = e
+                            .headers
+                            .iter()
+                            .flat_map(|(k, vs)| {
+                                let k: &str = k.as_ref();
+                                vs.iter()
+                                    .map(move |v| (k.to_string(), v.as_str().to_string()))
+                            })
+                            .collect();
+                        names.sort();
+                        for (k, v) in names {
+                            println!("  {k}: {v}");
+                        }
+                        println!("payload:\n{payload}");
+                    }
+                }
+                Ok(Outcome::Ok)
+            }
+            DlqCommand::Replay {
+                seq,
+                all,
+                filter,
+                dry_run,
+            } => {
+                let done = match (seq, all) {
+                    (Some(s), _) => vec![dlq.replay(*s, *dry_run).await?],
+                    (None, true) => dlq.replay_all(&filter.to_filter(), *dry_run).await?,
+                    (None, false) => bail!("give --seq N or --all"),
+                };
+                match global.format {
+                    Format::Json => print_json(&json!(done
+                        .iter()
+                        .map(|r| json!({"dlq_seq": r.dlq_seq,
+                        "subject": r.subject, "new_seq": r.new_seq, "message_id": r.message_id}))
+                        .collect::<Vec<_>>()))?,
+                    Format::Text | Format::Markdown => {
+                        for r in &done {
+                            if *dry_run {
+                                println!(
+                                    "would replay dlq seq {} to {} (message id {})",
+                                    r.dlq_seq, r.subject, r.message_id
+                                );
+                            } else {
+                                println!(
+                                    "replayed dlq seq {} to {} seq {} (message id {})",
+                                    r.dlq_seq, r.subject, r.new_seq, r.message_id
+                                );
+                            }
+                        }
+                        println!(
+                            "{} {}",
+                            done.len(),
+                            if *dry_run {
+                                "would be replayed"
+                            } else {
+                                "replayed"
+                            }
+                        );
+                    }
+                }
+                Ok(Outcome::Ok)
+            }
+        }
+    })
+}

@@ -1,0 +1,100 @@
+//! `herald tail`: print events on a subject as they arrive, marking invalid ones.
+
+use std::io::Write;
+use std::time::Duration;
+
+use futures::StreamExt;
+use herald_runtime::consumer::termination_signal;
+use herald_runtime::tail::{tail, TailStart};
+
+use crate::output::Style;
+use crate::{Global, Outcome};
+
+/// Follow a subject (an ephemeral consumer; nothing is acknowledged or removed).
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Examples:\n  herald tail 'usage.metered.>' --last 20\n  herald tail orchestrator.step.failed --since 1h --headers"
+)]
+pub struct Args {
+    /// Subject or filter (wildcards allowed).
+    subject: String,
+    /// Start at the first stored event.
+    #[arg(long, conflicts_with_all = ["last", "since"])]
+    all: bool,
+    /// Start about N events back.
+    #[arg(long, value_name = "N", conflicts_with = "since")]
+    last: Option<u64>,
+    /// Start at events stored within this duration (e.g. 15m).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    since: Option<Duration>,
+    /// Print headers too.
+    #[arg(long)]
+    headers: bool,
+    /// Exit after N events (default: run until interrupted).
+    #[arg(long, value_name = "N")]
+    count: Option<u64>,
+}
+
+/// Runs `herald tail`.
+pub fn run(global: &Global, args: &Args) -> anyhow::Result<Outcome> {
+    let contracts = super::nats::contracts(global)?;
+    let start = match (args.all, args.last, args.since) {
+        (true, _, _) => TailStart::All,
+        (_, Some(n), _) => TailStart::Last(n),
+        (_, _, Some(d)) => TailStart::Since(d),
+        _ => TailStart::New,
+    };
+    super::nats::runtime()?.block_on(async {
+        let client = super::nats::connect(global, "herald-tail").await?;
+        let events = tail(&client, contracts, &args.subject, start).await?;
+        let mut events = std::pin::pin!(events);
+        let style = Style::stdout();
+        let mut seen = 0u64;
+        let mut invalid = 0u64;
+        let stop = termination_signal();
+        let mut stop = std::pin::pin!(stop);
+        loop {
+            if args.count.is_some_and(|c| seen >= c) {
+                break;
+            }
+            let ev = tokio::select! {
+                e = events.next() => e,
+                _ = &mut stop => None,
+            };
+            let Some(ev) = ev else { break };
+            seen += 1;
+            let mark = match &ev.validation {
+                Ok(_) => style.green("ok"),
+                Err(e) => {
+                    invalid += 1;
+                    style.red(&format!("INVALID ({}): {e}", e.reason()))
+                }
+            };
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "#{} {} {}", ev.seq, ev.subject, mark);
+            if args.headers {
+                let mut hs: Vec<(String, String)> = ev
+                    .headers
+                    .iter()
+                    .flat_map(|(k, vs)| {
+                        let k: &str = k.as_ref();
+                        vs.iter()
+                            .map(move |v| (k.to_string(), v.as_str().to_string()))
+                    })
+                    .collect();
+                hs.sort();
+                for (k, v) in hs {
+                    let _ = writeln!(out, "  {k}: {v}");
+                }
+            }
+            let _ = writeln!(out, "  {}", String::from_utf8_lossy(&ev.payload));
+            let _ = out.flush();
+        }
+        eprintln!("{seen} event(s), {invalid} invalid");
+        Ok(if invalid > 0 {
+            Outcome::Failed
+        } else {
+            Outcome::Ok
+        })
+    })
+}

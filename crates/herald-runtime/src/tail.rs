@@ -1,0 +1,125 @@
+//! Watching a subject live (`herald tail`): an ephemeral ordered consumer that
+//! validates each event and reports, rather than hides, the ones that fail.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream::consumer::{pull, DeliverPolicy};
+use async_nats::HeaderMap;
+use bytes::Bytes;
+use futures::{Stream, StreamExt};
+
+use crate::connection::HeraldClient;
+use crate::consumer::stream_for_filter;
+use crate::contracts::{ContractError, Contracts};
+use crate::headers as h;
+
+/// Where the tail starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TailStart {
+    /// Only events published from now on.
+    New,
+    /// Everything stored.
+    All,
+    /// Roughly the last N events of the stream (fewer when the filter is narrower).
+    Last(u64),
+    /// Events stored in the last duration.
+    Since(Duration),
+}
+
+/// One event seen by the tail.
+#[derive(Debug, Clone)]
+pub struct TailEvent {
+    /// Stream sequence.
+    pub seq: u64,
+    /// Subject.
+    pub subject: String,
+    /// Headers.
+    pub headers: HeaderMap,
+    /// Payload.
+    pub payload: Bytes,
+    /// `Ok(schema id)` or why it fails its contract.
+    pub validation: Result<String, ContractError>,
+}
+
+/// Why the tail could not start.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot tail {filter}: {detail}")]
+pub struct TailError {
+    /// The filter.
+    pub filter: String,
+    /// Why.
+    pub detail: String,
+}
+
+/// Opens a tail on `filter`.
+pub async fn tail(
+    client: &HeraldClient,
+    contracts: Arc<dyn Contracts>,
+    filter: &str,
+    start: TailStart,
+) -> Result<impl Stream<Item = TailEvent>, TailError> {
+    let err = |d: String| TailError {
+        filter: filter.to_string(),
+        detail: d,
+    };
+    let stream_name = stream_for_filter(contracts.as_ref(), filter)
+        .ok_or_else(|| err("no stream in the catalog captures it".into()))?;
+    let mut stream = client
+        .jetstream()
+        .get_stream(&stream_name)
+        .await
+        .map_err(|e| err(e.to_string()))?;
+    let deliver_policy = match start {
+        TailStart::New => DeliverPolicy::New,
+        TailStart::All => DeliverPolicy::All,
+        TailStart::Last(n) => {
+            let last = stream
+                .info()
+                .await
+                .map_err(|e| err(e.to_string()))?
+                .state
+                .last_sequence;
+            DeliverPolicy::ByStartSequence {
+                start_sequence: last.saturating_sub(n.saturating_sub(1)).max(1),
+            }
+        }
+        TailStart::Since(d) => {
+            let nanos = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0) as i128
+                - d.as_nanos() as i128;
+            let start_time =
+                async_nats::datetime::from_nanos(nanos.max(0)).map_err(|e| err(e.to_string()))?;
+            DeliverPolicy::ByStartTime { start_time }
+        }
+    };
+    let consumer = stream
+        .create_consumer(pull::OrderedConfig {
+            filter_subject: filter.to_string(),
+            deliver_policy,
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| err(e.to_string()))?;
+    let msgs = consumer.messages().await.map_err(|e| err(e.to_string()))?;
+    Ok(msgs.filter_map(move |m| {
+        let contracts = contracts.clone();
+        async move {
+            let m = m.ok()?;
+            let seq = m.info().map(|i| i.stream_sequence).unwrap_or(0);
+            let headers = m.headers.clone().unwrap_or_default();
+            let hint = headers
+                .get(h::CE_DATASCHEMA)
+                .map(|v| v.as_str().to_string());
+            let validation = contracts
+                .validate(m.subject.as_str(), hint.as_deref(), &m.payload)
+                .map(|v| v.schema_id);
+            Some(TailEvent {
+                seq,
+                subject: m.subject.to_string(),
+                headers,
+                payload: m.payload.clone(),
+                validation,
+            })
+        }
+    }))
+}
