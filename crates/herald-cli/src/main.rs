@@ -132,6 +132,8 @@ enum Command {
     Lag(cmd::lag::Args),
     /// Benchmarks against a real nats-server.
     Bench(cmd::bench::Args),
+    /// The platform's services exchanging events over JetStream, faults included; checks its books.
+    Demo(cmd::demo::Args),
     /// Watch heartbeats, backlogs, dead letters and connectivity; publish alerts on alerts.*.
     Watch(cmd::watch::Args),
     /// Least-privilege NATS users and permissions derived from the catalog.
@@ -168,6 +170,7 @@ fn main() -> ExitCode {
         Command::Dlq(args) => cmd::dlq::run(&cli.global, args),
         Command::Lag(args) => cmd::lag::run(&cli.global, args),
         Command::Bench(args) => cmd::bench::run(&cli.global, args),
+        Command::Demo(args) => cmd::demo::run(&cli.global, args),
         Command::Watch(args) => cmd::watch::run(&cli.global, args),
         Command::Auth(args) => cmd::auth::run(&cli.global, args),
     };

@@ -3,6 +3,11 @@
 //! shape, one run, alternating rounds so that server warm-up and disk effects hit
 //! both sides alike.
 
+pub mod consume;
+pub mod latency;
+pub mod suite;
+pub mod validation;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -77,9 +82,16 @@ pub enum BenchError {
     /// An event was refused or a publish failed.
     #[error("benchmark publish failed: {0}")]
     Publish(String),
+    /// The benchmark could not be set up (schemas, streams, consumers).
+    #[error("benchmark setup: {0}")]
+    Setup(String),
+    /// Consuming failed.
+    #[error("benchmark consume failed: {0}")]
+    Consume(String),
 }
 
-fn payload(template: &Value, size: usize) -> Value {
+/// `template` with a fresh `event_id`, padded through `metadata` to about `size` bytes.
+pub fn payload(template: &Value, size: usize) -> Value {
     let mut v = template.clone();
     v["event_id"] = Value::String(uuid::Uuid::new_v4().to_string());
     let base = serde_json::to_vec(&v).map(|b| b.len()).unwrap_or(0);
@@ -167,136 +179,6 @@ impl PublishBench {
             payload_bytes,
             raw_eps: total / raw_time.as_secs_f64().max(1e-9),
             herald_eps: total / herald_time.as_secs_f64().max(1e-9),
-        })
-    }
-}
-
-/// Consume benchmark: a raw pull consumer with explicit acks versus herald's
-/// [`crate::Consumer`] (validation, in-memory duplicate check, ack) over the same
-/// stored events.
-#[derive(Debug, Clone)]
-pub struct ConsumeBench {
-    /// Events stored and consumed by each side.
-    pub events: usize,
-    /// Target payload size in bytes.
-    pub size: usize,
-    /// herald consumer concurrency.
-    pub concurrency: usize,
-    /// Subject to publish on.
-    pub subject: String,
-    /// A valid event for `subject`.
-    pub template: Value,
-}
-
-impl ConsumeBench {
-    /// Stores `events` events, then drains them with each side in turn.
-    pub async fn run(
-        &self,
-        client: &HeraldClient,
-        contracts: Arc<dyn Contracts>,
-    ) -> Result<BenchReport, BenchError> {
-        use crate::consumer::{Consumer, ConsumerConfig, Shutdown};
-        use async_nats::jetstream::consumer::{pull, AckPolicy};
-        use std::sync::atomic::Ordering;
-
-        let fail = |e: &dyn std::fmt::Display| BenchError::Publish(e.to_string());
-        // Store the events (not timed).
-        let js = client.publishing_context(256);
-        let mut pending = FuturesUnordered::new();
-        let mut payload_bytes = 0;
-        for _ in 0..self.events {
-            let v = payload(&self.template, self.size);
-            let body = Bytes::from(serde_json::to_vec(&v).unwrap_or_default());
-            payload_bytes = body.len();
-            let mut h = HeaderMap::new();
-            h.insert(
-                crate::headers::MSG_ID,
-                v["event_id"].as_str().unwrap_or_default(),
-            );
-            let fut = js
-                .send_publish(
-                    self.subject.clone(),
-                    PublishMessage::build().payload(body).headers(h),
-                )
-                .await
-                .map_err(|e| fail(&e))?;
-            pending.push(std::future::IntoFuture::into_future(fut));
-            while pending.len() >= 256 {
-                if let Some(r) = pending.next().await {
-                    r.map_err(|e| fail(&e))?;
-                }
-            }
-        }
-        while let Some(r) = pending.next().await {
-            r.map_err(|e| fail(&e))?;
-        }
-        let stream_name = crate::consumer::stream_for_filter(contracts.as_ref(), &self.subject)
-            .ok_or_else(|| BenchError::Publish(format!("no stream for {}", self.subject)))?;
-        let stream = client
-            .jetstream()
-            .get_stream(&stream_name)
-            .await
-            .map_err(|e| fail(&e))?;
-
-        // Raw: durable pull consumer, explicit ack of each message.
-        let raw = stream
-            .create_consumer(pull::Config {
-                durable_name: Some(format!("bench-raw-{}", crate::headers::fast_uuid())),
-                filter_subject: self.subject.clone(),
-                ack_policy: AckPolicy::Explicit,
-                max_ack_pending: 10_000,
-                ..Default::default()
-            })
-            .await
-            .map_err(|e| fail(&e))?;
-        let t = Instant::now();
-        let mut msgs = raw.messages().await.map_err(|e| fail(&e))?;
-        let mut got = 0;
-        while got < self.events {
-            match tokio::time::timeout(Duration::from_secs(30), msgs.next()).await {
-                Ok(Some(Ok(m))) => {
-                    m.ack().await.map_err(|e| fail(&e))?;
-                    got += 1;
-                }
-                _ => return Err(BenchError::Publish("raw consumer stalled".into())),
-            }
-        }
-        let raw_time = t.elapsed();
-        drop(msgs);
-
-        // herald: validation + in-memory duplicate check + ack.
-        let config = ConsumerConfig::new(
-            "herald-bench",
-            crate::headers::fast_uuid(),
-            self.subject.clone(),
-        )
-        .concurrency(self.concurrency)
-        .max_ack_pending(10_000);
-        let consumer = Consumer::new(client.clone(), contracts, config).map_err(|e| fail(&e))?;
-        let stats = consumer.stats();
-        let shutdown = Shutdown::new();
-        let t = Instant::now();
-        let s = shutdown.clone();
-        let task = tokio::spawn(async move { consumer.run(|_d| async { Ok(()) }, s).await });
-        let mut waited = 0;
-        while (stats.acked.load(Ordering::Relaxed) + stats.duplicates.load(Ordering::Relaxed))
-            < self.events as u64
-        {
-            tokio::time::sleep(Duration::from_millis(1)).await;
-            waited += 1;
-            if waited > 120_000 {
-                return Err(BenchError::Publish("herald consumer stalled".into()));
-            }
-        }
-        let herald_time = t.elapsed();
-        shutdown.trigger();
-        let _ = task.await;
-        let n = self.events as f64;
-        Ok(BenchReport {
-            events: self.events,
-            payload_bytes,
-            raw_eps: n / raw_time.as_secs_f64().max(1e-9),
-            herald_eps: n / herald_time.as_secs_f64().max(1e-9),
         })
     }
 }

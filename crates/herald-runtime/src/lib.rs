@@ -12,6 +12,7 @@ pub mod connection;
 pub mod consumer;
 pub mod contracts;
 pub mod dedupe;
+pub mod demo;
 pub mod dlq;
 pub mod external;
 pub mod flows;

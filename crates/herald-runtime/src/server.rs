@@ -149,6 +149,36 @@ impl NatsServer {
         Err(last.expect("at least one attempt"))
     }
 
+    /// A single server whose JetStream store lives in `dir` (created when missing) and is
+    /// kept when the handle drops: `herald demo` puts its store under `.herald/demo/` so
+    /// that `--keep` can leave it behind for inspection.
+    pub async fn start_in(dir: &Path) -> Result<Self, ServerError> {
+        installed_version()?;
+        std::fs::create_dir_all(dir)?;
+        let mut last = None;
+        for _ in 0..3 {
+            let ports = Ports {
+                client: free_port()?,
+                monitor: free_port()?,
+                cluster: None,
+            };
+            let name = format!("herald-{}", ports.client);
+            let mut server = NatsServer {
+                child: None,
+                ports,
+                store: dir.to_path_buf(),
+                _store_guard: None,
+                args: vec!["-n".into(), name.clone()],
+                name,
+            };
+            match server.spawn_and_wait().await {
+                Ok(()) => return Ok(server),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.expect("at least one attempt"))
+    }
+
     fn command(&self) -> Command {
         let mut cmd = Command::new(binary());
         cmd.arg("-js")
@@ -166,6 +196,10 @@ impl NatsServer {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
+        // Its own process group: a terminal's Ctrl-C reaches herald only, which then
+        // drains its clients and stops the server in order (`herald demo`).
+        #[cfg(unix)]
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
         cmd
     }
 

@@ -3,12 +3,13 @@
 use std::sync::Arc;
 
 use anyhow::Context;
-use herald_runtime::bench::{ConsumeBench, PublishBench};
+use herald_runtime::bench::suite::{Suite, Which};
+use herald_runtime::bench::PublishBench;
 use herald_runtime::{NatsServer, Provisioner};
 use serde_json::json;
 
-use crate::output::{print_json, Format};
-use crate::{Global, Outcome};
+use crate::output::{print_json, table, Format};
+use crate::{outln, Global, Outcome};
 
 /// Benchmarks.
 #[derive(Debug, clap::Args)]
@@ -37,20 +38,33 @@ enum BenchCommand {
         #[arg(long, default_value_t = 4)]
         rounds: usize,
     },
-    /// Raw pull consumer with ack vs herald's consumer (validation, duplicate check, ack).
-    #[command(
-        after_help = "Without --server, herald starts its own nats-server (needs `nats-server` on PATH)."
-    )]
-    Consume {
-        /// Events stored and consumed by each side.
-        #[arg(long, default_value_t = 50_000)]
+    /// Every side-by-side benchmark (validate, publish, consume, latency) in one run
+    /// against an embedded nats-server: raw, herald and their ratio per row.
+    All {
+        /// Events per side (validation: per event type; fixed-rate latency: at most 5,000).
+        #[arg(long, default_value_t = 20_000)]
         events: usize,
-        /// Payload size in bytes.
-        #[arg(long, default_value_t = 512)]
-        size: usize,
-        /// herald consumer concurrency.
-        #[arg(long, default_value_t = 64)]
-        concurrency: usize,
+    },
+    /// Validation only: serde_json + jsonschema raw vs herald, per event type (no server).
+    Validate {
+        /// Validations per side and event type.
+        #[arg(long, default_value_t = 100_000)]
+        events: usize,
+    },
+    /// Raw pull consumer with ack vs herald's consumer, over the same stored events.
+    Consume {
+        /// Events per side.
+        #[arg(long, default_value_t = 20_000)]
+        events: usize,
+    },
+    /// End-to-end latency publish -> handler at a fixed rate and at saturation.
+    Latency {
+        /// Events per side (the fixed-rate run takes at most 5,000).
+        #[arg(long, default_value_t = 5_000)]
+        events: usize,
+        /// The fixed rate, events/s.
+        #[arg(long, default_value_t = 1_000.0)]
+        rate: f64,
     },
 }
 
@@ -71,67 +85,180 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<Outcome> {
         "metadata": {"endpoint": "/v1/chat"},
         "cost": {"amount": 0.001, "currency": "EUR"}
     });
+    let (which, events, rate) = match &args.command {
+        BenchCommand::All { events } => (Which::All, *events, 1_000.0),
+        BenchCommand::Validate { events } => (Which::Validate, *events, 1_000.0),
+        BenchCommand::Consume { events } => (Which::Consume, *events, 1_000.0),
+        BenchCommand::Latency { events, rate } => (Which::Latency, *events, *rate),
+        BenchCommand::Publish { .. } => (Which::Publish, 0, 0.0),
+    };
+    if which != Which::Publish {
+        return suite(global, catalog, which, events, rate);
+    }
     let contracts: Arc<dyn herald_runtime::Contracts> = Arc::new(catalog);
-    super::nats::runtime()?.block_on(async {
-        let mut embedded = None;
-        let mut g = global.clone();
-        if g.server.is_none() {
-            let s = NatsServer::start()
-                .await
-                .context("cannot start an embedded nats-server")?;
-            eprintln!("embedded nats-server at {}", s.url());
-            g.server = Some(s.url());
-            embedded = Some(s);
+    match &args.command {
+        BenchCommand::Publish {
+            events,
+            size,
+            in_flight,
+            rounds,
+        } => super::nats::runtime()?.block_on(async {
+            let mut embedded = None;
+            let mut g = global.clone();
+            if g.server.is_none() {
+                let s = NatsServer::start()
+                    .await
+                    .context("cannot start an embedded nats-server")?;
+                eprintln!("embedded nats-server at {}", s.url());
+                g.server = Some(s.url());
+                embedded = Some(s);
+            }
+            let client = super::nats::connect(&g, "herald-bench").await?;
+            Provisioner::new(client.clone(), contracts.clone())
+                .apply(false, false)
+                .await?;
+            let bench = PublishBench {
+                events: *events,
+                size: *size,
+                in_flight: *in_flight,
+                rounds: *rounds,
+                subject: subject.into(),
+                template,
+            };
+            let report = bench.run(&client, contracts).await?;
+            match global.format {
+                Format::Json => print_json(&json!({
+                    "events": report.events, "payload_bytes": report.payload_bytes,
+                    "raw_events_per_sec": report.raw_eps, "herald_events_per_sec": report.herald_eps,
+                    "ratio": report.ratio(), "server": client.server_version_text(),
+                }))?,
+                Format::Text | Format::Markdown => println!("{report}\nserver: nats-server {}", client.server_version_text()),
+            }
+            drop(embedded);
+            Ok(Outcome::Ok)
+        }),
+        _ => Ok(Outcome::Ok),
+    }
+}
+
+/// `herald bench all|validate|consume|latency`: the suite, on an embedded server.
+fn suite(
+    global: &Global,
+    catalog: herald_contracts::Catalog,
+    which: Which,
+    events: usize,
+    rate: f64,
+) -> anyhow::Result<Outcome> {
+    if events == 0 {
+        anyhow::bail!("--events must be at least 1");
+    }
+    if !(rate > 0.0 && rate.is_finite()) {
+        anyhow::bail!("--rate must be a positive number of events per second");
+    }
+    if global.server.is_some() && which != Which::Validate {
+        anyhow::bail!(
+            "this benchmark purges the usage stream, so it runs only on its own embedded \
+             nats-server: drop --server"
+        );
+    }
+    let catalog = Arc::new(catalog);
+    let suite = Suite {
+        events,
+        which,
+        latency_rate: rate,
+    };
+    let report = super::nats::runtime()?.block_on(async {
+        if which == Which::Validate {
+            return Ok::<_, anyhow::Error>(suite.run(catalog, None).await?);
         }
+        let server = NatsServer::start()
+            .await
+            .context("cannot start an embedded nats-server")?;
+        let mut g = global.clone();
+        g.server = Some(server.url());
         let client = super::nats::connect(&g, "herald-bench").await?;
-        Provisioner::new(client.clone(), contracts.clone())
+        let contracts: Arc<dyn herald_runtime::Contracts> = catalog.clone();
+        Provisioner::new(client.clone(), contracts)
             .apply(false, false)
             .await?;
-        let (what, report) = match &args.command {
-            BenchCommand::Publish {
-                events,
-                size,
-                in_flight,
-                rounds,
-            } => {
-                let bench = PublishBench {
-                    events: *events,
-                    size: *size,
-                    in_flight: *in_flight,
-                    rounds: *rounds,
-                    subject: subject.into(),
-                    template,
+        let report = suite.run(catalog, Some(&client)).await?;
+        client.drain().await;
+        drop(server);
+        Ok(report)
+    })?;
+    match global.format {
+        Format::Json => print_json(&report)?,
+        Format::Markdown => {
+            outln!("| bench | case | unit | raw | herald | ratio (herald/raw) | goal |");
+            outln!("|---|---|---|---:|---:|---:|---|");
+            for r in &report.rows {
+                let fig = |x: f64| {
+                    if r.unit == "ms" {
+                        format!("{x:.3}")
+                    } else {
+                        format!("{x:.0}")
+                    }
                 };
-                ("publish", bench.run(&client, contracts).await?)
+                outln!(
+                    "| {} | {} | {} | {} | {} | {:.2} | {} |",
+                    r.group,
+                    r.name,
+                    r.unit,
+                    fig(r.raw),
+                    fig(r.herald),
+                    r.ratio,
+                    r.goal.clone().unwrap_or_default()
+                );
             }
-            BenchCommand::Consume {
-                events,
-                size,
-                concurrency,
-            } => {
-                let bench = ConsumeBench {
-                    events: *events,
-                    size: *size,
-                    concurrency: *concurrency,
-                    subject: subject.into(),
-                    template,
-                };
-                ("consume", bench.run(&client, contracts).await?)
-            }
-        };
-        match global.format {
-            Format::Json => print_json(&json!({
-                "bench": what,
-                "events": report.events, "payload_bytes": report.payload_bytes,
-                "raw_events_per_sec": report.raw_eps, "herald_events_per_sec": report.herald_eps,
-                "ratio": report.ratio(), "server": client.server_version_text(),
-            }))?,
-            Format::Text | Format::Markdown => println!(
-                "bench {what}\n{report}\nserver: nats-server {}",
-                client.server_version_text()
-            ),
+            outln!();
+            outln!(
+                "events per side: {}; {} CPUs; nats-server {}",
+                report.events,
+                report.cpus,
+                report.server
+            );
         }
-        drop(embedded);
-        Ok(Outcome::Ok)
-    })
+        Format::Text => {
+            let rows: Vec<Vec<String>> = report
+                .rows
+                .iter()
+                .map(|r| {
+                    let fig = |x: f64| {
+                        if r.unit == "ms" {
+                            format!("{x:.3}")
+                        } else {
+                            format!("{x:.0}")
+                        }
+                    };
+                    vec![
+                        r.group.clone(),
+                        r.name.clone(),
+                        r.unit.clone(),
+                        fig(r.raw),
+                        fig(r.herald),
+                        format!("{:.2}", r.ratio),
+                        r.goal.clone().unwrap_or_default(),
+                    ]
+                })
+                .collect();
+            outln!(
+                "{}",
+                table(
+                    &["BENCH", "CASE", "UNIT", "RAW", "HERALD", "RATIO", "GOAL"],
+                    &rows
+                )
+            );
+            outln!(
+                "events per side: {}; {} CPUs; nats-server {}",
+                report.events,
+                report.cpus,
+                if report.server.is_empty() {
+                    "-"
+                } else {
+                    &report.server
+                }
+            );
+        }
+    }
+    Ok(Outcome::Ok)
 }

@@ -6,6 +6,7 @@ pub mod catalog;
 pub mod changelog;
 pub mod check;
 pub mod consume;
+pub mod demo;
 pub mod diff;
 pub mod dlq;
 pub mod lag;

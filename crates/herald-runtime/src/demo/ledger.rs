@@ -1,0 +1,398 @@
+//! The demo's books: what was actually published and what each service actually did.
+//!
+//! Why a ledger: the demo must not merely *say* that nothing was lost; it
+//! records every stored event (by its idempotency key) as the producers get
+//! their PubAcks, every effect a consuming service applied, and at the end
+//! reads the dead-letter queue, so `lost` and `processed twice` are computed
+//! from facts rather than from the runtime's own counters.
+//!
+//! The ledger doubles as each service's "database": a service applies an
+//! event's effect at most once per key ([`Ledger::apply`]). A *redelivery*
+//! (delivery count > 1) of an already applied event is the at-least-once
+//! case handlers must tolerate and is counted as handled as a duplicate; a
+//! *first* delivery of an already applied key means herald let a duplicate
+//! through, and is booked as processed twice.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::consumer::ConsumerStats;
+
+/// One stored event, as its producer saw it acknowledged.
+#[derive(Debug, Clone)]
+pub struct Stored {
+    /// Subject it was published on.
+    pub subject: String,
+    /// Whether it satisfies its contract (bare JSON may not).
+    pub valid: bool,
+}
+
+/// Counters of one subject.
+#[derive(Debug, Default, Clone)]
+pub struct SubjectTally {
+    /// Distinct events stored.
+    pub published: u64,
+    /// Events refused by validation before publishing.
+    pub refused_invalid: u64,
+    /// Publishes JetStream dropped as duplicates (same `Nats-Msg-Id` within the window).
+    pub duplicates_dropped: u64,
+    /// Of `published`, bare JSON from a non-herald producer.
+    pub bare: u64,
+    /// Effects applied by consuming services.
+    pub consumed: u64,
+    /// End-to-end latencies (event timestamp to handler), microseconds.
+    pub latencies_us: Vec<u64>,
+}
+
+/// Counters of one consuming service.
+#[derive(Debug, Default, Clone)]
+pub struct ServiceTally {
+    /// Effects applied.
+    pub processed: u64,
+    /// Redeliveries of events whose effect was already applied (acked, not re-applied).
+    pub redelivered_duplicates: u64,
+    /// Events the service published (follow-ups such as quota alerts).
+    pub published: u64,
+    /// Consumer crashes.
+    pub crashes: u64,
+    /// Consumer restarts after a crash.
+    pub restarts: u64,
+    /// End-to-end latencies, microseconds.
+    pub latencies_us: Vec<u64>,
+}
+
+/// Faults injected on purpose, and how they ended.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct FaultTally {
+    /// Invalid events a herald producer tried to publish (refused before publishing).
+    pub invalid_refused_at_publish: u64,
+    /// Bare JSON events (no herald headers) stored by the non-herald producer.
+    pub bare_json_published: u64,
+    /// Of those, invalid ones (to be dead-lettered at consume).
+    pub bare_json_invalid: u64,
+    /// Dead-letter entries for the invalid bare events (one per subscribing consumer).
+    pub bare_json_dead_lettered: u64,
+    /// Bare events sent twice (stored twice: no `Nats-Msg-Id`).
+    pub bare_json_resent: u64,
+    /// Deliveries acked as duplicates by herald's consumers (duplicate store).
+    pub duplicates_dropped_at_consume: u64,
+    /// herald publishes repeated on purpose and dropped by JetStream's duplicate window.
+    pub duplicate_publishes_dropped: u64,
+    /// Redeliveries of already processed events, handled as duplicates by the service.
+    pub redeliveries_handled_as_duplicates: u64,
+    /// Poison events published (a handler always fails on them).
+    pub poison_events: u64,
+    /// Poison events dead-lettered after `max_deliver` (`max_deliveries`).
+    pub poison_dead_lettered: u64,
+    /// Consumers crashed on purpose.
+    pub consumer_crashes: u64,
+    /// Consumers restarted after crashing.
+    pub consumer_restarts: u64,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    stored: HashMap<String, Stored>,
+    by_seq: HashMap<(String, u64), String>,
+    subjects: BTreeMap<String, SubjectTally>,
+    services: BTreeMap<String, ServiceTally>,
+    applied: HashMap<(String, String), u32>,
+    faults: FaultTally,
+    poison_keys: Vec<String>,
+    workflows: std::collections::HashSet<String>,
+    consumers: Vec<(String, String, Arc<ConsumerStats>)>,
+}
+
+/// What [`Ledger::apply`] decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    /// First application: perform the effect.
+    Fresh,
+    /// A redelivery of an applied event: ack without the effect.
+    Redelivery,
+}
+
+/// The shared books of one demo run. Cheap to clone.
+#[derive(Debug, Clone, Default)]
+pub struct Ledger {
+    inner: Arc<Mutex<Inner>>,
+    consumed_total: Arc<AtomicU64>,
+    published_total: Arc<AtomicU64>,
+}
+
+/// Samples kept per subject or service for percentiles (bounded memory).
+const MAX_SAMPLES: usize = 200_000;
+
+impl Ledger {
+    /// Empty books.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records an event stored in `stream` at `seq` under idempotency `key`.
+    /// A key already stored (a duplicate that got past, e.g. a bare resend) is not
+    /// counted again.
+    pub fn stored(
+        &self,
+        subject: &str,
+        key: &str,
+        stream: &str,
+        seq: u64,
+        valid: bool,
+        bare: bool,
+    ) {
+        let mut g = self.lock();
+        g.by_seq.insert((stream.to_string(), seq), key.to_string());
+        if g.stored.contains_key(key) {
+            return;
+        }
+        g.stored.insert(
+            key.to_string(),
+            Stored {
+                subject: subject.to_string(),
+                valid,
+            },
+        );
+        let t = g.subjects.entry(subject.to_string()).or_default();
+        t.published += 1;
+        if bare {
+            t.bare += 1;
+        }
+        self.published_total.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Records an event stored by a service (a follow-up it published).
+    pub fn stored_by(&self, service: &str, subject: &str, key: &str, stream: &str, seq: u64) {
+        self.stored(subject, key, stream, seq, true, false);
+        self.lock()
+            .services
+            .entry(service.to_string())
+            .or_default()
+            .published += 1;
+    }
+
+    /// Records a publish JetStream dropped as a duplicate.
+    pub fn duplicate_dropped(&self, subject: &str) {
+        let mut g = self.lock();
+        g.subjects
+            .entry(subject.to_string())
+            .or_default()
+            .duplicates_dropped += 1;
+    }
+
+    /// Records an event refused by validation before it was published.
+    pub fn refused(&self, subject: &str) {
+        let mut g = self.lock();
+        g.subjects
+            .entry(subject.to_string())
+            .or_default()
+            .refused_invalid += 1;
+    }
+
+    /// Records a workflow the orchestrator ran (its step events are booked from the
+    /// stream at the end).
+    pub fn workflow(&self, id: &str) {
+        self.lock().workflows.insert(id.to_string());
+    }
+
+    /// Whether the orchestrator ran workflow `id` in this run.
+    pub fn ran_workflow(&self, id: &str) -> bool {
+        self.lock().workflows.contains(id)
+    }
+
+    /// Marks `key` as a poison event.
+    pub fn poison(&self, key: &str) {
+        self.lock().poison_keys.push(key.to_string());
+    }
+
+    /// Updates the fault counters.
+    pub fn fault(&self, f: impl FnOnce(&mut FaultTally)) {
+        f(&mut self.lock().faults);
+    }
+
+    /// Registers a consumer's counters (again after a restart: the counters add up).
+    pub fn register_consumer(&self, service: &str, durable: &str, stats: Arc<ConsumerStats>) {
+        self.lock()
+            .consumers
+            .push((service.to_string(), durable.to_string(), stats));
+    }
+
+    /// A service's handler is about to apply the effect of `key` (delivery number
+    /// `delivered`) as consumer `durable`. Returns whether to apply it.
+    pub fn apply(
+        &self,
+        service: &str,
+        durable: &str,
+        subject: &str,
+        key: &str,
+        delivered: i64,
+        latency: Option<Duration>,
+    ) -> Applied {
+        let mut g = self.lock();
+        let slot = (durable.to_string(), key.to_string());
+        let count = g.applied.get(&slot).copied().unwrap_or(0);
+        if count > 0 && delivered > 1 {
+            g.services
+                .entry(service.to_string())
+                .or_default()
+                .redelivered_duplicates += 1;
+            g.faults.redeliveries_handled_as_duplicates += 1;
+            return Applied::Redelivery;
+        }
+        g.applied.insert(slot, count + 1);
+        let us = latency.map(|d| d.as_micros().min(u64::MAX as u128) as u64);
+        let s = g.services.entry(service.to_string()).or_default();
+        s.processed += 1;
+        if let Some(us) = us {
+            if s.latencies_us.len() < MAX_SAMPLES {
+                s.latencies_us.push(us);
+            }
+        }
+        let t = g.subjects.entry(subject.to_string()).or_default();
+        t.consumed += 1;
+        if let Some(us) = us {
+            if t.latencies_us.len() < MAX_SAMPLES {
+                t.latencies_us.push(us);
+            }
+        }
+        self.consumed_total.fetch_add(1, Ordering::Relaxed);
+        Applied::Fresh
+    }
+
+    /// Records a consumer crash (`restarted` false) or restart (true) of `service`.
+    pub fn crash_event(&self, service: &str, restarted: bool) {
+        let mut g = self.lock();
+        let s = g.services.entry(service.to_string()).or_default();
+        if restarted {
+            s.restarts += 1;
+            g.faults.consumer_restarts += 1;
+        } else {
+            s.crashes += 1;
+            g.faults.consumer_crashes += 1;
+        }
+    }
+
+    /// Events stored so far (distinct keys).
+    pub fn published_total(&self) -> u64 {
+        self.published_total.load(Ordering::Relaxed)
+    }
+
+    /// Effects applied so far.
+    pub fn consumed_total(&self) -> u64 {
+        self.consumed_total.load(Ordering::Relaxed)
+    }
+
+    /// Dead letters written by the demo's consumers so far.
+    pub fn dead_lettered_total(&self) -> u64 {
+        self.lock()
+            .consumers
+            .iter()
+            .map(|(_, _, s)| s.snapshot().dead_lettered)
+            .sum()
+    }
+
+    /// Whether an event with `key` was stored.
+    pub fn is_stored(&self, key: &str) -> bool {
+        self.lock().stored.contains_key(key)
+    }
+
+    /// The key stored at `stream`/`seq`, if a producer recorded it.
+    pub fn key_at(&self, stream: &str, seq: u64) -> Option<String> {
+        self.lock().by_seq.get(&(stream.to_string(), seq)).cloned()
+    }
+
+    /// A copy of the books for the final report.
+    pub fn snapshot(&self) -> LedgerSnapshot {
+        let g = self.lock();
+        let mut consumers: BTreeMap<(String, String), crate::consumer::StatsSnapshot> =
+            BTreeMap::new();
+        for (service, durable, stats) in &g.consumers {
+            let s = stats.snapshot();
+            let e = consumers
+                .entry((service.clone(), durable.clone()))
+                .or_default();
+            e.acked += s.acked;
+            e.duplicates += s.duplicates;
+            e.retried += s.retried;
+            e.dead_lettered += s.dead_lettered;
+            e.panics += s.panics;
+            e.released += s.released;
+        }
+        LedgerSnapshot {
+            stored: g.stored.clone(),
+            subjects: g.subjects.clone(),
+            services: g.services.clone(),
+            applied: g.applied.clone(),
+            faults: g.faults,
+            poison_keys: g.poison_keys.clone(),
+            consumers,
+        }
+    }
+}
+
+/// A frozen copy of the [`Ledger`].
+#[derive(Debug, Clone)]
+pub struct LedgerSnapshot {
+    /// Stored events by key.
+    pub stored: HashMap<String, Stored>,
+    /// Per subject.
+    pub subjects: BTreeMap<String, SubjectTally>,
+    /// Per consuming or publishing service.
+    pub services: BTreeMap<String, ServiceTally>,
+    /// Effects applied per (durable, key).
+    pub applied: HashMap<(String, String), u32>,
+    /// Faults.
+    pub faults: FaultTally,
+    /// Keys of poison events.
+    pub poison_keys: Vec<String>,
+    /// herald consumer counters per (service, durable), summed over restarts.
+    pub consumers: BTreeMap<(String, String), crate::consumer::StatsSnapshot>,
+}
+
+/// The `p`-quantile (0..=1) of `samples` in milliseconds, `None` when empty.
+pub fn percentile_ms(samples: &[u64], p: f64) -> Option<f64> {
+    if samples.is_empty() {
+        return None;
+    }
+    let mut v = samples.to_vec();
+    v.sort_unstable();
+    let rank = ((p * v.len() as f64).ceil() as usize).clamp(1, v.len()) - 1;
+    Some(v[rank] as f64 / 1000.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redelivery_of_applied_event_is_a_duplicate_first_delivery_is_twice() {
+        let l = Ledger::new();
+        l.stored("a.b", "k1", "S", 1, true, false);
+        l.stored("a.b", "k1", "S", 2, true, true);
+        assert_eq!(l.published_total(), 1);
+        assert_eq!(l.apply("svc", "d", "a.b", "k1", 1, None), Applied::Fresh);
+        assert_eq!(
+            l.apply("svc", "d", "a.b", "k1", 2, None),
+            Applied::Redelivery
+        );
+        assert_eq!(l.apply("svc", "d", "a.b", "k1", 1, None), Applied::Fresh);
+        let s = l.snapshot();
+        assert_eq!(s.applied[&("d".to_string(), "k1".to_string())], 2);
+        assert_eq!(s.faults.redeliveries_handled_as_duplicates, 1);
+        assert_eq!(l.key_at("S", 2).as_deref(), Some("k1"));
+    }
+
+    #[test]
+    fn percentiles() {
+        let v: Vec<u64> = (1..=100).map(|i| i * 1000).collect();
+        assert_eq!(percentile_ms(&v, 0.5), Some(50.0));
+        assert_eq!(percentile_ms(&v, 0.99), Some(99.0));
+        assert_eq!(percentile_ms(&[], 0.5), None);
+    }
+}
