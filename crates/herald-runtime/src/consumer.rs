@@ -473,6 +473,7 @@ impl Consumer {
             config: self.config.clone(),
             stats: self.stats.clone(),
             dlq_js: self.client.jetstream().clone(),
+            in_flight: Arc::default(),
             stream: self.stream.clone(),
         });
         // Report this consumer's backlog to the metrics every 15 s while it runs.
@@ -586,6 +587,10 @@ struct Ctx {
     stats: Arc<ConsumerStats>,
     dlq_js: jetstream::Context,
     stream: String,
+    /// Keys whose handler is running (or whose key is still being recorded) in this
+    /// run. A redelivery of such a key (its `ack_wait` ran out meanwhile) is NAKed
+    /// with a delay instead of being handed to a second handler.
+    in_flight: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
 }
 
 enum Verdict {
@@ -664,7 +669,12 @@ impl Ctx {
                         Verdict::Nak(self.config.delay_for(delivered).min(Duration::from_secs(1)))
                             .log(&format!("duplicate store unavailable: {e}"))
                     }
+                    Ok(false) if key.as_ref().is_some_and(|k| !self.claim(k)) => {
+                        // Another worker of this process is still handling this key.
+                        Verdict::Nak(self.config.delay_for(delivered))
+                    }
                     Ok(false) => {
+                        let _release = key.clone().map(|k| InFlight(self.in_flight.clone(), k));
                         let delivery = Delivery {
                             correlation_id: headers
                                 .get(h::CE_CORRELATIONID)
@@ -739,6 +749,14 @@ impl Ctx {
     /// giving up early would let a redelivery run the handler a second time: while the
     /// store is unreachable (server restarting, leader election) keep trying, for up to
     /// `ack_wait`, after which the server redelivers anyway.
+    /// Marks `key` as being handled here; false when it already is.
+    fn claim(&self, key: &str) -> bool {
+        self.in_flight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key.to_string())
+    }
+
     async fn record_processed(&self, key: &str) {
         let deadline = Instant::now() + self.config.ack_wait;
         let mut delay = Duration::from_millis(50);
@@ -898,4 +916,19 @@ pub async fn watch_max_deliveries(
         }
     }
     Ok(copied)
+}
+
+/// Releases a key claimed by `Ctx::claim` when its handling ends, however it ends.
+struct InFlight(
+    Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+    String,
+);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.1);
+    }
 }
