@@ -8,7 +8,8 @@ use std::time::Duration;
 use herald_runtime::contracts::{
     ContractError, Contracts, Route, StreamDef, ValidEvent, Violation,
 };
-use herald_runtime::{ConnectConfig, HeraldClient, NatsServer};
+use herald_runtime::{ConnectConfig, HeraldClient};
+use herald_test_server::NatsServer;
 use serde_json::{json, Value};
 
 /// A small catalog: USAGE (usage.metered.>), ORCHESTRATOR (orchestrator.step.>), with

@@ -9,10 +9,10 @@ use async_nats::HeaderMap;
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
 
-use crate::connection::HeraldClient;
-use crate::consumer::stream_for_filter;
-use crate::contracts::{ContractError, Contracts};
-use crate::headers as h;
+use herald_runtime::connection::HeraldClient;
+use herald_runtime::consumer::stream_for_filter;
+use herald_runtime::contracts::{ContractError, Contracts};
+use herald_runtime::headers as h;
 
 /// Where the tail starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
