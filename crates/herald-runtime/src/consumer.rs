@@ -58,6 +58,20 @@ impl std::fmt::Display for HandlerError {
     }
 }
 
+impl std::error::Error for HandlerError {}
+
+impl HandlerError {
+    /// A temporary failure from any error: redeliver later.
+    pub fn retry(e: impl std::fmt::Display) -> Self {
+        HandlerError::Retry(e.to_string())
+    }
+
+    /// A permanent failure from any error: dead-letter the event.
+    pub fn reject(e: impl std::fmt::Display) -> Self {
+        HandlerError::Reject(e.to_string())
+    }
+}
+
 /// Result type of handlers.
 pub type HandlerResult = Result<(), HandlerError>;
 
@@ -88,8 +102,9 @@ pub struct Delivery {
 
 impl Delivery {
     /// The event as a typed value.
+    /// Deserializes from the decoded tree in place, without cloning it.
     pub fn event<T: DeserializeOwned>(&self) -> Result<T, HandlerError> {
-        serde_json::from_value(self.value.clone()).map_err(|e| HandlerError::Reject(e.to_string()))
+        T::deserialize(&self.value).map_err(|e| HandlerError::Reject(e.to_string()))
     }
 
     /// Publish options continuing this event's correlation and trace (for events a handler emits).
@@ -341,6 +356,17 @@ impl Shutdown {
     /// Requests shutdown.
     pub fn trigger(&self) {
         let _ = self.0.send(true);
+    }
+
+    /// Whether shutdown was requested.
+    pub fn is_triggered(&self) -> bool {
+        *self.0.borrow()
+    }
+
+    /// Resolves once shutdown is requested (at once if it already was).
+    pub async fn requested(&self) {
+        let mut rx = self.0.subscribe();
+        let _ = rx.wait_for(|stop| *stop).await;
     }
 
     fn subscribe(&self) -> watch::Receiver<bool> {

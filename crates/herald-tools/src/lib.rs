@@ -2,7 +2,7 @@
 //! `herald` binary drives them; a service never links this crate.
 //!
 //! - [`demo`]: the platform's services exchanging events, faults included;
-//! - [`bench`]: side-by-side benchmarks against the raw client;
+//! - [`mod@bench`]: side-by-side benchmarks against the raw client;
 //! - [`monitor`]: `herald watch`, alerts from heartbeats, backlogs and dead letters;
 //! - [`auth`]: least-privilege NATS users derived from the catalog;
 //! - [`tail`]: follow a subject, marking invalid events;
