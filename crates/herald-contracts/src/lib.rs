@@ -25,6 +25,7 @@ pub mod error;
 pub mod events;
 pub mod evolution;
 pub mod schema;
+mod subject_filter;
 pub mod versions;
 
 pub use catalog::{
