@@ -156,7 +156,6 @@ fn usage_and_lookup_errors_exit_2_with_one_line() {
             ],
             "cannot read /no/such/file.json",
         ),
-        (vec!["validate", &file], "--subject"),
         (
             vec!["validate", "--schema", "Bad Name", &file],
             "not a schema name",
@@ -458,4 +457,62 @@ fn catalog_lists_every_subject() {
         usage["consumers"],
         serde_json::json!(["billing-service--usage", "analytics-service--usage"])
     );
+}
+
+#[test]
+fn validate_without_subject_or_schema_uses_the_events_own_schema() {
+    // An event naming its schema validates against exactly that version.
+    let with = example("UsageEvent/valid/with-schema-1.0.0.json");
+    let out = run(&["validate", &with]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("valid (UsageEvent@1.0.0)"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    // An event without `$schema` is refused, saying what to give instead.
+    let without = br#"{"event_id": "550e8400-e29b-41d4-a716-446655440000"}"#;
+    let out = run_stdin(&["validate", "-"], without);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stdout).contains(
+            "the event has no $schema: give --subject SUBJECT or --schema NAME[@VERSION]"
+        ),
+        "{}",
+        text(&out.stdout)
+    );
+
+    // A `$schema` the contracts do not have is named.
+    let unknown =
+        br#"{"$schema": "https://contracts.platform.internal/schemas/UsageEvent/9.0.0.json"}"#;
+    let out = run_stdin(&["validate", "-"], unknown);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stdout).contains("UsageEvent/9.0.0.json` is not a schema in these contracts"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+#[test]
+fn jsonl_on_empty_input_is_an_error() {
+    for input in [&b""[..], b"\n\n  \n"] {
+        let out = run_stdin(
+            &[
+                "validate",
+                "--subject",
+                "usage.metered.api_call",
+                "--jsonl",
+                "-",
+            ],
+            input,
+        );
+        assert_eq!(out.status.code(), Some(1), "{:?}", text(&out.stdout));
+        assert!(
+            text(&out.stdout).contains("empty input: no event to validate"),
+            "{}",
+            text(&out.stdout)
+        );
+    }
 }
