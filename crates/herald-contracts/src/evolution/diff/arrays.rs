@@ -201,6 +201,44 @@ impl Differ {
             a.values("contains").map(|(x, c)| x.child(c)).collect()
         };
         let (co, cn) = (contains(o), contains(n));
+        if co.is_empty() != cn.is_empty() {
+            // `contains` appeared or disappeared: it demands at least `minContains`
+            // (default 1) matching items, even when its schema is `{}`.
+            let (side, added) = if co.is_empty() { (n, true) } else { (o, false) };
+            let min = side
+                .values("minContains")
+                .filter_map(|(_, v)| v.as_f64())
+                .fold(1.0_f64, |_, v| v);
+            let bounded = side.values("maxContains").next().is_some();
+            if min > 0.0 || bounded {
+                let (b, f) = if added {
+                    (Verdict::Incompatible, Verdict::Compatible)
+                } else {
+                    (Verdict::Compatible, Verdict::Incompatible)
+                };
+                Self::push(
+                    out,
+                    Subject::Contains,
+                    if added {
+                        Action::Added
+                    } else {
+                        Action::Removed
+                    },
+                    format!("{ptr}/contains"),
+                    format!(
+                        "arrays {} hold a matching item",
+                        if added {
+                            "must now"
+                        } else {
+                            "no longer need to"
+                        }
+                    ),
+                    b,
+                    f,
+                );
+                return Ok(());
+            }
+        }
         self.slot(
             Subject::Contains,
             &co,
@@ -227,23 +265,25 @@ impl Differ {
                 );
             }
         }
-        if !co.is_empty() || !cn.is_empty() {
-            let minc = |a: &Alt<'u>, has: bool| {
-                if has {
-                    Self::uint(a, "minContains", true, 1).or(Some(1.0))
-                } else {
-                    None
-                }
+        if !co.is_empty() && !cn.is_empty() {
+            // Effective counts: minContains defaults to 1 whenever `contains` is there.
+            let minc = |a: &Alt<'u>| {
+                a.values("minContains")
+                    .filter_map(|(_, v)| v.as_f64())
+                    .fold(1.0_f64, |_, v| v)
             };
-            Self::bound(
-                Subject::MinContains,
-                "minContains",
-                minc(o, !co.is_empty()).filter(|v| *v != 1.0),
-                minc(n, !cn.is_empty()).filter(|v| *v != 1.0),
-                true,
-                ptr,
-                out,
-            );
+            let (mo, mn) = (minc(o), minc(n));
+            if mo != mn {
+                Self::bound(
+                    Subject::MinContains,
+                    "minContains",
+                    Some(mo),
+                    Some(mn),
+                    true,
+                    ptr,
+                    out,
+                );
+            }
             Self::bound(
                 Subject::MaxContains,
                 "maxContains",

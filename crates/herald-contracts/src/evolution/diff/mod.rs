@@ -23,7 +23,7 @@
 use super::change::{Action, Change, ChangeKind, Severity, Subject, Verdict};
 use super::json_type::{self, TypeSet};
 use super::resolve::{Node, MAX_DEPTH};
-use super::{EvolutionError, Policy};
+use super::{EvolutionError, Policy, RequiredRule};
 use regex::Regex;
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
@@ -288,6 +288,7 @@ fn relation(b: Verdict, f: Verdict) -> Action {
 /// The engine state for one comparison.
 pub(crate) struct Differ {
     policy: Policy,
+    required_rule: RequiredRule,
     depth: usize,
     in_progress: HashSet<(Vec<usize>, Vec<usize>), FnvBuild>,
     /// Set once any `$ref` has been followed: from then on every pair is tracked.
@@ -296,9 +297,10 @@ pub(crate) struct Differ {
 }
 
 impl Differ {
-    pub(crate) fn new(policy: Policy) -> Self {
+    pub(crate) fn new(policy: Policy, required_rule: RequiredRule) -> Self {
         Differ {
             policy,
+            required_rule,
             depth: 0,
             in_progress: HashSet::default(),
             refs_seen: false,

@@ -4,7 +4,7 @@
 use super::{escape, relation, Alt, Differ, Res};
 use crate::evolution::change::{Action, Change, Subject, Verdict};
 use crate::evolution::resolve::Node;
-use crate::evolution::Policy;
+use crate::evolution::{Policy, RequiredRule};
 use serde_json::Value;
 
 impl Differ {
@@ -291,15 +291,25 @@ impl Differ {
             out,
         )?;
         // ---- required
-        // Requiredness is compared for names that a version declares in `properties`
-        // (Confluent's rule): a `required` entry naming a property that neither
-        // version declares is not compared. This is the one place where the engine
-        // follows Confluent rather than pure instance semantics; contracts that
-        // declare every required property (as they should) lose nothing by it.
-        let (ro, rn) = (Self::required(o), Self::required(n));
-        let declared_anywhere = |name: &str| declares(o, name) || declares(n, name);
-        let ro: Vec<String> = ro.into_iter().filter(|r| declared_anywhere(r)).collect();
-        let rn: Vec<String> = rn.into_iter().filter(|r| declared_anywhere(r)).collect();
+        // Every name counts, declared in `properties` or not: `required: ["x"]` rejects
+        // an object without `x` whatever `properties` says.
+        let (mut ro, mut rn) = (Self::required(o), Self::required(n));
+        if self.required_rule == RequiredRule::DeclaredOnly {
+            let declared_anywhere = |name: &str| declares(o, name) || declares(n, name);
+            ro.retain(|r| declared_anywhere(r));
+            rn.retain(|r| declared_anywhere(r));
+        }
+        for name in rn.iter().filter(|r| !ro.contains(r)) {
+            Self::push(
+                out,
+                Subject::Required,
+                Action::Added,
+                format!("{ptr}/properties/{}", escape(name)),
+                format!("property `{name}` is now required"),
+                Verdict::Incompatible,
+                Verdict::Compatible,
+            );
+        }
         for name in rn.iter().filter(|r| !ro.contains(r)) {
             Self::push(
                 out,
