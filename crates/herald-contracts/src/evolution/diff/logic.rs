@@ -80,6 +80,30 @@ impl Differ {
         Ok(())
     }
 
+    /// Whether every instance of `ctx` extended by `extra` conjuncts satisfies `target`
+    /// (absent target: always). Used to judge a `then`/`else` together with its parent
+    /// and siblings, which is what an instance meets.
+    fn within<'u>(
+        &mut self,
+        ctx: &Alt<'u>,
+        extra: &[Node<'u>],
+        target: Option<&Node<'u>>,
+        ptr: &str,
+    ) -> Res<bool> {
+        let Some(target) = target else {
+            return Ok(true);
+        };
+        let mut from = ctx.clone();
+        for e in extra {
+            self.flatten(e.clone(), &mut from, 0)?;
+        }
+        let to = self.alt_of(std::slice::from_ref(target))?;
+        let (_, b, _) = self.scratch(from, to, ptr)?;
+        Ok(b == Verdict::Compatible)
+    }
+
+    /// `if`/`then`/`else` pairs are matched by position and judged in context: a branch
+    /// that repeats what the parent already demands narrows nothing.
     pub(super) fn conditionals<'u>(
         &mut self,
         o: &Alt<'u>,
@@ -101,6 +125,7 @@ impl Differ {
         };
         let (lo, ln) = (list(o), list(n));
         let vec_of = |x: &Option<Node<'u>>| x.iter().cloned().collect::<Vec<_>>();
+        let p_if = format!("{ptr}/if");
         for i in 0..lo.len().max(ln.len()) {
             match (lo.get(i), ln.get(i)) {
                 (Some(a), Some(b)) => {
@@ -108,70 +133,101 @@ impl Differ {
                         self.alt_of(std::slice::from_ref(&a.0))?,
                         self.alt_of(std::slice::from_ref(&b.0))?,
                     );
-                    let (tmp, _, _) = self.scratch(ia, ib, &format!("{ptr}/if"))?;
+                    let (tmp, _, _) = self.scratch(ia, ib, &p_if)?;
                     if tmp.iter().all(|c| c.kind.is_annotation()) {
-                        self.slot(
-                            Subject::Conditional,
-                            &vec_of(&a.1),
-                            &vec_of(&b.1),
-                            &format!("{ptr}/then"),
-                            "then",
-                            (false, false),
-                            out,
-                        )?;
-                        self.slot(
-                            Subject::Conditional,
-                            &vec_of(&a.2),
-                            &vec_of(&b.2),
-                            &format!("{ptr}/else"),
-                            "else",
-                            (false, false),
-                            out,
-                        )?;
+                        // Same condition: each branch, in context.
+                        for (branch, extra_o, extra_n, bo, bn) in [
+                            ("then", vec![a.0.clone()], vec![b.0.clone()], &a.1, &b.1),
+                            ("else", vec![], vec![], &a.2, &b.2),
+                        ] {
+                            let start = out.len();
+                            let p = format!("{ptr}/{branch}");
+                            self.slot(
+                                Subject::Conditional,
+                                &vec_of(bo),
+                                &vec_of(bn),
+                                &p,
+                                branch,
+                                (false, false),
+                                out,
+                            )?;
+                            if out.len() == start {
+                                continue;
+                            }
+                            let mut eo = extra_o.clone();
+                            eo.extend(bo.iter().cloned());
+                            let mut en = extra_n.clone();
+                            en.extend(bn.iter().cloned());
+                            let back = self.within(o, &eo, bn.as_ref(), &p)?;
+                            let fwd = self.within(n, &en, bo.as_ref(), &p)?;
+                            for c in &mut out[start..] {
+                                if back {
+                                    c.backward = Verdict::Compatible;
+                                }
+                                if fwd {
+                                    c.forward = Verdict::Compatible;
+                                }
+                            }
+                        }
                     } else {
+                        // A new condition: safe when each side's instances meet both of
+                        // the other side's branches (then under its condition).
+                        let back =
+                            self.within(o, std::slice::from_ref(&b.0), b.1.as_ref(), &p_if)?
+                                && self.within(o, &[], b.2.as_ref(), &p_if)?;
+                        let fwd =
+                            self.within(n, std::slice::from_ref(&a.0), a.1.as_ref(), &p_if)?
+                                && self.within(n, &[], a.2.as_ref(), &p_if)?;
+                        let verdict = |ok: bool| {
+                            if ok {
+                                Verdict::Compatible
+                            } else {
+                                Verdict::Unknown
+                            }
+                        };
                         Self::push(
                             out,
                             Subject::Conditional,
                             Action::Changed,
-                            format!("{ptr}/if"),
+                            p_if.clone(),
                             format!("condition {} -> {}", short(a.0.v), short(b.0.v)),
-                            Verdict::Unknown,
-                            Verdict::Unknown,
+                            verdict(back),
+                            verdict(fwd),
                         );
                     }
                 }
                 (None, Some(b)) => {
-                    let (t, e) = (self.alt_of(&vec_of(&b.1))?, self.alt_of(&vec_of(&b.2))?);
-                    let bk = if t.is_trivially_true() && e.is_trivially_true() {
-                        Verdict::Compatible
-                    } else {
-                        Verdict::Incompatible
-                    };
+                    let back = self.within(o, std::slice::from_ref(&b.0), b.1.as_ref(), &p_if)?
+                        && self.within(o, &[], b.2.as_ref(), &p_if)?;
                     Self::push(
                         out,
                         Subject::Conditional,
                         Action::Added,
-                        format!("{ptr}/if"),
+                        p_if.clone(),
                         "if/then/else added".into(),
-                        bk,
+                        if back {
+                            Verdict::Compatible
+                        } else {
+                            Verdict::Incompatible
+                        },
                         Verdict::Compatible,
                     );
                 }
                 (Some(a), None) => {
-                    let (t, e) = (self.alt_of(&vec_of(&a.1))?, self.alt_of(&vec_of(&a.2))?);
-                    let fw = if t.is_trivially_true() && e.is_trivially_true() {
-                        Verdict::Compatible
-                    } else {
-                        Verdict::Incompatible
-                    };
+                    let fwd = self.within(n, std::slice::from_ref(&a.0), a.1.as_ref(), &p_if)?
+                        && self.within(n, &[], a.2.as_ref(), &p_if)?;
                     Self::push(
                         out,
                         Subject::Conditional,
                         Action::Removed,
-                        format!("{ptr}/if"),
+                        p_if.clone(),
                         "if/then/else removed".into(),
                         Verdict::Compatible,
-                        fw,
+                        if fwd {
+                            Verdict::Compatible
+                        } else {
+                            Verdict::Incompatible
+                        },
                     );
                 }
                 (None, None) => {}
