@@ -218,11 +218,20 @@ impl Differ {
             };
             let lack_ap = ap_nodes(lack);
             let lack_open = lack_ap.is_empty();
-            let others: Vec<Vec<Node<'u>>> = pats
+            // Other patterns of the lacking side that may match the same names; a name
+            // provably outside them (different literal prefixes) needs no check, and a
+            // pattern both sides have is compared on its own for one direction.
+            let have_side = if added { n } else { o };
+            let others: Vec<(Vec<Node<'u>>, bool)> = pats
                 .iter()
-                .filter(|q| **q != pat)
-                .map(|q| pattern_nodes(lack, q))
-                .filter(|v| !v.is_empty())
+                .filter(|q| **q != pat && !prefixes_disjoint(pat, q))
+                .map(|q| {
+                    (
+                        pattern_nodes(lack, q),
+                        !pattern_nodes(have_side, q).is_empty(),
+                    )
+                })
+                .filter(|v| !v.0.is_empty())
                 .collect();
             let (have_alt, lack_alt) = (self.alt_of(have)?, self.alt_of(&lack_ap)?);
             let (_, mut into_lack_b, mut into_lack_f) = if added {
@@ -230,7 +239,7 @@ impl Differ {
             } else {
                 self.scratch(have_alt.clone(), lack_alt.clone(), &p)?
             };
-            for other in &others {
+            for (other, in_both) in &others {
                 let oalt = self.alt_of(other)?;
                 let (_, b2, f2) = if added {
                     self.scratch(oalt, have_alt.clone(), &p)?
@@ -244,8 +253,14 @@ impl Differ {
                         Verdict::Unknown
                     }
                 };
-                into_lack_b = into_lack_b.and(weaken(b2));
-                into_lack_f = into_lack_f.and(weaken(f2));
+                // Removed P, Q on both sides: old P∧Q ⊆ new Q follows from Q's own
+                // comparison (backward); added P: new P∧Q ⊆ old Q likewise (forward).
+                if !(*in_both && !added) {
+                    into_lack_b = into_lack_b.and(weaken(b2));
+                }
+                if !(*in_both && added) {
+                    into_lack_f = into_lack_f.and(weaken(f2));
+                }
             }
             if lenient && lack_open {
                 if added {
@@ -466,5 +481,49 @@ impl Differ {
             out,
         );
         Ok(())
+    }
+}
+
+/// Whether two `patternProperties` keys provably match no common name: both anchored
+/// (`^`) literal prefixes, neither a prefix of the other (`^x_` and `^a`). Anything
+/// else (alternation, classes, quantifiers on the prefix) is "not proven".
+pub(super) fn prefixes_disjoint(p: &str, q: &str) -> bool {
+    fn literal(p: &str) -> Option<String> {
+        let rest = p.strip_prefix('^')?;
+        if rest.contains('|') {
+            return None;
+        }
+        let chars: Vec<char> = rest.chars().collect();
+        let mut lit = String::new();
+        for (i, c) in chars.iter().enumerate() {
+            if !(c.is_ascii_alphanumeric() || *c == '_' || *c == '-') {
+                break;
+            }
+            if matches!(chars.get(i + 1), Some('*' | '?' | '{' | '+')) {
+                break;
+            }
+            lit.push(*c);
+        }
+        (!lit.is_empty()).then_some(lit)
+    }
+    match (literal(p), literal(q)) {
+        (Some(a), Some(b)) => !a.starts_with(&b) && !b.starts_with(&a),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::prefixes_disjoint;
+
+    #[test]
+    fn literal_prefixes() {
+        assert!(prefixes_disjoint("^x_", "^a"));
+        assert!(prefixes_disjoint("^ab", "^ac"));
+        assert!(!prefixes_disjoint("^x_", "^x"));
+        assert!(!prefixes_disjoint("^ab*", "^a"));
+        assert!(!prefixes_disjoint("^a|b", "^c"));
+        assert!(!prefixes_disjoint("x_", "^a"));
+        assert!(!prefixes_disjoint("^[a-c]", "^x"));
     }
 }

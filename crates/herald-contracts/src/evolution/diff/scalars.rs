@@ -319,6 +319,24 @@ impl Differ {
         );
     }
 
+    /// Whether string `w` meets the length, pattern and value-list keywords of `a`.
+    pub(super) fn string_fits(a: &Alt<'_>, w: &str) -> bool {
+        let len = w.chars().count() as f64;
+        let lengths = a
+            .values("minLength")
+            .all(|(_, v)| v.as_f64().is_some_and(|m| len >= m))
+            && a.values("maxLength")
+                .all(|(_, v)| v.as_f64().is_some_and(|m| len <= m));
+        let patterns = a.values("pattern").all(|(_, p)| {
+            p.as_str()
+                .and_then(|p| regex::Regex::new(p).ok())
+                .is_some_and(|re| re.is_match(w))
+        });
+        let value = Value::String(w.to_string());
+        let listed = Self::enum_values(a).is_none_or(|e| e.iter().any(|x| json_eq(x, &value)));
+        lengths && patterns && listed
+    }
+
     pub(super) fn strings(o: &Alt<'_>, n: &Alt<'_>, ptr: &str, out: &mut Vec<Change>) {
         Self::bound(
             Subject::MinLength,
@@ -338,7 +356,7 @@ impl Differ {
             ptr,
             out,
         );
-        let trivial = |p: &str| matches!(p, "" | ".*" | "^.*" | ".*$" | "^.*$");
+        let trivial = matches_every_string;
         let pats = |a: &Alt<'_>| -> Vec<String> {
             let mut v: Vec<String> = a
                 .values("pattern")
@@ -416,16 +434,19 @@ impl Differ {
             } else if fnew.is_empty() {
                 (Action::Removed, Verdict::Compatible, Verdict::Incompatible)
             } else {
-                let b = if within(&fo, &fnew) {
-                    Verdict::Compatible
-                } else {
-                    Verdict::Unknown
+                // herald asserts formats, so a string one side accepts and the other
+                // rejects decides the direction.
+                let judge = |from: &Alt<'_>, fa: &[String], fb: &[String]| {
+                    if within(fa, fb) {
+                        Verdict::Compatible
+                    } else if separating_witness(from, fa, fb) {
+                        Verdict::Incompatible
+                    } else {
+                        Verdict::Unknown
+                    }
                 };
-                let f = if within(&fnew, &fo) {
-                    Verdict::Compatible
-                } else {
-                    Verdict::Unknown
-                };
+                let b = judge(o, &fo, &fnew);
+                let f = judge(n, &fnew, &fo);
                 (relation(b, f), b, f)
             };
             Self::push(
@@ -437,6 +458,117 @@ impl Differ {
                 b,
                 f,
             );
+        }
+    }
+}
+
+/// Sample strings, one or more valid for each format herald asserts.
+const FORMAT_WITNESSES: &[&str] = &[
+    "2024-01-15T10:30:00Z",
+    "2024-01-15",
+    "10:30:00Z",
+    "P1D",
+    "a@b.co",
+    "example.com",
+    "10.0.0.1",
+    "::1",
+    "https://example.com/x",
+    "https://example.com/\u{fc}",
+    "/x",
+    "550e8400-e29b-41d4-a716-446655440000",
+    "/a/b",
+    "0/a",
+    "^a$",
+];
+
+/// Whether `value` is valid under `format`, as herald's validators judge it (formats
+/// asserted); `None` for a format the validator does not know (it would accept all).
+fn format_accepts(format: &str, value: &str) -> Option<bool> {
+    const KNOWN: &[&str] = &[
+        "date-time",
+        "date",
+        "time",
+        "duration",
+        "email",
+        "idn-email",
+        "hostname",
+        "idn-hostname",
+        "ipv4",
+        "ipv6",
+        "uri",
+        "uri-reference",
+        "iri",
+        "iri-reference",
+        "uuid",
+        "json-pointer",
+        "relative-json-pointer",
+        "regex",
+    ];
+    if !KNOWN.contains(&format) {
+        return None;
+    }
+    let v = jsonschema::options()
+        .with_draft(jsonschema::Draft::Draft202012)
+        .should_validate_formats(true)
+        .build(&serde_json::json!({"format": format}))
+        .ok()?;
+    Some(v.is_valid(&Value::String(value.to_string())))
+}
+
+/// A sample string that `from` accepts (its formats, lengths, patterns and value
+/// list) and that one of the formats `to` rejects: proof that `from ⊄ to`.
+fn separating_witness(from: &Alt<'_>, from_formats: &[String], to_formats: &[String]) -> bool {
+    FORMAT_WITNESSES.iter().any(|w| {
+        let fits_from = from_formats
+            .iter()
+            .all(|f| format_accepts(f, w) == Some(true))
+            && Differ::string_fits(from, w);
+        fits_from
+            && to_formats
+                .iter()
+                .any(|f| format_accepts(f, w) == Some(false))
+    })
+}
+
+/// Whether a `pattern` accepts every string. `pattern` is a search, not a full match,
+/// so an unanchored regex that matches the empty string (`a*`, `x?`, `.*`) matches
+/// every string at position 0, and so does one anchored only at the start (`^a*`) or
+/// only at the end (`a*$`). Anything with another assertion (`^…$`, `\b`, look-around)
+/// is judged non-trivial: that errs towards "changed", never towards "compatible".
+/// (`^.*$` is not trivial: `.` does not match a newline.)
+pub(super) fn matches_every_string(pattern: &str) -> bool {
+    let rest = pattern.strip_prefix('^').unwrap_or(pattern);
+    let rest = if rest.len() == pattern.len() {
+        rest.strip_suffix('$')
+            .filter(|r| !r.ends_with('\\'))
+            .unwrap_or(rest)
+    } else {
+        rest
+    };
+    let asserts = rest.contains(['^', '$'])
+        || rest.contains("\\b")
+        || rest.contains("\\B")
+        || rest.contains("\\A")
+        || rest.contains("\\z")
+        || rest.contains("(?");
+    !asserts && regex::Regex::new(rest).is_ok_and(|re| re.is_match(""))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::matches_every_string;
+
+    #[test]
+    fn patterns_that_match_every_string() {
+        for p in [
+            "", ".*", "a*", "x?", "^.*", ".*$", "^a*", "(ab)*", "a{0,3}$",
+        ] {
+            assert!(matches_every_string(p), "{p}");
+        }
+        for p in [
+            "a", "^$", "^.*$", "^a*$", "\\ba*", "a+", "[", "(?=a)", "^a", "b$", "a\\$",
+        ] {
+            assert!(!matches_every_string(p), "{p}");
         }
     }
 }

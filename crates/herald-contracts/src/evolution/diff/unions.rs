@@ -107,9 +107,9 @@ impl Differ {
         x: &Alt<'u>,
         group: &Origin<'u>,
         ptr: &str,
-    ) -> Res<bool> {
+    ) -> Res<Exclusivity> {
         let Some(Value::Array(branches)) = group.group.v.get(group.keyword) else {
-            return Ok(true);
+            return Ok(Exclusivity::Exclusive);
         };
         for (m, branch) in branches.iter().enumerate() {
             if m == group.branch {
@@ -141,10 +141,28 @@ impl Differ {
                 }
             }
             if !excluded {
-                return Ok(false);
+                return self.overlap_proven(x, &other, ptr);
             }
         }
-        Ok(true)
+        Ok(Exclusivity::Exclusive)
+    }
+
+    /// `x` and another receiving branch are not provably disjoint: is there provably a
+    /// value in both? Yes when one contains the other and the smaller one is not empty,
+    /// provided every value of `x` is valid on its own side (no `oneOf` of its own,
+    /// whose values might match two of its branches and so be invalid there).
+    fn overlap_proven<'u>(&mut self, x: &Alt<'u>, other: &Alt<'u>, ptr: &str) -> Res<Exclusivity> {
+        if x.origin.iter().any(|o| o.keyword == "oneOf") {
+            return Ok(Exclusivity::Unknown);
+        }
+        let (_, x_in_other, other_in_x) = self.scratch(x.clone(), other.clone(), ptr)?;
+        let proven = (x_in_other == Verdict::Compatible && !self.is_empty_alt(x))
+            || (other_in_x == Verdict::Compatible && !self.is_empty_alt(other));
+        Ok(if proven {
+            Exclusivity::Overlap
+        } else {
+            Exclusivity::Unknown
+        })
     }
 
     pub(super) fn disjunctive<'u>(
@@ -197,22 +215,24 @@ impl Differ {
             ));
         }
         // oneOf exclusivity on the receiving side
-        let mut b_overlap: Vec<(usize, Origin<'u>)> = Vec::new();
+        let mut b_overlap: Vec<(usize, Origin<'u>, Exclusivity)> = Vec::new();
         for (i, m) in bmatch.iter().enumerate() {
             if let Some(j) = *m {
                 for og in n[j].origin.iter().filter(|g| g.keyword == "oneOf") {
-                    if !self.exclusive(&o[i], og, ptr)? {
-                        b_overlap.push((i, og.clone()));
+                    let e = self.exclusive(&o[i], og, ptr)?;
+                    if e != Exclusivity::Exclusive {
+                        b_overlap.push((i, og.clone(), e));
                     }
                 }
             }
         }
-        let mut f_overlap: Vec<(usize, Origin<'u>)> = Vec::new();
+        let mut f_overlap: Vec<(usize, Origin<'u>, Exclusivity)> = Vec::new();
         for (j, m) in fmatch.iter().enumerate() {
             if let Some(i) = *m {
                 for og in o[i].origin.iter().filter(|g| g.keyword == "oneOf") {
-                    if !self.exclusive(&n[j], og, ptr)? {
-                        f_overlap.push((j, og.clone()));
+                    let e = self.exclusive(&n[j], og, ptr)?;
+                    if e != Exclusivity::Exclusive {
+                        f_overlap.push((j, og.clone(), e));
                     }
                 }
             }
@@ -274,36 +294,49 @@ impl Differ {
                 );
             }
         }
-        for (i, og) in b_overlap {
-            Self::push(
-                out,
-                Subject::OneOf,
-                Action::OverlapUnknown,
-                format!("{ptr}/oneOf"),
-                format!(
-                    "old values of {} may match more than one new oneOf branch (branch {} is not provably exclusive)",
-                    Self::alt_label(&o[i]),
-                    og.branch
-                ),
-                Verdict::Unknown,
-                Verdict::Compatible,
-            );
-        }
-        for (j, og) in f_overlap {
-            Self::push(
-                out,
-                Subject::OneOf,
-                Action::OverlapUnknown,
-                format!("{ptr}/oneOf"),
-                format!(
-                    "new values of {} may match more than one old oneOf branch (branch {} is not provably exclusive)",
-                    Self::alt_label(&n[j]),
-                    og.branch
-                ),
-                Verdict::Compatible,
-                Verdict::Unknown,
-            );
+        for (backward, list, alts, side) in [
+            (true, b_overlap, &o, ("old", "new")),
+            (false, f_overlap, &n, ("new", "old")),
+        ] {
+            for (i, og, e) in list {
+                let (action, verdict, how) = if e == Exclusivity::Overlap {
+                    (Action::Overlap, Verdict::Incompatible, "match")
+                } else {
+                    (Action::OverlapUnknown, Verdict::Unknown, "may match")
+                };
+                let (b, f) = if backward {
+                    (verdict, Verdict::Compatible)
+                } else {
+                    (Verdict::Compatible, verdict)
+                };
+                Self::push(
+                    out,
+                    Subject::OneOf,
+                    action,
+                    format!("{ptr}/oneOf"),
+                    format!(
+                        "{} values of {} {how} more than one {} oneOf branch (branch {} is not exclusive)",
+                        side.0,
+                        Self::alt_label(&alts[i]),
+                        side.1,
+                        og.branch
+                    ),
+                    b,
+                    f,
+                );
+            }
         }
         Ok(())
     }
+}
+
+/// Whether a value can match a second branch of a receiving `oneOf`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Exclusivity {
+    /// Provably only its own branch.
+    Exclusive,
+    /// Provably some value matches another branch too.
+    Overlap,
+    /// Not decided.
+    Unknown,
 }
