@@ -516,3 +516,31 @@ fn jsonl_on_empty_input_is_an_error() {
         );
     }
 }
+
+#[test]
+fn bom_surrogates_and_sizes_are_named_exactly() {
+    let args = ["validate", "--subject", "usage.metered.api_call", "-"];
+    let out = run_stdin(&args, b"\xEF\xBB\xBF{}");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stdout).contains("byte order mark (BOM)"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = run_stdin(&args, br#"{"event_id": "\ud800"}"#);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stdout).contains(r"lone UTF-16 surrogate `\ud800`"),
+        "{}",
+        text(&out.stdout)
+    );
+    // 2,000,000 bytes: reported as such, not as the limit plus one.
+    let big = vec![b' '; 2_000_000];
+    let out = run_stdin(&args, &big);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stdout).contains("event is 2000000 bytes, over the 1048576-byte limit"),
+        "{}",
+        text(&out.stdout)
+    );
+}

@@ -989,13 +989,9 @@ pub fn decode_event(bytes: &[u8], limit: usize) -> Result<Value, ValidationError
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(ValidationError::Decode("empty input".into()));
     }
-    // serde_json stops at 128 levels of nesting, so hostile depth is an error, not a crash.
-    serde_json::from_slice(bytes).map_err(|e| match std::str::from_utf8(bytes) {
-        Err(u) => {
-            ValidationError::Decode(format!("invalid UTF-8 at byte {} ({e})", u.valid_up_to()))
-        }
-        Ok(_) => ValidationError::Decode(e.to_string()),
-    })
+    // serde_json stops at 128 levels of nesting, so hostile depth is an error, not a
+    // crash; duplicate member names are refused (see `decode`).
+    crate::decode::parse(bytes).map_err(ValidationError::Decode)
 }
 
 fn violations(validator: &jsonschema::Validator, event: &Value) -> Vec<Violation> {

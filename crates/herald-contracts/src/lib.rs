@@ -21,6 +21,7 @@
 
 pub mod catalog;
 pub mod check;
+mod decode;
 pub mod error;
 pub mod events;
 pub mod evolution;

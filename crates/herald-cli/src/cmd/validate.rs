@@ -45,6 +45,10 @@ struct Result_ {
     schema: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
+    /// The machine name of the refusal (`decode_error`, `too_large`, ...), as the
+    /// dead-letter queue records it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'static str>,
     violations: Vec<Violation>,
 }
 
@@ -120,12 +124,24 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<Outcome> {
                 ));
             }
         } else {
-            // Read one byte past the limit: enough to refuse, never the whole of a huge file.
+            // Keep at most one byte past the limit; count the rest without storing it, so
+            // an oversized event is reported with its exact size in bounded memory.
             let mut bytes = Vec::new();
-            reader
+            let mut reader = reader;
+            (&mut reader)
                 .take(limit as u64 + 1)
                 .read_to_end(&mut bytes)
                 .with_context(|| format!("cannot read {name}"))?;
+            if bytes.len() > limit {
+                let rest = std::io::copy(&mut reader, &mut std::io::sink())
+                    .with_context(|| format!("cannot read {name}"))?;
+                let size = bytes.len() + rest as usize;
+                let e = ValidationError::TooLarge { size, limit };
+                let mut r = Result_::error(&name, None, &e.to_string());
+                r.reason = Some(e.reason());
+                results.push(r);
+                continue;
+            }
             results.push(check_one(&catalog, &target, &bytes, limit, &name, None));
         }
     }
@@ -167,6 +183,7 @@ fn check_one(
                 Err(message) => Err(ValidationError::Decode(message)),
             },
         });
+    let reason = outcome.as_ref().err().map(ValidationError::reason);
     let (valid, schema, error, violations) = match outcome {
         Ok(schema) => (true, Some(schema), None, Vec::new()),
         Err(ValidationError::Invalid {
@@ -187,6 +204,7 @@ fn check_one(
         valid,
         schema,
         error,
+        reason,
         violations,
     }
 }
@@ -217,6 +235,7 @@ impl Result_ {
             valid: false,
             schema: None,
             error: Some(error.to_string()),
+            reason: Some("decode_error"),
             violations: Vec::new(),
         }
     }
