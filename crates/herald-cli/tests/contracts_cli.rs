@@ -544,3 +544,77 @@ fn bom_surrogates_and_sizes_are_named_exactly() {
         text(&out.stdout)
     );
 }
+
+#[test]
+fn violation_messages_name_the_rule_and_stay_readable() {
+    // A subject constraint's violation names the constraint, not the schema.
+    let file = example("UsageEvent/valid/spec-example.json");
+    let out = run(&["validate", "--subject", "usage.metered.api_call", &file]);
+    assert!(
+        text(&out.stdout).contains(
+            r#"/event_type: the constraint of subject usage.metered.api_call: "api_call" was expected (const"#
+        ),
+        "{}",
+        text(&out.stdout)
+    );
+
+    // An enum violation lists the allowed values.
+    let bogus = std::fs::read_to_string(&file)
+        .unwrap()
+        .replace("\"model_inference\"", "\"bogus\"");
+    let out = run_stdin(
+        &["validate", "--schema", "UsageEvent", "-"],
+        bogus.as_bytes(),
+    );
+    assert!(
+        text(&out.stdout).contains(
+            r#""bogus" is not one of the allowed values: "api_call", "model_inference", "embedding", "document_processing", "storage""#
+        ),
+        "{}",
+        text(&out.stdout)
+    );
+
+    // A constraint holding a huge regex gets a one-line summary.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("contracts");
+    copy_dir(&contracts(), &dir);
+    let alternatives: Vec<String> = (0..20_000).map(|i| format!("x{i:05}")).collect();
+    let pattern = format!("^({})$", alternatives.join("|"));
+    let catalog = std::fs::read_to_string(dir.join("catalog.toml"))
+        .unwrap()
+        .replace(
+            r#"constraint = { properties = { event_type = { const = "api_call" } } }"#,
+            &format!(
+                r#"constraint = {{ properties = {{ event_type = {{ pattern = "{pattern}" }} }} }}"#
+            ),
+        );
+    std::fs::write(dir.join("catalog.toml"), catalog).unwrap();
+    let api_call = std::fs::read_to_string(&file)
+        .unwrap()
+        .replace("\"model_inference\"", "\"api_call\"");
+    let out = run_stdin(
+        &[
+            "--contracts",
+            dir.to_str().unwrap(),
+            "validate",
+            "--subject",
+            "usage.metered.api_call",
+            "-",
+        ],
+        api_call.as_bytes(),
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    assert!(
+        stdout.len() < 600,
+        "{} bytes: {}",
+        stdout.len(),
+        &stdout[..600]
+    );
+    assert!(stdout.contains("characters in all)"), "{stdout}");
+    assert!(
+        stdout.contains("the constraint of subject usage.metered.api_call"),
+        "{stdout}"
+    );
+}
