@@ -537,6 +537,8 @@ struct RouteVersion {
     /// The subject's constraint, compiled on its own: checking it apart is
     /// cheaper than one `allOf` wrapper around a `$ref`.
     constraint: Option<Arc<jsonschema::Validator>>,
+    /// The subject whose constraint `constraint` is (named in its violations).
+    constraint_of: String,
 }
 
 impl RouteVersion {
@@ -547,7 +549,14 @@ impl RouteVersion {
     fn violations(&self, event: &Value) -> ValidationError {
         let mut violations = violations(&self.validator, event);
         if let Some(c) = &self.constraint {
-            violations.extend(self::violations(c, event));
+            // Name the rule that failed: the subject's constraint, not the schema.
+            violations.extend(self::violations(c, event).into_iter().map(|mut v| {
+                v.message = format!(
+                    "the constraint of subject {}: {}",
+                    self.constraint_of, v.message
+                );
+                v
+            }));
         }
         ValidationError::Invalid {
             schema_id: self.id.clone(),
@@ -751,6 +760,7 @@ impl Catalog {
                     id: doc.id.clone(),
                     validator: schema_validators[&doc.id].clone(),
                     constraint: constraint.clone(),
+                    constraint_of: s.name.clone(),
                 });
             }
             if s.name.split('.').any(|t| t == "*" || t == ">") {
@@ -1018,13 +1028,9 @@ pub fn decode_event(bytes: &[u8], limit: usize) -> Result<Value, ValidationError
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(ValidationError::Decode("empty input".into()));
     }
-    // serde_json stops at 128 levels of nesting, so hostile depth is an error, not a crash.
-    serde_json::from_slice(bytes).map_err(|e| match std::str::from_utf8(bytes) {
-        Err(u) => {
-            ValidationError::Decode(format!("invalid UTF-8 at byte {} ({e})", u.valid_up_to()))
-        }
-        Ok(_) => ValidationError::Decode(e.to_string()),
-    })
+    // serde_json stops at 128 levels of nesting, so hostile depth is an error, not a
+    // crash; duplicate member names are refused (see `decode`).
+    crate::decode::parse(bytes).map_err(ValidationError::Decode)
 }
 
 fn violations(validator: &jsonschema::Validator, event: &Value) -> Vec<Violation> {
@@ -1033,9 +1039,51 @@ fn violations(validator: &jsonschema::Validator, event: &Value) -> Vec<Violation
         .map(|e| Violation {
             instance_path: e.instance_path().as_str().to_string(),
             keyword: e.kind().keyword().to_string(),
-            message: e.to_string(),
+            message: violation_message(&e),
         })
         .collect()
+}
+
+/// How many allowed values an `enum` violation lists.
+const ENUM_VALUES_SHOWN: usize = 10;
+/// Longest violation message kept whole; a longer one (a 360 KB regex in a
+/// constraint) is cut to one readable line.
+const MESSAGE_MAX_CHARS: usize = 300;
+
+/// The violation's message, made to tell the user what to fix: an `enum` lists its
+/// allowed values (up to [`ENUM_VALUES_SHOWN`]), and a huge message is summarized.
+fn violation_message(e: &jsonschema::ValidationError<'_>) -> String {
+    if let jsonschema::error::ValidationErrorKind::Enum { options } = e.kind() {
+        if let Some(list) = options.as_array() {
+            let shown: Vec<String> = list
+                .iter()
+                .take(ENUM_VALUES_SHOWN)
+                .map(|v| shorten(&v.to_string(), 60))
+                .collect();
+            let more = list.len().saturating_sub(ENUM_VALUES_SHOWN);
+            let tail = if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            };
+            return format!(
+                "{} is not one of the allowed values: {}{tail}",
+                shorten(&e.instance().to_string(), 60),
+                shown.join(", ")
+            );
+        }
+    }
+    shorten(&e.to_string(), MESSAGE_MAX_CHARS)
+}
+
+/// Cuts `s` to at most `max` characters, saying how long it was.
+fn shorten(s: &str, max: usize) -> String {
+    let n = s.chars().count();
+    if n <= max {
+        return s.to_string();
+    }
+    let cut: String = s.chars().take(max.saturating_sub(40)).collect();
+    format!("{cut}… ({n} characters in all)")
 }
 
 /// Whether a NATS subject filter (with `*` and `>`) matches a concrete subject.

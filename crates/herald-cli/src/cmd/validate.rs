@@ -13,11 +13,14 @@ use crate::{Global, Outcome};
 /// Validate events (one JSON document per file, or one per line with --jsonl).
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "Examples:\n  herald validate --subject usage.metered.model_inference event.json\n  herald validate --schema UsageEvent@1.0.0 a.json b.json\n  cat events.jsonl | herald validate --subject orchestrator.step.completed --jsonl -\n\nExit codes: 0 all valid, 1 some event invalid, 2 unreadable input or unknown subject/schema."
+    after_help = "Examples:\n  herald validate --subject usage.metered.model_inference event.json\n  herald validate --schema UsageEvent@1.0.0 a.json b.json\n  cat events.jsonl | herald validate --subject orchestrator.step.completed --jsonl -\n  herald validate event.json   (the event's own $schema)\n\n\
+Contracts: --contracts DIR, else the nearest contracts/catalog.toml from the current directory upwards, \
+else the contracts built into herald (the `contracts` field in JSON output says which).\n\nExit codes: 0 all valid, 1 some event invalid, 2 unreadable input or unknown subject/schema."
 )]
 pub struct Args {
     /// Validate against the contract of this subject (schema plus the subject's constraint).
-    #[arg(long, conflicts_with = "schema", required_unless_present = "schema")]
+    /// With neither --subject nor --schema, each event's own `$schema` names its schema.
+    #[arg(long, conflicts_with = "schema")]
     subject: Option<String>,
     /// Validate against a schema: Name or Name@MAJOR.MINOR.PATCH (default: the event's $schema, else the latest).
     #[arg(long)]
@@ -42,12 +45,18 @@ struct Result_ {
     schema: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
+    /// The machine name of the refusal (`decode_error`, `too_large`, ...), as the
+    /// dead-letter queue records it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'static str>,
     violations: Vec<Violation>,
 }
 
 enum Target {
     Subject(String),
     Schema(SchemaRef),
+    /// The schema the event's `$schema` names.
+    OwnSchema,
 }
 
 /// Runs `herald validate`.
@@ -67,7 +76,7 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<Outcome> {
             }
             Target::Schema(r)
         }
-        (None, None) => bail!("give --subject or --schema"),
+        (None, None) => Target::OwnSchema,
     };
     let limit = args.max_bytes.unwrap_or(catalog.settings().max_event_bytes);
     let inputs: Vec<PathBuf> = if args.files.is_empty() {
@@ -92,6 +101,7 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<Outcome> {
             let mut reader = BufReader::new(reader);
             let mut line = Vec::new();
             let mut n = 0;
+            let before = results.len();
             loop {
                 line.clear();
                 let read = reader
@@ -106,13 +116,32 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<Outcome> {
                 }
                 results.push(check_one(&catalog, &target, &line, limit, &name, Some(n)));
             }
+            if results.len() == before {
+                results.push(Result_::error(
+                    &name,
+                    None,
+                    "empty input: no event to validate",
+                ));
+            }
         } else {
-            // Read one byte past the limit: enough to refuse, never the whole of a huge file.
+            // Keep at most one byte past the limit; count the rest without storing it, so
+            // an oversized event is reported with its exact size in bounded memory.
             let mut bytes = Vec::new();
-            reader
+            let mut reader = reader;
+            (&mut reader)
                 .take(limit as u64 + 1)
                 .read_to_end(&mut bytes)
                 .with_context(|| format!("cannot read {name}"))?;
+            if bytes.len() > limit {
+                let rest = std::io::copy(&mut reader, &mut std::io::sink())
+                    .with_context(|| format!("cannot read {name}"))?;
+                let size = bytes.len() + rest as usize;
+                let e = ValidationError::TooLarge { size, limit };
+                let mut r = Result_::error(&name, None, &e.to_string());
+                r.reason = Some(e.reason());
+                results.push(r);
+                continue;
+            }
             results.push(check_one(&catalog, &target, &bytes, limit, &name, None));
         }
     }
@@ -120,6 +149,7 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<Outcome> {
     let failed = results.iter().filter(|r| !r.valid).count();
     match global.format {
         Format::Json => print_json(&serde_json::json!({
+            "contracts": global.contracts_source().to_json(),
             "valid": failed == 0,
             "checked": results.len(),
             "invalid": failed,
@@ -148,7 +178,12 @@ fn check_one(
                 .validate(s, None, &event)
                 .map(|v| format!("{}@{}", v.subject.schema, v.version)),
             Target::Schema(r) => catalog.validate_schema(r, &event).map(|d| d.label()),
+            Target::OwnSchema => match own_schema(catalog, &event) {
+                Ok(r) => catalog.validate_schema(&r, &event).map(|d| d.label()),
+                Err(message) => Err(ValidationError::Decode(message)),
+            },
         });
+    let reason = outcome.as_ref().err().map(ValidationError::reason);
     let (valid, schema, error, violations) = match outcome {
         Ok(schema) => (true, Some(schema), None, Vec::new()),
         Err(ValidationError::Invalid {
@@ -169,7 +204,40 @@ fn check_one(
         valid,
         schema,
         error,
+        reason,
         violations,
+    }
+}
+
+/// The schema an event names in `$schema` (used without --subject or --schema).
+fn own_schema(catalog: &Catalog, event: &serde_json::Value) -> Result<SchemaRef, String> {
+    let Some(id) = event.get("$schema").and_then(serde_json::Value::as_str) else {
+        return Err(
+            "the event has no $schema: give --subject SUBJECT or --schema NAME[@VERSION]".into(),
+        );
+    };
+    let doc = catalog.schema_by_id(id).ok_or_else(|| {
+        format!(
+            "the event's $schema `{id}` is not a schema in these contracts (see `herald catalog`)"
+        )
+    })?;
+    Ok(SchemaRef {
+        name: doc.name.clone(),
+        version: Some(doc.version),
+    })
+}
+
+impl Result_ {
+    fn error(file: &str, line: Option<usize>, error: &str) -> Self {
+        Result_ {
+            file: file.to_string(),
+            line,
+            valid: false,
+            schema: None,
+            error: Some(error.to_string()),
+            reason: Some("decode_error"),
+            violations: Vec::new(),
+        }
     }
 }
 
