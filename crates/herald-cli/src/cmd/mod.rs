@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod asyncapi;
 pub mod auth;
 pub mod bench;
 pub mod catalog;
@@ -8,7 +9,9 @@ pub mod check;
 pub mod consume;
 pub mod demo;
 pub mod diff;
+pub mod docs;
 pub mod dlq;
+pub mod export;
 pub mod lag;
 pub mod lock;
 pub mod nats;
