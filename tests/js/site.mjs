@@ -14,7 +14,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
 import { chromium } from 'playwright-core';
 
 const siteDir = path.resolve(process.argv[2] || '');
@@ -85,13 +85,14 @@ try {
 async function crawl(base) {
   const ids = new Map(); // page path -> Set of element ids
   const wanted = []; // [page path, id, from]
+  const page = await context.newPage();
+  let where = base;
+  page.on('console', (m) => { if (m.type() === 'error') problems.push(`${where}: console error: ${m.text()}`); });
+  page.on('pageerror', (e) => problems.push(`${where}: uncaught: ${e.message}`));
+  page.on('requestfailed', (r) => problems.push(`${where}: request failed: ${r.url()} (${r.failure()?.errorText})`));
+  page.on('response', (r) => { if (r.status() >= 400) problems.push(`${where}: ${r.status()} for ${r.url()}`); });
   for (const rel of pages) {
-    const page = await context.newPage();
-    const where = `${base}${rel}`;
-    page.on('console', (m) => { if (m.type() === 'error') problems.push(`${where}: console error: ${m.text()}`); });
-    page.on('pageerror', (e) => problems.push(`${where}: uncaught: ${e.message}`));
-    page.on('requestfailed', (r) => problems.push(`${where}: request failed: ${r.url()} (${r.failure()?.errorText})`));
-    page.on('response', (r) => { if (r.status() >= 400) problems.push(`${where}: ${r.status()} for ${r.url()}`); });
+    where = `${base}${rel}`;
     const response = await page.goto(where, { waitUntil: 'load' });
     if (base === httpBase && (!response || response.status() !== 200)) problems.push(`${where}: status ${response?.status()}`);
     summary.pages += 1;
@@ -114,8 +115,8 @@ async function crawl(base) {
       }
       if (target.hash.length > 1) wanted.push([relTarget, decodeURIComponent(target.hash.slice(1)), where]);
     }
-    await page.close();
   }
+  await page.close();
   for (const [rel, id, from] of wanted) {
     summary.fragments += 1;
     if (!ids.get(rel)?.has(id)) problems.push(`${from}: link to ${rel}#${id}, but that page has no element with that id`);

@@ -91,7 +91,10 @@ fn the_site_works_in_chromium_from_disk_and_from_a_web_server() {
     let pages = 3 + c.subjects().len() + versions + c.services().len();
     let summary = peer("node", &[&node_script("site.mjs"), &site]);
     assert_eq!(summary["pages"], json!(2 * pages), "{summary}");
-    assert!(summary["links"].as_u64().unwrap() > 40 * pages as u64, "{summary}");
+    assert!(
+        summary["links"].as_u64().unwrap() > 40 * pages as u64,
+        "{summary}"
+    );
     assert!(summary["fragments"].as_u64().unwrap() > 0, "{summary}");
     assert_eq!(
         summary["search"]["landed"],
@@ -121,8 +124,15 @@ fn asyncapi_parses_without_errors_and_its_payloads_agree_with_herald() {
             }));
         }
     }
-    let valid = cases.iter().filter(|c| c["herald_valid"] == json!(true)).count();
-    assert!(valid > 10 && valid < cases.len(), "{valid} of {}", cases.len());
+    let valid = cases
+        .iter()
+        .filter(|c| c["herald_valid"] == json!(true))
+        .count();
+    assert!(
+        valid > 10 && valid < cases.len(),
+        "{valid} of {}",
+        cases.len()
+    );
     let cases_path = tmp.path().join("cases.json");
     std::fs::write(&cases_path, serde_json::to_vec(&cases).unwrap()).unwrap();
     let summary = peer(
@@ -162,7 +172,10 @@ fn bundles_agree_with_python_jsonschema_on_every_example() {
                 };
                 let valid = c.validate_schema(&schema, &e.event).is_ok();
                 let expect: Vec<[&str; 2]> = if Some(doc.version) == target {
-                    e.expect.iter().map(|(p, k)| [p.as_str(), k.as_str()]).collect()
+                    e.expect
+                        .iter()
+                        .map(|(p, k)| [p.as_str(), k.as_str()])
+                        .collect()
                 } else {
                     Vec::new()
                 };
@@ -179,11 +192,21 @@ fn bundles_agree_with_python_jsonschema_on_every_example() {
         "python3",
         &[&repo().join("tests/py/bundles_agree.py"), &dir, &cases_path],
     );
-    let herald_valid = cases.iter().filter(|c| c["herald_valid"] == json!(true)).count();
+    let herald_valid = cases
+        .iter()
+        .filter(|c| c["herald_valid"] == json!(true))
+        .count();
     assert_eq!(summary["cases"], json!(cases.len()), "{summary}");
     assert_eq!(summary["valid"], json!(herald_valid), "{summary}");
-    assert_eq!(summary["invalid"], json!(cases.len() - herald_valid), "{summary}");
-    let invalid_examples = cases.iter().filter(|c| !c["expect"].as_array().unwrap().is_empty()).count();
+    assert_eq!(
+        summary["invalid"],
+        json!(cases.len() - herald_valid),
+        "{summary}"
+    );
+    let invalid_examples = cases
+        .iter()
+        .filter(|c| !c["expect"].as_array().unwrap().is_empty())
+        .count();
     assert!(invalid_examples >= 15, "{invalid_examples}");
     assert!(summary["expectations"].as_u64().unwrap() >= invalid_examples as u64);
 }
@@ -214,30 +237,63 @@ fn asyncapi_has_a_channel_per_subject_and_an_operation_per_producer_and_consumer
         msg["payload"]["schema"]["allOf"][1]["properties"]["event_type"]["const"],
         json!("model_inference")
     );
-    assert_eq!(msg["correlationId"]["$ref"], json!("#/components/correlationIds/herald"));
+    assert_eq!(
+        msg["correlationId"]["$ref"],
+        json!("#/components/correlationIds/herald")
+    );
     assert_eq!(
         doc["components"]["correlationIds"]["herald"]["location"],
         json!("$message.header#/ce-correlationid")
     );
     let headers = &doc["components"]["schemas"]["herald-headers"]["properties"];
-    for h in ["ce-id", "ce-source", "ce-type", "ce-time", "ce-dataschema", "traceparent", "Nats-Msg-Id"] {
-        assert!(headers.get(h).is_some(), "header {h} missing from {headers}");
+    for h in [
+        "ce-id",
+        "ce-source",
+        "ce-type",
+        "ce-time",
+        "ce-dataschema",
+        "traceparent",
+        "Nats-Msg-Id",
+    ] {
+        assert!(
+            headers.get(h).is_some(),
+            "header {h} missing from {headers}"
+        );
     }
     // Shared, not duplicated: the schema appears once, every message refers to it.
     let text = doc.to_string();
-    assert_eq!(text.matches("\"Tracks service usage for billing and analytics. Published on usage.metered.*.\"").count(), 2, "UsageEvent 1.0.0 and 1.1.0, once each");
+    assert_eq!(
+        text.matches(
+            "\"Tracks service usage for billing and analytics. Published on usage.metered.*.\""
+        )
+        .count(),
+        2,
+        "UsageEvent 1.0.0 and 1.1.0, once each"
+    );
     let ops = doc["operations"].as_object().unwrap();
     let on = |action: &str| -> Vec<&String> {
         ops.iter()
-            .filter(|(_, o)| o["action"] == json!(action) && o["channel"]["$ref"] == json!("#/channels/usage.metered.model_inference"))
+            .filter(|(_, o)| {
+                o["action"] == json!(action)
+                    && o["channel"]["$ref"] == json!("#/channels/usage.metered.model_inference")
+            })
             .map(|(k, _)| k)
             .collect()
     };
     let c = catalog();
-    assert_eq!(on("send").len(), c.services().len(), "usage.metered accepts every service");
+    assert_eq!(
+        on("send").len(),
+        c.services().len(),
+        "usage.metered accepts every service"
+    );
     let receive = on("receive");
     assert_eq!(receive.len(), 2, "{receive:?}");
-    assert!(receive.iter().any(|k| k.starts_with("billing-service--usage.receive.")), "{receive:?}");
+    assert!(
+        receive
+            .iter()
+            .any(|k| k.starts_with("billing-service--usage.receive.")),
+        "{receive:?}"
+    );
 }
 
 #[test]

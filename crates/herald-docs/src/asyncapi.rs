@@ -111,7 +111,8 @@ pub fn document(catalog: &Catalog) -> Result<Value, DocsError> {
             continue;
         };
         let id = key(&subject.name);
-        let schema_ref = json!({"$ref": format!("#/components/schemas/{}/schema", schema_key(doc))});
+        let schema_ref =
+            json!({"$ref": format!("#/components/schemas/{}/schema", schema_key(doc))});
         let payload = match &subject.constraint {
             Some(c) => json!({"allOf": [schema_ref, c]}),
             None => schema_ref,
@@ -162,7 +163,11 @@ pub fn document(catalog: &Catalog) -> Result<Value, DocsError> {
         }
         for consumer in catalog.consumers_of(&subject.name) {
             operations.insert(
-                key(&format!("{}.receive.{}", consumer.durable_name(), subject.name)),
+                key(&format!(
+                    "{}.receive.{}",
+                    consumer.durable_name(),
+                    subject.name
+                )),
                 json!({
                     "action": "receive",
                     "channel": channel_ref,

@@ -6,7 +6,9 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum DocsError {
     /// A `$ref` points outside the loaded contracts.
-    #[error("{schema}: $ref `{reference}` does not resolve to a loaded schema; run `herald check`")]
+    #[error(
+        "{schema}: $ref `{reference}` does not resolve to a loaded schema; run `herald check`"
+    )]
     UnresolvedRef {
         /// The schema holding the reference.
         schema: String,

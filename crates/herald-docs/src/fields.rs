@@ -40,7 +40,10 @@ pub fn fields(catalog: &Catalog, doc: &SchemaDoc) -> Vec<Field> {
         .flatten()
         .filter(|d| d.version <= doc.version)
         .map(|d| {
-            let set = own_fields(catalog, d).into_iter().map(|f| f.pointer).collect();
+            let set = own_fields(catalog, d)
+                .into_iter()
+                .map(|f| f.pointer)
+                .collect();
             (d.version, set)
         })
         .collect();
@@ -214,7 +217,10 @@ mod tests {
         assert_eq!(id.constraints, vec!["format: uuid".to_string()]);
         assert_eq!(id.description, "Unique identifier; the idempotency key.");
         let currency = field(&rows, "/cost/currency");
-        assert_eq!(currency.constraints, vec!["pattern: ^[A-Z]{3}$".to_string()]);
+        assert_eq!(
+            currency.constraints,
+            vec!["pattern: ^[A-Z]{3}$".to_string()]
+        );
         assert!(currency.required);
         assert!(!field(&rows, "/cost/rate").required);
         assert_eq!(field(&rows, "/region").since, Some(Version::new(1, 1, 0)));

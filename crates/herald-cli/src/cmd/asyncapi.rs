@@ -7,7 +7,9 @@ use crate::{Global, Outcome};
 /// message per subject with its schema as a draft 2020-12 payload, send and
 /// receive operations per producer and consumer.
 #[derive(Debug, clap::Args)]
-#[command(after_help = "YAML by default, JSON with --format json:\n  herald asyncapi > asyncapi.yaml\n  herald asyncapi --format json > asyncapi.json")]
+#[command(
+    after_help = "YAML by default, JSON with --format json:\n  herald asyncapi > asyncapi.yaml\n  herald asyncapi --format json > asyncapi.json"
+)]
 pub struct Args {}
 
 /// Runs `herald asyncapi`.
@@ -18,7 +20,9 @@ pub fn run(global: &Global, _args: &Args) -> anyhow::Result<Outcome> {
         Format::Json => crate::output::print_json(&doc)?,
         Format::Text => crate::out!("{}", serde_yaml_ng::to_string(&doc)?),
         Format::Markdown => {
-            anyhow::bail!("herald asyncapi prints YAML (the default) or JSON (--format json), not markdown")
+            anyhow::bail!(
+                "herald asyncapi prints YAML (the default) or JSON (--format json), not markdown"
+            )
         }
     }
     Ok(Outcome::Ok)

@@ -56,7 +56,8 @@ pub fn of_schema(catalog: &Catalog, schema: &str) -> Vec<Example> {
                     .into_iter()
                     .flatten()
                     .map(|e| {
-                        let field = |k: &str| e.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+                        let field =
+                            |k: &str| e.get(k).and_then(Value::as_str).unwrap_or("").to_string();
                         (field("path"), field("keyword"))
                     })
                     .collect();

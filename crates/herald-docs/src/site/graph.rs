@@ -126,7 +126,11 @@ fn column(nodes: &[Node], (x, w): (f64, f64), height: f64, class: &str) -> Marku
 /// The SVG element (used inline and standalone). Links are relative to the site root.
 fn svg(catalog: &Catalog) -> Markup {
     let l = layout(catalog);
-    let rows = l.producers.len().max(l.subjects.len()).max(l.consumers.len());
+    let rows = l
+        .producers
+        .len()
+        .max(l.subjects.len())
+        .max(l.consumers.len());
     let height = rows as f64 * ROW + 2.0 * MARGIN;
     let [p, s, c] = COLUMNS;
     let view_box = format!("0 0 {WIDTH} {height:.0}");

@@ -6,6 +6,7 @@
 //! goes through maud, which escapes it; only the SVG graph, built by this
 //! crate from escaped parts, is inserted as markup.
 
+mod changelog_page;
 pub mod examples;
 mod graph;
 mod index;
@@ -13,7 +14,6 @@ mod schema_page;
 mod search;
 mod service_page;
 mod subject_page;
-mod changelog_page;
 
 use std::path::{Path, PathBuf};
 
@@ -52,7 +52,11 @@ pub fn generate(catalog: &Catalog, dir: &Path) -> Result<Vec<PathBuf>, DocsError
         },
         Page {
             path: "graph.html".into(),
-            contents: page("", "Producers → subjects → consumers", graph::page_body(catalog)),
+            contents: page(
+                "",
+                "Producers → subjects → consumers",
+                graph::page_body(catalog),
+            ),
         },
         Page {
             path: "graph.svg".into(),

@@ -11,11 +11,19 @@ use crate::fields::fields;
 pub(super) fn index(catalog: &Catalog) -> Result<String, DocsError> {
     let mut entries = Vec::new();
     for s in catalog.subjects() {
-        entries.push(json!({"k": "subject", "t": s.name, "d": s.description, "u": subject_path(&s.name)}));
+        entries.push(
+            json!({"k": "subject", "t": s.name, "d": s.description, "u": subject_path(&s.name)}),
+        );
     }
     for doc in catalog.schemas().values().flatten() {
-        let description = doc.document.get("description").and_then(|v| v.as_str()).unwrap_or("");
-        entries.push(json!({"k": "schema", "t": doc.label(), "d": description, "u": schema_path(doc)}));
+        let description = doc
+            .document
+            .get("description")
+            .and_then(|v| v.as_str())
+            .unwrap_or("");
+        entries.push(
+            json!({"k": "schema", "t": doc.label(), "d": description, "u": schema_path(doc)}),
+        );
         for f in fields(catalog, doc) {
             entries.push(json!({
                 "k": "field",
@@ -26,7 +34,9 @@ pub(super) fn index(catalog: &Catalog) -> Result<String, DocsError> {
         }
     }
     for s in catalog.services() {
-        entries.push(json!({"k": "service", "t": s.name, "d": s.description, "u": service_path(&s.name)}));
+        entries.push(
+            json!({"k": "service", "t": s.name, "d": s.description, "u": service_path(&s.name)}),
+        );
     }
     let text = serde_json::to_string(&entries).map_err(|e| DocsError::Serialize {
         what: "the search index".into(),
