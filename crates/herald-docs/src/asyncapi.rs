@@ -246,43 +246,32 @@ fn rewrite(catalog: &Catalog, doc: &SchemaDoc) -> Result<Value, DocsError> {
         map.entry("$comment")
             .or_insert_with(|| Value::String(format!("$id: {}", doc.id)));
     }
-    rewrite_refs(catalog, doc, &mut value, &doc.id)?;
-    Ok(value)
-}
-
-fn rewrite_refs(
-    catalog: &Catalog,
-    doc: &SchemaDoc,
-    schema: &mut Value,
-    base: &str,
-) -> Result<(), DocsError> {
-    let base = refs::rebase(base, schema);
-    let Some(map) = schema.as_object_mut() else {
-        return Ok(());
-    };
-    if let Some(Value::String(reference)) = map.get("$ref") {
-        let unresolved = || DocsError::UnresolvedRef {
+    let mut missing = None;
+    refs::rewrite_refs(
+        &mut value,
+        &doc.id,
+        &mut |t| match catalog.schema_by_id(&t.document) {
+            Some(other) => Some(format!(
+                "#/components/schemas/{}/schema{}",
+                schema_key(other),
+                refs::fragment(&t.pointer).trim_start_matches('#')
+            )),
+            None => {
+                missing
+                    .get_or_insert_with(|| format!("{}{}", t.document, refs::fragment(&t.pointer)));
+                None
+            }
+        },
+    )
+    .map_err(|reference| DocsError::UnresolvedRef {
+        schema: doc.label(),
+        reference,
+    })?;
+    if let Some(reference) = missing {
+        return Err(DocsError::UnresolvedRef {
             schema: doc.label(),
-            reference: reference.clone(),
-        };
-        let target = refs::target(&base, reference).ok_or_else(unresolved)?;
-        let other = catalog
-            .schema_by_id(&target.document)
-            .ok_or_else(unresolved)?;
-        let rewritten = format!(
-            "#/components/schemas/{}/schema{}",
-            schema_key(other),
-            target.pointer
-        );
-        map.insert("$ref".into(), Value::String(rewritten));
+            reference,
+        });
     }
-    let mut subs = Vec::new();
-    // Collect the paths of subschemas first: `subschemas` borrows immutably.
-    refs::subschema_paths(schema, &mut subs);
-    for path in subs {
-        if let Some(sub) = schema.pointer_mut(&path) {
-            rewrite_refs(catalog, doc, sub, &base)?;
-        }
-    }
-    Ok(())
+    Ok(value)
 }

@@ -1,11 +1,15 @@
 //! Self-contained schema files: `herald export --bundle DIR`.
 //!
 //! Each released schema version becomes one file that needs no resolver:
-//! every document it references (transitively) is embedded under `$defs`,
-//! keyed by and keeping its `$id`. This is the bundling the 2020-12 spec
-//! describes ("Bundling", core §9.3.1): the `$ref`s stay as written and
-//! resolve to the embedded resources by their `$id`, so the bundle validates
-//! exactly as the original does, in any 2020-12 validator, offline.
+//! every document it references (transitively) is embedded under
+//! `$defs/<Name>@<version>`, keeping its `$id`, as the 2020-12 spec's
+//! "Bundling" describes (core §9.3.1). The schema's own `$ref`s to them are
+//! rewritten to plain local pointers (`#/$defs/common@1.0.0/$defs/uuid`):
+//! validators would also find the embedded resources by `$id`, but code
+//! generators (datamodel-code-generator, json-schema-to-typescript) ignore
+//! embedded `$id`s and would go looking for `../common/1.0.0.json` on disk.
+//! `$ref`s inside an embedded document stay as written and resolve by its
+//! `$id` (herald's shared definitions have none).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -43,6 +47,22 @@ pub fn bundle(catalog: &Catalog, doc: &SchemaDoc) -> Result<Value, DocsError> {
     if embedded.is_empty() {
         return Ok(out);
     }
+    let key_of = |id: &str| catalog.schema_by_id(id).map(|d| d.label());
+    refs::rewrite_refs(&mut out, &doc.id, &mut |t| {
+        (t.document != doc.id)
+            .then(|| key_of(&t.document))
+            .flatten()
+            .map(|key| {
+                format!(
+                    "#/$defs/{key}{}",
+                    refs::fragment(&t.pointer).trim_start_matches('#')
+                )
+            })
+    })
+    .map_err(|reference| DocsError::UnresolvedRef {
+        schema: doc.label(),
+        reference,
+    })?;
     let Some(root) = out.as_object_mut() else {
         // A boolean schema references nothing, so it never gets here.
         return Ok(out);
@@ -57,13 +77,14 @@ pub fn bundle(catalog: &Catalog, doc: &SchemaDoc) -> Result<Value, DocsError> {
         });
     };
     for (id, schema) in embedded {
-        if defs.contains_key(&id) {
+        let key = key_of(&id).unwrap_or(id);
+        if defs.contains_key(&key) {
             return Err(DocsError::DefsClash {
                 schema: doc.label(),
-                key: id,
+                key,
             });
         }
-        defs.insert(id, schema);
+        defs.insert(key, schema);
     }
     Ok(out)
 }

@@ -138,6 +138,51 @@ pub(crate) fn all_refs(schema: &Value, base: &str, out: &mut Vec<(String, String
     subschemas(schema, &mut |sub| all_refs(sub, &base, out));
 }
 
+/// Characters a JSON Pointer must escape to sit in a URI fragment.
+const FRAGMENT: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'%')
+    .add(b'<')
+    .add(b'>')
+    .add(b'`')
+    .add(b'{')
+    .add(b'}');
+
+/// A JSON Pointer as a URI fragment (`#/…`), percent-encoded where needed.
+pub(crate) fn fragment(pointer: &str) -> String {
+    format!(
+        "#{}",
+        percent_encoding::utf8_percent_encode(pointer, FRAGMENT)
+    )
+}
+
+/// Rewrites the `$ref`s of `schema` in place: `rewrite` gets each reference
+/// resolved against the base URI in scope and returns its replacement, or
+/// `None` to keep it. Returns the first reference that does not parse.
+pub(crate) fn rewrite_refs(
+    schema: &mut Value,
+    base: &str,
+    rewrite: &mut dyn FnMut(&Target) -> Option<String>,
+) -> Result<(), String> {
+    let base = rebase(base, schema);
+    if let Some(Value::String(reference)) = schema.get("$ref") {
+        let t = target(&base, reference).ok_or_else(|| reference.clone())?;
+        if let Some(new) = rewrite(&t) {
+            schema["$ref"] = Value::String(new);
+        }
+    }
+    let mut paths = Vec::new();
+    subschema_paths(schema, &mut paths);
+    for path in paths {
+        if let Some(sub) = schema.pointer_mut(&path) {
+            rewrite_refs(sub, &base, rewrite)?;
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

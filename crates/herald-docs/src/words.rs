@@ -38,7 +38,11 @@ pub fn describe(fragment: &Value) -> Vec<String> {
                 });
             }
             "if" => {
-                let cond = describe(value).join(" and ");
+                let cond = describe(value)
+                    .iter()
+                    .map(|rule| as_condition(rule))
+                    .collect::<Vec<_>>()
+                    .join(" and ");
                 if let Some(then) = map.get("then") {
                     out.push(format!("when {cond}: {}", describe(then).join("; ")));
                 }
@@ -54,6 +58,14 @@ pub fn describe(fragment: &Value) -> Vec<String> {
         }
     }
     out
+}
+
+/// A rule restated as a condition: "x must be 1" becomes "x is 1".
+fn as_condition(rule: &str) -> String {
+    rule.replace(" must all be present", " are all present")
+        .replace(" must be present", " is present")
+        .replace(" must be one of ", " is one of ")
+        .replace(" must be ", " is ")
 }
 
 fn describe_property(name: &str, sub: &Value) -> Vec<String> {
@@ -113,7 +125,7 @@ mod tests {
         assert_eq!(
             describe(&s),
             vec![
-                "when status must be \"failed\" and status must be present: error must be present"
+                "when status is \"failed\" and status is present: error must be present"
                     .to_string()
             ]
         );

@@ -66,18 +66,19 @@ fn a_bundle_embeds_each_referenced_schema_once_under_its_id() {
     let bundle = herald_docs::bundle::bundle(&catalog, doc).unwrap();
     let defs = bundle["$defs"].as_object().unwrap();
     let keys: Vec<&String> = defs.keys().collect();
+    assert_eq!(keys, ["common@1.0.0"]);
     assert_eq!(
-        keys,
-        ["https://contracts.platform.internal/schemas/common/1.0.0.json"]
-    );
-    let common = &defs["https://contracts.platform.internal/schemas/common/1.0.0.json"];
-    assert_eq!(
-        common["$id"],
-        "https://contracts.platform.internal/schemas/common/1.0.0.json"
+        defs["common@1.0.0"]["$id"],
+        "https://contracts.platform.internal/schemas/common/1.0.0.json",
+        "the embedded schema keeps its $id"
     );
     assert_eq!(
-        bundle["properties"]["event_id"]["$ref"], "../common/1.0.0.json#/$defs/uuid",
-        "references stay as written and resolve by $id"
+        bundle["properties"]["event_id"]["$ref"], "#/$defs/common@1.0.0/$defs/uuid",
+        "references are local pointers, for generators that ignore embedded $ids"
+    );
+    assert!(
+        !bundle.to_string().contains("../common/"),
+        "no reference needs a file beside the bundle"
     );
 }
 
