@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use herald_runtime::NatsServer;
+use herald_test_server::NatsServer;
 
 fn herald(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_herald"))
@@ -267,7 +267,7 @@ fn publish_unknown_subject_is_a_usage_error() {
 
 #[test]
 fn publish_to_unreachable_server_fails_within_connect_timeout() {
-    let port = herald_runtime::server::free_port().unwrap();
+    let port = herald_test_server::free_port().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("e.json");
     std::fs::write(&file, usage_line("550e8400-e29b-41d4-a716-446655440012")).unwrap();

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use herald_runtime::NatsServer;
+use herald_test_server::NatsServer;
 
 fn herald(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut c = Command::new(env!("CARGO_BIN_EXE_herald"));
@@ -161,9 +161,7 @@ async fn auth_generate_then_services_connect_with_their_nkeys() {
     let billing = herald_runtime::HeraldClient::connect(
         herald_runtime::ConnectConfig::default()
             .url(&url)
-            .nkey_seed(
-                herald_runtime::auth::read_secret(Path::new(&nk("billing-service"))).unwrap(),
-            ),
+            .nkey_seed(herald_tools::auth::read_secret(Path::new(&nk("billing-service"))).unwrap()),
     )
     .await
     .unwrap();

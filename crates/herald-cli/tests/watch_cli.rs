@@ -13,9 +13,8 @@ use std::time::Duration;
 use futures::StreamExt;
 use herald_contracts::Catalog;
 use herald_runtime::contracts::Contracts;
-use herald_runtime::{
-    ConnectConfig, Consumer, ConsumerConfig, HeraldClient, NatsServer, Provisioner,
-};
+use herald_runtime::{ConnectConfig, Consumer, ConsumerConfig, HeraldClient, Provisioner};
+use herald_test_server::NatsServer;
 
 /// A `herald` child process, killed on drop.
 struct Reaped(Child);

@@ -11,9 +11,9 @@ use herald_runtime::consumer::watch_max_deliveries;
 use herald_runtime::dlq::reason;
 use herald_runtime::{
     headers as h, Consumer, ConsumerConfig, DedupeStore, Delivery, Dlq, DlqFilter, HandlerError,
-    HeraldClient, NatsServer, Provisioner, Publish, Publisher, PublisherConfig, Shutdown,
-    StatsSnapshot,
+    HeraldClient, Provisioner, Publish, Publisher, PublisherConfig, Shutdown, StatsSnapshot,
 };
+use herald_test_server::NatsServer;
 
 use common::*;
 

@@ -25,9 +25,10 @@ use futures::StreamExt;
 use herald_runtime::contracts::Contracts;
 use herald_runtime::publisher::Outgoing;
 use herald_runtime::{
-    ConnectConfig, Consumer, ConsumerConfig, DedupeStore, HeraldClient, NatsCluster, Provisioner,
-    Publish, Publisher, PublisherConfig, Shutdown, StatsSnapshot,
+    ConnectConfig, Consumer, ConsumerConfig, DedupeStore, HeraldClient, Provisioner, Publish,
+    Publisher, PublisherConfig, Shutdown, StatsSnapshot,
 };
+use herald_test_server::NatsCluster;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use common::*;

@@ -10,9 +10,10 @@ use herald_contracts::Catalog;
 use herald_runtime::contracts::Contracts;
 use herald_runtime::metrics::{self, names, MetricsHandle};
 use herald_runtime::{
-    ConnectConfig, Consumer, ConsumerConfig, Delivery, HandlerError, HeraldClient, NatsServer,
-    Provisioner, Publish, Publisher, PublisherConfig, Shutdown,
+    ConnectConfig, Consumer, ConsumerConfig, Delivery, HandlerError, HeraldClient, Provisioner,
+    Publish, Publisher, PublisherConfig, Shutdown,
 };
+use herald_test_server::NatsServer;
 use serde_json::{json, Value};
 
 const SUBJECT: &str = "usage.metered.api_call";

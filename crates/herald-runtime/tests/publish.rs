@@ -14,7 +14,7 @@ use herald_runtime::{
 
 use common::*;
 
-async fn setup(name: &str) -> (herald_runtime::NatsServer, Publisher) {
+async fn setup(name: &str) -> (herald_test_server::NatsServer, Publisher) {
     let server = server().await;
     let client = connect(&server, name).await;
     let contracts = TestCatalog::new().arc();
@@ -337,7 +337,7 @@ authorization {
 "#,
     )
     .unwrap();
-    let server = herald_runtime::NatsServer::start_with_args(&["-c", conf.to_str().unwrap()])
+    let server = herald_test_server::NatsServer::start_with_args(&["-c", conf.to_str().unwrap()])
         .await
         .expect("nats-server");
     let admin = herald_runtime::HeraldClient::connect(

@@ -5,7 +5,8 @@ mod common;
 use std::time::Duration;
 
 use herald_runtime::contracts::Storage;
-use herald_runtime::{Action, ConnectConfig, HeraldClient, NatsCluster, Provisioner};
+use herald_runtime::{Action, ConnectConfig, HeraldClient, Provisioner};
+use herald_test_server::NatsCluster;
 
 use common::*;
 
@@ -169,7 +170,7 @@ async fn harness_restart_keeps_port_and_store_and_kill9_recovers() {
 
 #[tokio::test]
 async fn unreachable_server_fails_within_connect_timeout() {
-    let port = herald_runtime::server::free_port().unwrap();
+    let port = herald_test_server::free_port().unwrap();
     let started = std::time::Instant::now();
     let err = HeraldClient::connect(
         ConnectConfig::default()

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use herald_runtime::auth::{self, Role, SecretKind};
+use herald_tools::auth::{self, Role, SecretKind};
 use serde_json::json;
 
 use crate::output::{print_json, Format};

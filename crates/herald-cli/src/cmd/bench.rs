@@ -3,9 +3,10 @@
 use std::sync::Arc;
 
 use anyhow::Context;
-use herald_runtime::bench::suite::{Suite, Which};
-use herald_runtime::bench::PublishBench;
-use herald_runtime::{NatsServer, Provisioner};
+use herald_runtime::Provisioner;
+use herald_test_server::NatsServer;
+use herald_tools::bench::suite::{Suite, Which};
+use herald_tools::bench::PublishBench;
 use serde_json::json;
 
 use crate::output::{print_json, table, Format};

@@ -1,5 +1,5 @@
 //! `herald demo`: the platform's services exchanging events over JetStream, with
-//! faults injected, checking its own books. The work is in `herald_runtime::demo`;
+//! faults injected, checking its own books. The work is in `herald_tools::demo`;
 //! this parses, shows progress and prints the summary.
 
 use std::io::IsTerminal;
@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use herald_runtime::demo::{self, DemoConfig, DemoReport, Progress};
+use herald_tools::demo::{self, DemoConfig, DemoReport, Progress};
 use tokio::sync::watch;
 
 use crate::output::{print_json, table, Format, Style};

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use herald_runtime::consumer::termination_signal;
-use herald_runtime::tail::{tail, TailStart};
+use herald_tools::tail::{tail, TailStart};
 
 use crate::output::Style;
 use crate::{Global, Outcome};

@@ -10,8 +10,8 @@ use anyhow::Context;
 use herald_runtime::consumer::termination_signal;
 use herald_runtime::contracts::Contracts;
 use herald_runtime::metrics;
-use herald_runtime::monitor::watch::{spawn_heartbeats, EventSink, WatchOptions, Watcher};
 use herald_runtime::{Publisher, PublisherConfig};
+use herald_tools::monitor::watch::{spawn_heartbeats, EventSink, WatchOptions, Watcher};
 
 use crate::{Global, Outcome};
 
@@ -52,7 +52,7 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<Outcome> {
     rt.block_on(async {
         let _metrics = match args.metrics_addr {
             Some(addr) => {
-                let server = metrics::serve(addr)
+                let server = herald_tools::metrics_http::serve(addr)
                     .await
                     .with_context(|| format!("cannot serve metrics on {addr}"))?;
                 eprintln!("metrics: http://{}/metrics", server.local_addr());

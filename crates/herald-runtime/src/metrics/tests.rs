@@ -4,7 +4,6 @@
 use super::*;
 use std::collections::BTreeMap;
 use std::process::{Command, Stdio};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 #[derive(Debug)]
 struct Sample {
@@ -466,20 +465,6 @@ fn promtool_check_metrics_accepts_the_exposition() {
     assert_promtool_accepts(&text);
 }
 
-#[tokio::test]
-async fn promtool_check_metrics_accepts_a_real_scrape() {
-    let server = serve("127.0.0.1:0".parse().unwrap()).await.expect("serve");
-    record_everything();
-    register_schemas(["UsageEvent"]);
-    let (status, _, body) = http_get(server.local_addr(), "/metrics").await;
-    assert_eq!(status, "HTTP/1.1 200 OK");
-    for name in names::ALL {
-        assert!(body.contains(&format!("# HELP {name} ")), "{name} missing");
-    }
-    assert_promtool_accepts(&body);
-    server.abort();
-}
-
 #[test]
 fn event_age_is_measured_from_ce_time() {
     let produced = chrono::DateTime::parse_from_rfc3339("2026-01-15T10:30:00Z").unwrap();
@@ -538,82 +523,4 @@ fn install_inside_a_local_recorder_still_describes_the_global_one() {
         ),
         1.0
     );
-}
-
-async fn http_get(addr: SocketAddr, path: &str) -> (String, String, String) {
-    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.expect("write");
-    let mut response = String::new();
-    stream
-        .read_to_string(&mut response)
-        .await
-        .expect("read response");
-    let (head, body) = response.split_once("\r\n\r\n").expect("head/body");
-    let status = head.lines().next().unwrap().to_owned();
-    (status, head.to_ascii_lowercase(), body.to_owned())
-}
-
-#[tokio::test]
-async fn serve_exposes_metrics_over_http() {
-    let server = serve("127.0.0.1:0".parse().unwrap()).await.expect("serve");
-    assert_ne!(server.local_addr().port(), 0);
-    record_consumed(
-        "svc-http-test",
-        "realtime.push.chat_message",
-        ConsumedOutcome::Retry,
-    );
-    record_consumed(
-        "svc-http-test",
-        "realtime.push.chat_message",
-        ConsumedOutcome::Retry,
-    );
-    let (status, head, body) = http_get(server.local_addr(), "/metrics").await;
-    assert_eq!(status, "HTTP/1.1 200 OK");
-    assert!(
-        head.contains("content-type: text/plain; version=0.0.4; charset=utf-8"),
-        "{head}"
-    );
-    assert_eq!(
-        value(
-            &body,
-            names::CONSUMED_MESSAGES,
-            &[("service", "svc-http-test"), ("outcome", "retry")]
-        ),
-        2.0
-    );
-    let (status, _, _) = http_get(server.local_addr(), "/nope").await;
-    assert_eq!(status, "HTTP/1.1 404 Not Found");
-    server.abort();
-}
-
-#[tokio::test]
-async fn router_can_be_merged_into_a_service_app() {
-    let handle = install().expect("install");
-    let app = Router::new()
-        .route("/healthz", get(|| async { "ok" }))
-        .merge(handle.router());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let task = tokio::spawn(async move { axum::serve(listener, app).await });
-    set_consumer_lag("ROUTER_TEST", "router-consumer", 42, 3);
-    let (status, _, body) = http_get(addr, "/healthz").await;
-    assert_eq!(status, "HTTP/1.1 200 OK");
-    assert_eq!(body, "ok");
-    let (status, _, body) = http_get(addr, "/metrics").await;
-    assert_eq!(status, "HTTP/1.1 200 OK");
-    let labels = [("stream", "ROUTER_TEST"), ("consumer", "router-consumer")];
-    assert_eq!(value(&body, names::CONSUMER_PENDING, &labels), 42.0);
-    assert_eq!(value(&body, names::CONSUMER_ACK_PENDING, &labels), 3.0);
-    task.abort();
-}
-
-#[tokio::test]
-async fn serve_reports_an_address_in_use() {
-    let taken = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = taken.local_addr().unwrap();
-    match serve(addr).await {
-        Err(MetricsError::Bind { addr: a, .. }) => assert_eq!(a, addr),
-        other => panic!("expected a bind error, got {other:?}"),
-    }
 }

@@ -28,15 +28,15 @@ use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::watch;
 
-use crate::connection::{ConnectConfig, ConnectError, HeraldClient};
-use crate::consumer::Shutdown;
-use crate::contracts::Contracts;
-use crate::dlq::{subject_matches, Dlq, DlqFilter};
 use crate::monitor::watch::{
     spawn_heartbeats, EventSink, JetStreamSink, SinkFuture, WatchOptions, Watcher,
 };
-use crate::provision::Provisioner;
-use crate::server::{NatsServer, ServerError};
+use herald_runtime::connection::{ConnectConfig, ConnectError, HeraldClient};
+use herald_runtime::consumer::Shutdown;
+use herald_runtime::contracts::Contracts;
+use herald_runtime::dlq::{subject_matches, Dlq, DlqFilter};
+use herald_runtime::provision::Provisioner;
+use herald_test_server::{NatsServer, ServerError};
 
 use ledger::{percentile_ms, Ledger};
 use services::{AuditLog, CrashSwitch, DemoConsumer, ServiceEnv};
@@ -321,7 +321,7 @@ pub async fn run(
     let mut server = None;
     let mut connect = config.connect.clone();
     if config.embedded {
-        crate::server::installed_version()?;
+        herald_test_server::installed_version()?;
         std::fs::create_dir_all(&config.run_dir)?;
         guard = Some(RunDirGuard {
             dir: config.run_dir.clone(),
@@ -355,9 +355,9 @@ async fn run_on(
 
     let metrics_server = match config.metrics_addr {
         Some(addr) => {
-            crate::metrics::install().map_err(|e| DemoError::Metrics(e.to_string()))?;
+            herald_runtime::metrics::install().map_err(|e| DemoError::Metrics(e.to_string()))?;
             Some(
-                crate::metrics::serve(addr)
+                crate::metrics_http::serve(addr)
                     .await
                     .map_err(|e| DemoError::Metrics(e.to_string()))?,
             )
@@ -617,7 +617,7 @@ async fn book_workflow_steps(
         let key = m
             .headers
             .as_ref()
-            .and_then(|h| h.get(crate::headers::MSG_ID))
+            .and_then(|h| h.get(herald_runtime::headers::MSG_ID))
             .map(|v| v.as_str().to_string());
         if let (true, Some(key)) = (ours, key) {
             ledger.stored(m.subject.as_str(), &key, &spec.name, seq, true, false);
@@ -752,7 +752,7 @@ fn build_report(
     catalog: &Catalog,
     consumers: &[DemoConsumer],
     ledger: &Ledger,
-    dead: Vec<crate::dlq::DlqEntry>,
+    dead: Vec<herald_runtime::dlq::DlqEntry>,
     lag_by_durable: HashMap<String, Option<u64>>,
     audit: &AuditLog,
     audit_path: &std::path::Path,
@@ -796,7 +796,9 @@ fn build_report(
         if !stored.valid {
             faults.bare_json_dead_lettered += 1;
         }
-        if e.reason == crate::dlq::reason::MAX_DELIVERIES && snap.poison_keys.contains(&key) {
+        if e.reason == herald_runtime::dlq::reason::MAX_DELIVERIES
+            && snap.poison_keys.contains(&key)
+        {
             faults.poison_dead_lettered += 1;
         }
     }

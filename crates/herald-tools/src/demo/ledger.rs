@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::consumer::ConsumerStats;
+use herald_runtime::consumer::ConsumerStats;
 
 /// One stored event, as its producer saw it acknowledged.
 #[derive(Debug, Clone)]
@@ -310,7 +310,7 @@ impl Ledger {
     /// A copy of the books for the final report.
     pub fn snapshot(&self) -> LedgerSnapshot {
         let g = self.lock();
-        let mut consumers: BTreeMap<(String, String), crate::consumer::StatsSnapshot> =
+        let mut consumers: BTreeMap<(String, String), herald_runtime::consumer::StatsSnapshot> =
             BTreeMap::new();
         for (service, durable, stats) in &g.consumers {
             let s = stats.snapshot();
@@ -352,7 +352,7 @@ pub struct LedgerSnapshot {
     /// Keys of poison events.
     pub poison_keys: Vec<String>,
     /// herald consumer counters per (service, durable), summed over restarts.
-    pub consumers: BTreeMap<(String, String), crate::consumer::StatsSnapshot>,
+    pub consumers: BTreeMap<(String, String), herald_runtime::consumer::StatsSnapshot>,
 }
 
 /// The `p`-quantile (0..=1) of `samples` in milliseconds, `None` when empty.

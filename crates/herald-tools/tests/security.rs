@@ -9,13 +9,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use herald_contracts::Catalog;
-use herald_runtime::auth::{self, SecretKind, ADMIN_USER, OPERATOR_USER};
 use herald_runtime::dlq::DlqFilter;
 use herald_runtime::{
     ConnectConfig, Consumer, ConsumerConfig, Contracts, DedupeStore, Dlq, HandlerError,
-    HeraldClient, NatsServer, Provisioner, Publish, PublishError, PublishErrorKind, Publisher,
-    PublisherConfig, Shutdown,
+    HeraldClient, Provisioner, Publish, PublishError, PublishErrorKind, Publisher, PublisherConfig,
+    Shutdown,
 };
+use herald_test_server::NatsServer;
+use herald_tools::auth::{self, SecretKind, ADMIN_USER, OPERATOR_USER};
 use serde_json::{json, Value};
 
 fn contracts() -> Arc<dyn Contracts> {
@@ -621,13 +622,13 @@ mod jwt {
             let server_conf = dir.join("operator.conf");
             std::fs::write(&server_conf, conf).unwrap();
             let user_creds = dir.join("ingestion.creds");
-            herald_runtime::auth::write_private(
+            herald_tools::auth::write_private(
                 &user_creds,
                 creds_file(&user_jwt, &user.seed().unwrap()).as_bytes(),
             )
             .unwrap();
             let stranger_creds = dir.join("stranger.creds");
-            herald_runtime::auth::write_private(
+            herald_tools::auth::write_private(
                 &stranger_creds,
                 creds_file(&stranger_jwt, &stranger.seed().unwrap()).as_bytes(),
             )
@@ -643,6 +644,7 @@ mod jwt {
 
 // ------------------------------------------------------------ hardened inputs
 
+#[path = "../../herald-runtime/tests/common/mod.rs"]
 mod common;
 
 /// An event that passes the test catalog's validation, padded to about `bytes`.

@@ -23,24 +23,15 @@
 //!   cold paths; each call looks the series up in the registry and allocates
 //!   its label values.
 //!
-//! Exposition: [`install`] sets up a global Prometheus recorder (idempotent)
-//! and returns a [`MetricsHandle`]; [`router`] gives an axum router serving
-//! `GET /metrics` that a service can merge into its own; [`serve`] runs a
-//! small server for `--metrics-addr`.
+//! Recording goes through the `metrics` facade, so exporting stays the
+//! application's choice. With the `prometheus` feature, `install` sets up a
+//! global Prometheus recorder (idempotent) and returns a `MetricsHandle`
+//! that renders the text exposition; `herald-tools` serves it over HTTP.
 #![deny(missing_docs)]
 
-use std::io;
-use std::net::SocketAddr;
-use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, SystemTime};
 
-use axum::http::{header, StatusCode};
-use axum::response::IntoResponse;
-use axum::routing::get;
-use axum::Router;
 use metrics::{Counter, Gauge, Histogram, Label, Unit};
-use metrics_exporter_prometheus::{BuildError, Matcher, PrometheusBuilder, PrometheusHandle};
-use tokio::task::JoinHandle;
 
 /// Metric names, as constants so alert rules, tests and callers cannot drift
 /// from what is actually exported.
@@ -105,6 +96,7 @@ pub const EVENT_AGE_BUCKETS: [f64; 20] = [
 
 /// How often the background thread drains histogram samples into buckets, so
 /// memory stays bounded even if nobody scrapes.
+#[cfg_attr(not(feature = "prometheus"), allow(dead_code))]
 const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
 
 /// Content type of the Prometheus text exposition format, version 0.0.4.
@@ -278,81 +270,6 @@ impl From<&herald_contracts::ValidationError> for DlqReason {
     }
 }
 
-/// Errors from setting up the exporter.
-#[derive(Debug, thiserror::Error)]
-pub enum MetricsError {
-    /// The exporter configuration was rejected (e.g. empty buckets).
-    #[error("building the Prometheus recorder: {0}")]
-    Build(#[from] BuildError),
-    /// Some other global `metrics` recorder is already installed, so herald's
-    /// metrics would go there instead of to this exporter.
-    #[error("another global metrics recorder is already installed")]
-    RecorderAlreadyInstalled,
-    /// The metrics listener could not bind its address.
-    #[error("binding metrics listener on {addr}: {source}")]
-    Bind {
-        /// The address that was requested.
-        addr: SocketAddr,
-        /// The underlying error.
-        source: io::Error,
-    },
-}
-
-/// A handle on the installed Prometheus recorder, cheap to clone, used to
-/// produce the text exposition for `/metrics` (or for tests and `promtool`).
-#[derive(Clone)]
-pub struct MetricsHandle {
-    inner: PrometheusHandle,
-}
-
-impl std::fmt::Debug for MetricsHandle {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MetricsHandle").finish_non_exhaustive()
-    }
-}
-
-impl MetricsHandle {
-    /// Wraps a handle from a recorder built with [`builder`]; for embedders
-    /// that compose their own recorder stack instead of calling [`install`].
-    pub fn from_prometheus(inner: PrometheusHandle) -> Self {
-        Self { inner }
-    }
-
-    /// Renders every registered metric in the Prometheus text format: this is
-    /// exactly what `GET /metrics` returns.
-    pub fn render(&self) -> String {
-        self.inner.render()
-    }
-
-    /// The axum router serving `GET /metrics` from this handle (see
-    /// [`router`]).
-    pub fn router(&self) -> Router {
-        router(self.clone())
-    }
-}
-
-/// herald's exporter configuration: explicit buckets for every histogram (so
-/// they render as `_bucket`/`_sum`/`_count` histograms that `histogram_quantile`
-/// can aggregate across instances, not as per-process summaries), and names
-/// left exactly as given. Public so embedders combining recorders get the same
-/// rendering.
-pub fn builder() -> Result<PrometheusBuilder, MetricsError> {
-    Ok(PrometheusBuilder::new()
-        .set_buckets(&DURATION_BUCKETS)?
-        .set_buckets_for_metric(
-            Matcher::Full(names::OPERATION_DURATION.to_owned()),
-            &DURATION_BUCKETS,
-        )?
-        .set_buckets_for_metric(
-            Matcher::Full(names::PROCESS_DURATION.to_owned()),
-            &DURATION_BUCKETS,
-        )?
-        .set_buckets_for_metric(
-            Matcher::Full(names::EVENT_AGE.to_owned()),
-            &EVENT_AGE_BUCKETS,
-        )?)
-}
-
 /// Registers the HELP text (and unit) of every herald metric with the
 /// current recorder. [`install`] calls it; call it yourself when recording
 /// into a recorder of your own (e.g. `metrics::with_local_recorder` in tests)
@@ -414,117 +331,10 @@ pub fn describe() {
     );
 }
 
-static HANDLE: OnceLock<MetricsHandle> = OnceLock::new();
-static INSTALL_LOCK: Mutex<()> = Mutex::new(());
-
-/// Installs herald's Prometheus recorder as the global `metrics` recorder and
-/// returns a handle to render it. Idempotent: every call after the first
-/// returns a handle to the same recorder, so a library, the CLI and tests can
-/// all call it without coordinating. Also starts a background thread that
-/// drains histogram samples periodically, so memory stays bounded when nobody
-/// scrapes.
-///
-/// Fails with [`MetricsError::RecorderAlreadyInstalled`] if the process
-/// already installed a different global recorder.
-pub fn install() -> Result<MetricsHandle, MetricsError> {
-    if let Some(handle) = HANDLE.get() {
-        return Ok(handle.clone());
-    }
-    let _guard = INSTALL_LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(handle) = HANDLE.get() {
-        return Ok(handle.clone());
-    }
-    let recorder = builder()?.build_recorder();
-    let prometheus = recorder.handle();
-    metrics::set_global_recorder(recorder).map_err(|_| MetricsError::RecorderAlreadyInstalled)?;
-    // Descriptions must go to the global recorder; a thread-local recorder set
-    // by the caller would otherwise receive them.
-    describe_global();
-    let upkeep = prometheus.clone();
-    // If the thread cannot be spawned, scrapes still drain the histograms.
-    let _ = std::thread::Builder::new()
-        .name("herald-metrics-upkeep".to_owned())
-        .spawn(move || loop {
-            std::thread::sleep(UPKEEP_INTERVAL);
-            upkeep.run_upkeep();
-        });
-    let handle = MetricsHandle::from_prometheus(prometheus);
-    let _ = HANDLE.set(handle.clone());
-    Ok(handle)
-}
-
-/// Runs [`describe`] against the global recorder even when the calling
-/// thread has a local recorder in scope.
-fn describe_global() {
-    std::thread::scope(|s| {
-        s.spawn(describe);
-    });
-}
-
-/// An axum router serving `GET /metrics` (the Prometheus text format) from
-/// `handle`. A service with its own HTTP server merges it in to get a scrape
-/// endpoint with one call: `app.merge(metrics::router(metrics::install()?))`.
-pub fn router(handle: MetricsHandle) -> Router {
-    Router::new().route(
-        "/metrics",
-        get(move || {
-            let handle = handle.clone();
-            async move {
-                (
-                    StatusCode::OK,
-                    [(header::CONTENT_TYPE, CONTENT_TYPE)],
-                    handle.render(),
-                )
-                    .into_response()
-            }
-        }),
-    )
-}
-
-/// A running metrics server started by [`serve`].
-#[derive(Debug)]
-pub struct MetricsServer {
-    local_addr: SocketAddr,
-    task: JoinHandle<io::Result<()>>,
-}
-
-impl MetricsServer {
-    /// The address actually bound: differs from the requested one when port
-    /// 0 was asked for (tests, or letting the OS pick).
-    pub fn local_addr(&self) -> SocketAddr {
-        self.local_addr
-    }
-
-    /// The task running the server, to await (it only ends on an I/O error)
-    /// or to select on alongside the service's main loop.
-    pub fn into_join_handle(self) -> JoinHandle<io::Result<()>> {
-        self.task
-    }
-
-    /// Stops the server.
-    pub fn abort(&self) {
-        self.task.abort();
-    }
-}
-
-/// Installs the recorder (see [`install`]) and serves `GET /metrics` on
-/// `addr` in a spawned task: what `--metrics-addr` on every long-running
-/// `herald` subcommand calls. Binding happens before returning, so an address
-/// in use is reported immediately rather than lost in a background task.
-/// Must be called inside a tokio runtime.
-pub async fn serve(addr: SocketAddr) -> Result<MetricsServer, MetricsError> {
-    let handle = install()?;
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|source| MetricsError::Bind { addr, source })?;
-    let local_addr = listener
-        .local_addr()
-        .map_err(|source| MetricsError::Bind { addr, source })?;
-    let app = router(handle);
-    let task = tokio::spawn(async move { axum::serve(listener, app).await });
-    tracing::info!(%local_addr, "serving Prometheus metrics on /metrics");
-    Ok(MetricsServer { local_addr, task })
-}
+#[cfg(feature = "prometheus")]
+mod prometheus;
+#[cfg(feature = "prometheus")]
+pub use prometheus::{builder, install, MetricsError, MetricsHandle};
 
 fn endpoint_labels(service: &str, subject: &str) -> Vec<Label> {
     vec![
@@ -802,5 +612,5 @@ pub fn event_age(ce_time: &str, now: SystemTime) -> Option<Duration> {
     Some(now.duration_since(produced).unwrap_or(Duration::ZERO))
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "prometheus"))]
 mod tests;

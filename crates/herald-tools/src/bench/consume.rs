@@ -16,10 +16,10 @@ use futures::StreamExt;
 use serde_json::Value;
 
 use super::{payload, BenchError, BenchReport};
-use crate::connection::HeraldClient;
-use crate::consumer::{Consumer, ConsumerConfig, Shutdown};
-use crate::contracts::Contracts;
-use crate::publisher::{Outgoing, Publish, Publisher, PublisherConfig};
+use herald_runtime::connection::HeraldClient;
+use herald_runtime::consumer::{Consumer, ConsumerConfig, Shutdown};
+use herald_runtime::contracts::Contracts;
+use herald_runtime::publisher::{Outgoing, Publish, Publisher, PublisherConfig};
 
 /// Consume benchmark settings.
 #[derive(Debug, Clone)]
@@ -157,7 +157,7 @@ async fn herald_round(consumer: &Consumer, n: usize) -> Result<Duration, BenchEr
         let count = count.clone();
         let shutdown = shutdown.clone();
         let done = done.clone();
-        move |d: crate::consumer::Delivery| {
+        move |d: herald_runtime::consumer::Delivery| {
             let count = count.clone();
             let shutdown = shutdown.clone();
             let done = done.clone();

@@ -22,10 +22,10 @@ use herald_contracts::events::{
 use super::ledger::Ledger;
 use super::services::{tenants, POISON_MARKER};
 use super::DemoError;
-use crate::connection::{ConnectConfig, HeraldClient};
-use crate::contracts::Contracts;
-use crate::metrics::{self, SentOutcome};
-use crate::publisher::{Publish, PublishErrorKind, Publisher, PublisherConfig};
+use herald_runtime::connection::{ConnectConfig, HeraldClient};
+use herald_runtime::contracts::Contracts;
+use herald_runtime::metrics::{self, SentOutcome};
+use herald_runtime::publisher::{Publish, PublishErrorKind, Publisher, PublisherConfig};
 
 /// Settings shared by every producer task.
 #[derive(Clone)]
@@ -280,12 +280,12 @@ const WORKFLOW: [(&str, &str); 3] = [
 ];
 
 /// orchestrator: three-step workflows, one after another, through the runtime's
-/// [`Workflow`](crate::flows::Workflow) helper (`started`, then `completed` or
+/// [`Workflow`](herald_runtime::flows::Workflow) helper (`started`, then `completed` or
 /// `failed`, correlated by workflow id); about one step in 25 fails, ending its
 /// workflow. The helper does not hand back receipts, so the run books these events
 /// from the stream at the end ([`Ledger::workflow`] keeps the ids it ran).
 pub async fn orchestrator(env: ProducerEnv, rate: f64) -> Result<(), DemoError> {
-    use crate::flows::{StepError, Workflow};
+    use herald_runtime::flows::{StepError, Workflow};
     let client = HeraldClient::connect(env.connect.clone().name("orchestrator")).await?;
     let publisher = Publisher::new(
         client,

@@ -14,8 +14,8 @@ use serde_json::{json, Value};
 use super::consume::ConsumeBench;
 use super::latency::LatencyBench;
 use super::{BenchError, PublishBench};
-use crate::connection::HeraldClient;
-use crate::contracts::Contracts;
+use herald_runtime::connection::HeraldClient;
+use herald_runtime::contracts::Contracts;
 
 /// One line of the results.
 #[derive(Debug, Clone, Serialize)]

@@ -21,14 +21,14 @@ use uuid::Uuid;
 
 use super::ledger::{Applied, Ledger};
 use super::DemoError;
-use crate::connection::{ConnectConfig, HeraldClient};
-use crate::consumer::{
+use herald_runtime::connection::{ConnectConfig, HeraldClient};
+use herald_runtime::consumer::{
     Consumer, ConsumerConfig, Delivery, HandlerError, HandlerResult, Shutdown, StatsSnapshot,
 };
-use crate::contracts::{ConsumerDef, Contracts};
-use crate::dedupe::DedupeStore;
-use crate::metrics::{self, ConsumedOutcome};
-use crate::publisher::{Publisher, PublisherConfig};
+use herald_runtime::contracts::{ConsumerSpec, Contracts};
+use herald_runtime::dedupe::DedupeStore;
+use herald_runtime::metrics::{self, ConsumedOutcome};
+use herald_runtime::publisher::{Publisher, PublisherConfig};
 
 /// The consumer that crashes mid-run (its handler hangs after applying an effect,
 /// and the whole consumer with its connection is dropped, as a killed process would be).
@@ -147,7 +147,7 @@ impl Role {
 #[derive(Debug, Clone)]
 pub struct DemoConsumer {
     /// The catalog's declaration.
-    pub def: ConsumerDef,
+    pub def: ConsumerSpec,
     /// Durable name used in this run.
     pub durable: String,
     /// Stream it reads.
@@ -161,9 +161,9 @@ pub fn demo_consumers(contracts: &dyn Contracts, durable_suffix: &str) -> Vec<De
         .into_iter()
         .filter(|c| Role::of(&c.service).is_some())
         .filter_map(|def| {
-            let stream = crate::consumer::stream_for_filter(contracts, &def.filter)?;
+            let stream = herald_runtime::consumer::stream_for_filter(contracts, &def.filter)?;
             Some(DemoConsumer {
-                durable: format!("{}{durable_suffix}", def.durable),
+                durable: format!("{}{durable_suffix}", def.durable_name()),
                 stream,
                 def,
             })
@@ -444,7 +444,7 @@ pub async fn run_service(
 }
 
 fn settle(
-    results: Vec<Result<StatsSnapshot, crate::consumer::ConsumeError>>,
+    results: Vec<Result<StatsSnapshot, herald_runtime::consumer::ConsumeError>>,
 ) -> Result<(), DemoError> {
     for r in results {
         r.map_err(|e| DemoError::Consumer(e.to_string()))?;

@@ -14,13 +14,12 @@ use herald_runtime::contracts::Contracts;
 use herald_runtime::headers::{
     DLQ_CONSUMER as DLQ_CONSUMER_HEADER, DLQ_REASON as DLQ_REASON_HEADER,
 };
-use herald_runtime::monitor::watch::{
+use herald_runtime::{metrics, ConnectConfig, HeraldClient, Publisher, PublisherConfig};
+use herald_test_server::NatsServer;
+use herald_tools::monitor::watch::{
     spawn_heartbeats, EventSink, JetStreamSink, RunningWatcher, SinkError, WatchOptions, Watcher,
 };
-use herald_runtime::monitor::{AlertEvent, AlertState, AlertType};
-use herald_runtime::{
-    metrics, ConnectConfig, HeraldClient, NatsServer, Publisher, PublisherConfig,
-};
+use herald_tools::monitor::{AlertEvent, AlertState, AlertType};
 
 async fn server() -> NatsServer {
     NatsServer::start()

@@ -16,10 +16,10 @@ use futures::StreamExt;
 use serde_json::Value;
 
 use super::BenchError;
-use crate::connection::HeraldClient;
-use crate::consumer::{Consumer, ConsumerConfig, Shutdown};
-use crate::contracts::Contracts;
-use crate::publisher::{Publish, Publisher, PublisherConfig};
+use herald_runtime::connection::HeraldClient;
+use herald_runtime::consumer::{Consumer, ConsumerConfig, Shutdown};
+use herald_runtime::contracts::Contracts;
+use herald_runtime::publisher::{Publish, Publisher, PublisherConfig};
 
 /// Latency percentiles in milliseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize)]
@@ -76,7 +76,7 @@ fn percentiles(mut v: Vec<u64>) -> Percentiles {
 
 fn fresh(template: &Value) -> Value {
     let mut v = template.clone();
-    v["event_id"] = Value::String(crate::headers::fast_uuid());
+    v["event_id"] = Value::String(herald_runtime::headers::fast_uuid());
     v["timestamp"] = Value::String(Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true));
     v
 }
@@ -175,7 +175,7 @@ impl LatencyBench {
             let v = fresh(&self.template);
             let mut h = HeaderMap::new();
             if let Some(id) = v["event_id"].as_str() {
-                h.insert(crate::headers::MSG_ID, id);
+                h.insert(herald_runtime::headers::MSG_ID, id);
             }
             let body = Bytes::from(serde_json::to_vec(&v).unwrap_or_default());
             let fut = js
@@ -229,7 +229,7 @@ impl LatencyBench {
             let samples = samples.clone();
             let shutdown = shutdown.clone();
             let done = done.clone();
-            move |d: crate::consumer::Delivery| {
+            move |d: herald_runtime::consumer::Delivery| {
                 let us = age_us(&d.value);
                 let mut s = samples.lock().unwrap_or_else(|p| p.into_inner());
                 if let Some(us) = us {
@@ -239,7 +239,7 @@ impl LatencyBench {
                     shutdown.trigger();
                     done.notify_one();
                 }
-                async { Ok::<(), crate::consumer::HandlerError>(()) }
+                async { Ok::<(), herald_runtime::consumer::HandlerError>(()) }
             }
         };
         let consuming = tokio::spawn({

@@ -9,10 +9,10 @@ use async_nats::HeaderMap;
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
 
-use crate::connection::HeraldClient;
-use crate::consumer::stream_for_filter;
-use crate::contracts::{ContractError, Contracts};
-use crate::headers as h;
+use herald_runtime::connection::HeraldClient;
+use herald_runtime::consumer::stream_for_filter;
+use herald_runtime::contracts::{Contracts, ValidationError};
+use herald_runtime::headers as h;
 
 /// Where the tail starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,7 +39,7 @@ pub struct TailEvent {
     /// Payload.
     pub payload: Bytes,
     /// `Ok(schema id)` or why it fails its contract.
-    pub validation: Result<String, ContractError>,
+    pub validation: Result<String, ValidationError>,
 }
 
 /// Why the tail could not start.

@@ -18,9 +18,9 @@ use futures::stream::FuturesUnordered;
 use futures::StreamExt;
 use serde_json::Value;
 
-use crate::connection::HeraldClient;
-use crate::contracts::Contracts;
-use crate::publisher::{Outgoing, Publish, Publisher, PublisherConfig};
+use herald_runtime::connection::HeraldClient;
+use herald_runtime::contracts::Contracts;
+use herald_runtime::publisher::{Outgoing, Publish, Publisher, PublisherConfig};
 
 /// Benchmark settings.
 #[derive(Debug, Clone)]
@@ -146,7 +146,7 @@ impl PublishBench {
             let mut pending = FuturesUnordered::new();
             for (id, body) in raw_events {
                 let mut h = HeaderMap::new();
-                h.insert(crate::headers::MSG_ID, id.as_str());
+                h.insert(herald_runtime::headers::MSG_ID, id.as_str());
                 let fut = raw_js
                     .send_publish(
                         self.subject.clone(),

@@ -36,10 +36,10 @@ use super::{
     heartbeat_subject, new_heartbeat, AlertEvent, AlertType, ConsumerSample, Heartbeat, Monitor,
     MonitorConfig, HEARTBEAT_PREFIX,
 };
-use crate::metrics::{self, DlqReason, SentOutcome, Side};
+use herald_runtime::metrics::{self, DlqReason, SentOutcome, Side};
 
-use crate::headers::{DLQ_CONSUMER, DLQ_REASON};
-use crate::publisher::{Publish, Publisher};
+use herald_runtime::headers::{DLQ_CONSUMER, DLQ_REASON};
+use herald_runtime::publisher::{Publish, Publisher};
 
 /// A boxed future, so [`EventSink`] stays object-safe.
 pub type SinkFuture<'a> = Pin<Box<dyn Future<Output = Result<(), SinkError>> + Send + 'a>>;

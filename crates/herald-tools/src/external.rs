@@ -14,8 +14,8 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::consumer::{Delivery, HandlerError, HandlerResult};
-use crate::headers as h;
+use herald_runtime::consumer::{Delivery, HandlerError, HandlerResult};
+use herald_runtime::headers as h;
 
 /// Exit code meaning "temporary failure, retry" (sysexits `EX_TEMPFAIL`).
 pub const EX_TEMPFAIL: i32 = 75;
@@ -298,7 +298,7 @@ mod tests {
             }
         }
         // Nobody listening: retry, not reject.
-        let port = crate::server::free_port().unwrap();
+        let port = herald_test_server::free_port().unwrap();
         let url: HttpUrl = format!("http://127.0.0.1:{port}/").parse().unwrap();
         assert!(matches!(
             ExternalHandler::Http { url, timeout: t }
