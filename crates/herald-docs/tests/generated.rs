@@ -151,3 +151,79 @@ fn the_site_escapes_hostile_names_and_descriptions() {
         "escaped in the field table and the raw schema"
     );
 }
+
+/// Every `$ref` string anywhere in `value`.
+fn refs_in(value: &serde_json::Value, out: &mut Vec<String>) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (k, v) in map {
+                match (k.as_str(), v) {
+                    ("$ref", serde_json::Value::String(r)) => out.push(r.clone()),
+                    _ => refs_in(v, out),
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(|v| refs_in(v, out)),
+        _ => {}
+    }
+}
+
+#[test]
+fn every_asyncapi_ref_points_inside_the_document() {
+    let catalog = Catalog::load(contracts()).unwrap();
+    let doc = herald_docs::asyncapi::document(&catalog).unwrap();
+    let mut refs = Vec::new();
+    refs_in(&doc, &mut refs);
+    assert!(refs.len() > 100, "{}", refs.len());
+    for r in &refs {
+        let pointer = r
+            .strip_prefix('#')
+            .unwrap_or_else(|| panic!("`{r}` leaves the document"));
+        assert!(doc.pointer(pointer).is_some(), "`{r}` resolves to nothing");
+    }
+    let schemas = doc["components"]["schemas"].as_object().unwrap();
+    for (key, s) in schemas {
+        assert!(
+            s.get("$id").is_none() && s["schema"].get("$id").is_none(),
+            "{key} keeps an $id that would rebase its $refs"
+        );
+    }
+}
+
+#[test]
+fn the_graph_draws_one_edge_per_producer_and_per_consumer_of_each_subject() {
+    let catalog = Catalog::load(contracts()).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    herald_docs::site::generate(&catalog, tmp.path()).unwrap();
+    let svg = std::fs::read_to_string(tmp.path().join("graph.svg")).unwrap();
+    let receives: usize = catalog
+        .subjects()
+        .iter()
+        .map(|s| {
+            let mut services: Vec<&str> = catalog
+                .consumers_of(&s.name)
+                .iter()
+                .map(|c| c.service.as_str())
+                .collect();
+            services.dedup();
+            services.len()
+        })
+        .sum();
+    assert_eq!(svg.matches("<path class=\"receive\"").count(), receives);
+    // Topics open to every service are drawn from one node, not eleven.
+    let sends: usize = catalog
+        .subjects()
+        .iter()
+        .map(|s| {
+            let t = catalog.topic_for_subject(&s.name).unwrap();
+            if t.producers.iter().any(|p| p == "*") {
+                1
+            } else {
+                t.producers.len()
+            }
+        })
+        .sum();
+    assert_eq!(svg.matches("<path class=\"send\"").count(), sends);
+    assert!(svg.contains("href=\"subjects/usage.metered.model_inference.html\""));
+    assert!(svg.contains("href=\"services/billing-service.html\""));
+}
