@@ -120,6 +120,12 @@ enum Command {
     Lock(cmd::lock::Args),
     /// Print every schema version's classified changes, in Markdown.
     Changelog(cmd::changelog::Args),
+    /// Generate the contracts' static documentation site.
+    Docs(cmd::docs::Args),
+    /// Print the catalog as an AsyncAPI 3.0 document (YAML; JSON with --format json).
+    Asyncapi(cmd::asyncapi::Args),
+    /// Write self-contained schema files for other languages' validators and generators.
+    Export(cmd::export::Args),
     /// Provision the catalog's JetStream streams (apply) or list them (ls).
     Streams(cmd::streams::Args),
     /// Publish events, validated, with idempotency keys and retries.
@@ -165,6 +171,9 @@ fn main() -> ExitCode {
         Command::Diff(args) => cmd::diff::run(&cli.global, args),
         Command::Lock(args) => cmd::lock::run(&cli.global, args),
         Command::Changelog(args) => cmd::changelog::run(&cli.global, args),
+        Command::Docs(args) => cmd::docs::run(&cli.global, args),
+        Command::Asyncapi(args) => cmd::asyncapi::run(&cli.global, args),
+        Command::Export(args) => cmd::export::run(&cli.global, args),
         Command::Streams(args) => cmd::streams::run(&cli.global, args),
         Command::Publish(args) => cmd::publish::run(&cli.global, args),
         Command::Consume(args) => cmd::consume::run(&cli.global, args),
