@@ -45,7 +45,10 @@ pub enum TokensError {
 
 /// The digest of a token as stored in the tokens file: `sha256:<hex>`.
 pub fn digest(token: &str) -> String {
-    format!("sha256:{}", hex::encode(Sha256::digest(token.trim().as_bytes())))
+    format!(
+        "sha256:{}",
+        hex::encode(Sha256::digest(token.trim().as_bytes()))
+    )
 }
 
 /// A fresh token: 256 random bits, hex, with a recognisable prefix (`hrld_`) so
@@ -158,7 +161,11 @@ impl Access {
             .map(|t| {
                 (
                     t.name.clone(),
-                    catalog.producers_of(t).into_iter().map(str::to_string).collect(),
+                    catalog
+                        .producers_of(t)
+                        .into_iter()
+                        .map(str::to_string)
+                        .collect(),
                 )
             })
             .collect();
@@ -203,7 +210,11 @@ impl Access {
         }
         found
             .map(|s| Caller::Service(s.to_string()))
-            .ok_or_else(|| unauthorized("unknown token: use the one `herald auth generate` wrote for your service"))
+            .ok_or_else(|| {
+                unauthorized(
+                    "unknown token: use the one `herald auth generate` wrote for your service",
+                )
+            })
     }
 
     /// 403 unless `caller` may publish `subject` (whose topic is `topic`).
@@ -239,14 +250,18 @@ mod tests {
         let back = TokenFile::parse(&f.render(), "x").unwrap();
         assert_eq!(back, f);
         let err = TokenFile::parse("[tokens]\na = \"md5:00\"\n", "x").unwrap_err();
-        assert!(err.to_string().contains("not sha256:<64 hex digits>"), "{err}");
+        assert!(
+            err.to_string().contains("not sha256:<64 hex digits>"),
+            "{err}"
+        );
     }
 
     #[test]
     fn a_token_publishes_only_its_services_subjects() {
         let catalog = Catalog::embedded().unwrap();
         let mut f = TokenFile::default();
-        f.digests.insert("ingestion-service".into(), digest("tok-a"));
+        f.digests
+            .insert("ingestion-service".into(), digest("tok-a"));
         let a = Access::new(&catalog, Some(&f)).unwrap();
         let mut h = HeaderMap::new();
         assert_eq!(a.authenticate(&h).unwrap_err().status, 401);
@@ -255,7 +270,9 @@ mod tests {
         h.insert(header::AUTHORIZATION, "Bearer tok-a".parse().unwrap());
         let c = a.authenticate(&h).unwrap();
         assert_eq!(c, Caller::Service("ingestion-service".into()));
-        assert!(a.authorize(&c, "ingest.*", "ingest.document.parsed").is_ok());
+        assert!(a
+            .authorize(&c, "ingest.*", "ingest.document.parsed")
+            .is_ok());
         assert_eq!(
             a.authorize(&c, "orchestrator.step", "orchestrator.step.started")
                 .unwrap_err()

@@ -123,7 +123,10 @@ async fn record_http(req: Request, next: Next) -> Response {
 
 /// Describes the HTTP metrics to the recorder.
 pub fn describe_http_metrics() {
-    metrics::describe_counter!(HTTP_REQUESTS, "HTTP requests served by herald serve, by method, route and status.");
+    metrics::describe_counter!(
+        HTTP_REQUESTS,
+        "HTTP requests served by herald serve, by method, route and status."
+    );
     metrics::describe_histogram!(
         HTTP_DURATION,
         metrics::Unit::Seconds,

@@ -41,10 +41,7 @@ impl Bus {
             loop {
                 match HeraldClient::connect(connect.clone()).await {
                     Ok(client) => {
-                        tracing::info!(
-                            server = client.server_version_text(),
-                            "connected to NATS"
-                        );
+                        tracing::info!(server = client.server_version_text(), "connected to NATS");
                         let _ = tx.send(Some(Publisher::new(client, contracts, config)));
                         return;
                     }

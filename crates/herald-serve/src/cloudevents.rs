@@ -40,7 +40,13 @@ fn media_type(headers: &HeaderMap) -> Option<String> {
     headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
 }
 
 fn unsupported(got: Option<String>, expected: &str) -> Problem {
@@ -50,7 +56,8 @@ fn unsupported(got: Option<String>, expected: &str) -> Problem {
         "Unsupported media type",
         format!(
             "Content-Type {} is not accepted here: send {expected}",
-            got.map(|g| format!("{g:?}")).unwrap_or_else(|| "(none)".into())
+            got.map(|g| format!("{g:?}"))
+                .unwrap_or_else(|| "(none)".into())
         ),
     )
 }
@@ -70,9 +77,12 @@ pub fn single_kind(headers: &HeaderMap) -> Result<BodyKind, Problem> {
 /// The body kind of a batch request (415 for anything but JSON Lines).
 pub fn batch_kind(headers: &HeaderMap) -> Result<BodyKind, Problem> {
     match media_type(headers).as_deref() {
-        Some("application/x-ndjson" | "application/jsonl" | "application/json-lines" | "application/x-jsonlines") => {
-            Ok(BodyKind::Lines)
-        }
+        Some(
+            "application/x-ndjson"
+            | "application/jsonl"
+            | "application/json-lines"
+            | "application/x-jsonlines",
+        ) => Ok(BodyKind::Lines),
         other => Err(unsupported(
             other.map(str::to_string),
             "application/x-ndjson (one event per line)",
@@ -155,10 +165,16 @@ pub fn read_single(kind: BodyKind, headers: &HeaderMap, body: Bytes) -> Result<I
         }
         BodyKind::Structured => {
             let ce: Value = serde_json::from_slice(&body).map_err(|e| {
-                Problem::bad_request("malformed-json", format!("the CloudEvent is not valid JSON: {e}"))
+                Problem::bad_request(
+                    "malformed-json",
+                    format!("the CloudEvent is not valid JSON: {e}"),
+                )
             })?;
             let Some(obj) = ce.as_object() else {
-                return Err(Problem::bad_request("cloudevents", "a structured CloudEvent must be a JSON object"));
+                return Err(Problem::bad_request(
+                    "cloudevents",
+                    "a structured CloudEvent must be a JSON object",
+                ));
             };
             let attr = |k: &str| obj.get(k).and_then(Value::as_str);
             if attr("specversion") != Some("1.0") {
@@ -174,7 +190,9 @@ pub fn read_single(kind: BodyKind, headers: &HeaderMap, body: Bytes) -> Result<I
                         StatusCode::UNSUPPORTED_MEDIA_TYPE,
                         "unsupported-media-type",
                         "Unsupported media type",
-                        format!("datacontenttype {ct:?} is not accepted: events are application/json"),
+                        format!(
+                            "datacontenttype {ct:?} is not accepted: events are application/json"
+                        ),
                     ));
                 }
             }
@@ -185,7 +203,10 @@ pub fn read_single(kind: BodyKind, headers: &HeaderMap, body: Bytes) -> Result<I
                 ));
             }
             let Some(data) = obj.get("data") else {
-                return Err(Problem::bad_request("cloudevents", "the CloudEvent has no \"data\" member"));
+                return Err(Problem::bad_request(
+                    "cloudevents",
+                    "the CloudEvent has no \"data\" member",
+                ));
             };
             if let Some(s) = attr("dataschema") {
                 options = options.schema(s);

@@ -42,12 +42,18 @@ pub async fn post_events(
 /// 401 / 404 / 403 before the body is read.
 fn admit(app: &AppState, subject: &str, headers: &HeaderMap) -> Result<Caller, Problem> {
     let caller = app.access.authenticate(headers)?;
-    let Some(topic) = app.catalog.topic_for_subject(subject).filter(|_| app.catalog.subject(subject).is_some()) else {
+    let Some(topic) = app
+        .catalog
+        .topic_for_subject(subject)
+        .filter(|_| app.catalog.subject(subject).is_some())
+    else {
         return Err(Problem::new(
             StatusCode::NOT_FOUND,
             "unknown-subject",
             "Unknown subject",
-            format!("subject {subject:?} is not in the catalog; `herald catalog` lists the subjects"),
+            format!(
+                "subject {subject:?} is not in the catalog; `herald catalog` lists the subjects"
+            ),
         ));
     };
     app.access.authorize(&caller, &topic.name, subject)?;
@@ -55,9 +61,16 @@ fn admit(app: &AppState, subject: &str, headers: &HeaderMap) -> Result<Caller, P
 }
 
 /// Reads at most `limit` bytes within the body deadline (413 above, 408 when too slow).
-async fn read_body(app: &AppState, headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, Problem> {
+async fn read_body(
+    app: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+) -> Result<Bytes, Problem> {
     let too_large = |n: String| {
-        Problem::too_large(format!("the body is {n} bytes, over the limit of {limit} bytes"))
+        Problem::too_large(format!(
+            "the body is {n} bytes, over the limit of {limit} bytes"
+        ))
     };
     if let Some(len) = headers
         .get(header::CONTENT_LENGTH)
@@ -124,7 +137,12 @@ fn offline(app: &AppState, subject: &str, payload: &[u8], schema: Option<&str>) 
     }
 }
 
-async fn single(app: &AppState, subject: &str, headers: &HeaderMap, body: Body) -> Result<Response, Problem> {
+async fn single(
+    app: &AppState,
+    subject: &str,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response, Problem> {
     let caller = admit(app, subject, headers)?;
     let kind = cloudevents::single_kind(headers)?;
     let limit = app.limits.max_event_bytes + app.limits.envelope_bytes;
@@ -156,7 +174,12 @@ fn incoming_schema(headers: &HeaderMap, kind: BodyKind, _i: &Incoming) -> Option
     }
 }
 
-async fn batch(app: &AppState, subject: &str, headers: &HeaderMap, body: Body) -> Result<Response, Problem> {
+async fn batch(
+    app: &AppState,
+    subject: &str,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response, Problem> {
     let caller = admit(app, subject, headers)?;
     cloudevents::batch_kind(headers)?;
     let base = cloudevents::header_options(headers)?;

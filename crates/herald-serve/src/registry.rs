@@ -40,7 +40,9 @@ pub const SR_JSON: &str = "application/vnd.schemaregistry.v1+json";
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
     /// Two versions map to the same id.
-    #[error("schema ids collide: {0} and {1} have the same id {2}; report this to herald's maintainers")]
+    #[error(
+        "schema ids collide: {0} and {1} have the same id {2}; report this to herald's maintainers"
+    )]
     Collision(String, String, i32),
     /// Unreadable lock file.
     #[error("contracts/schemas.lock: {0}")]
@@ -160,7 +162,8 @@ impl Registry {
                 let version = file.trim_end_matches(".json");
                 if let Some(docs) = catalog.schemas().get(name) {
                     if let Some(pos) = docs.iter().position(|d| d.version.to_string() == version) {
-                        e.references.push(json!({"name": f, "subject": name, "version": pos + 1}));
+                        e.references
+                            .push(json!({"name": f, "subject": name, "version": pos + 1}));
                     }
                 }
             }
@@ -174,7 +177,8 @@ impl Registry {
                 .iter()
                 .enumerate()
                 .filter(|(_, e)| {
-                    e.name == s.schema && catalog.schemas()[&e.name][e.index].version.major == s.major
+                    e.name == s.schema
+                        && catalog.schemas()[&e.name][e.index].version.major == s.major
                 })
                 .map(|(i, _)| i)
                 .collect();
@@ -202,7 +206,9 @@ impl Registry {
     pub fn id(&self, name: &str, version: &str, catalog: &Catalog) -> Option<i32> {
         self.entries
             .iter()
-            .find(|e| e.name == name && catalog.schemas()[name][e.index].version.to_string() == version)
+            .find(|e| {
+                e.name == name && catalog.schemas()[name][e.index].version.to_string() == version
+            })
             .map(|e| e.id)
     }
 }
@@ -215,11 +221,18 @@ fn sr(status: StatusCode, body: Value) -> Response {
 }
 
 fn sr_error(status: StatusCode, code: u32, message: impl Into<String>) -> Response {
-    sr(status, json!({"error_code": code, "message": message.into()}))
+    sr(
+        status,
+        json!({"error_code": code, "message": message.into()}),
+    )
 }
 
 fn subject_not_found(s: &str) -> Response {
-    sr_error(StatusCode::NOT_FOUND, 40401, format!("Subject '{s}' not found."))
+    sr_error(
+        StatusCode::NOT_FOUND,
+        40401,
+        format!("Subject '{s}' not found."),
+    )
 }
 
 fn read_only() -> Response {
@@ -259,7 +272,10 @@ pub fn routes(r: Router<Arc<AppState>>) -> Router<Arc<AppState>> {
         .route("/compatibility/subjects/{s}/versions/{v}", post(compat_one))
         .route("/compatibility/subjects/{s}/versions", post(compat_all))
         .route("/config", get(config).put(refuse))
-        .route("/config/{s}", get(subject_config).put(refuse).delete(refuse))
+        .route(
+            "/config/{s}",
+            get(subject_config).put(refuse).delete(refuse),
+        )
         .route("/mode", get(mode).put(refuse))
         .route("/mode/{s}", get(mode).put(refuse))
 }
@@ -343,7 +359,10 @@ async fn version_schema(State(app): App, Path((s, v)): Path<(String, String)>) -
     match pick(&app, &s, &v) {
         Ok((i, _)) => {
             let e = &app.registry.entries[i];
-            sr(StatusCode::OK, app.catalog.schemas()[&e.name][e.index].document.clone())
+            sr(
+                StatusCode::OK,
+                app.catalog.schemas()[&e.name][e.index].document.clone(),
+            )
         }
         Err(r) => r,
     }
@@ -354,7 +373,13 @@ fn entry_by_id<'r>(app: &'r AppState, id: &str) -> Result<(usize, &'r Entry), Re
         .ok()
         .and_then(|id| app.registry.by_id.get(&id).copied())
         .map(|i| (i, &app.registry.entries[i]))
-        .ok_or_else(|| sr_error(StatusCode::NOT_FOUND, 40403, format!("Schema {id} not found")))
+        .ok_or_else(|| {
+            sr_error(
+                StatusCode::NOT_FOUND,
+                40403,
+                format!("Schema {id} not found"),
+            )
+        })
 }
 
 async fn by_id(State(app): App, Path(id): Path<String>) -> Response {
@@ -372,7 +397,11 @@ fn holders(app: &AppState, i: usize) -> Vec<(String, usize)> {
     app.registry
         .subjects
         .iter()
-        .filter_map(|(s, list)| list.iter().position(|&x| x == i).map(|p| (s.clone(), p + 1)))
+        .filter_map(|(s, list)| {
+            list.iter()
+                .position(|&x| x == i)
+                .map(|p| (s.clone(), p + 1))
+        })
         .collect()
 }
 
@@ -393,7 +422,10 @@ async fn id_subjects(State(app): App, Path(id): Path<String>) -> Response {
     match entry_by_id(&app, &id) {
         Ok((i, _)) => sr(
             StatusCode::OK,
-            json!(holders(&app, i).into_iter().map(|(s, _)| s).collect::<Vec<_>>()),
+            json!(holders(&app, i)
+                .into_iter()
+                .map(|(s, _)| s)
+                .collect::<Vec<_>>()),
         ),
         Err(r) => r,
     }
@@ -406,11 +438,9 @@ fn posted_schema(body: &[u8]) -> Result<Value, Response> {
         .map_err(|e| invalid(format!("Invalid schema: the request body is not JSON: {e}")))?;
     match req.get("schemaType").and_then(Value::as_str) {
         None | Some("JSON") => {}
-        Some(t) => {
-            return Err(invalid(format!(
-                "Invalid schema: schemaType {t} is not served here; herald's contracts are JSON Schema"
-            )))
-        }
+        Some(t) => return Err(invalid(format!(
+            "Invalid schema: schemaType {t} is not served here; herald's contracts are JSON Schema"
+        ))),
     }
     let text = req
         .get("schema")
@@ -435,7 +465,10 @@ async fn lookup(State(app): App, Path(s): Path<String>, body: Bytes) -> Response
     {
         Some(p) => {
             let i = list[p];
-            sr(StatusCode::OK, registered(&app.registry.entries[i], &s, p + 1))
+            sr(
+                StatusCode::OK,
+                registered(&app.registry.entries[i], &s, p + 1),
+            )
         }
         None => sr_error(StatusCode::NOT_FOUND, 40403, "Schema not found"),
     }
@@ -484,7 +517,11 @@ fn judge(app: &AppState, against: &[usize], schema: &Value, verbose: bool) -> Re
                     messages.push(format!(
                         "{} at '{}' against version {}: {} (mode {})",
                         c.kind,
-                        if c.pointer.is_empty() { "/" } else { &c.pointer },
+                        if c.pointer.is_empty() {
+                            "/"
+                        } else {
+                            &c.pointer
+                        },
                         doc(app, i).version,
                         c.message,
                         report.mode
@@ -501,7 +538,10 @@ fn judge(app: &AppState, against: &[usize], schema: &Value, verbose: bool) -> Re
         }
     }
     if verbose {
-        sr(StatusCode::OK, json!({"is_compatible": compatible, "messages": messages}))
+        sr(
+            StatusCode::OK,
+            json!({"is_compatible": compatible, "messages": messages}),
+        )
     } else {
         sr(StatusCode::OK, json!({"is_compatible": compatible}))
     }
@@ -601,13 +641,18 @@ mod tests {
         assert_eq!(Some(id), b.id("UsageEvent", "1.1.0", &c));
         let lock = Lock::of(&c).unwrap();
         assert_eq!(id, id_of(&lock.versions["UsageEvent@1.1.0"]));
-        assert!(a.subject_names().contains(&"usage.metered.api_call-value".to_string()));
+        assert!(a
+            .subject_names()
+            .contains(&"usage.metered.api_call-value".to_string()));
         assert!(a.subject_names().contains(&"UsageEvent".to_string()));
     }
 
     #[test]
     fn base_path_is_the_path_of_schema_base() {
-        assert_eq!(base_path("https://contracts.platform.internal/schemas/"), "/schemas/");
+        assert_eq!(
+            base_path("https://contracts.platform.internal/schemas/"),
+            "/schemas/"
+        );
         assert_eq!(base_path("http://127.0.0.1:8080/x/y"), "/x/y/");
         assert_eq!(base_path("http://h"), "/");
     }

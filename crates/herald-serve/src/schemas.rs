@@ -40,7 +40,9 @@ pub async fn get_schema(
             StatusCode::NOT_FOUND,
             "unknown-schema",
             "Unknown schema",
-            format!("no schema {name}/{file}; `herald catalog` lists the schemas and their versions"),
+            format!(
+                "no schema {name}/{file}; `herald catalog` lists the schemas and their versions"
+            ),
         )
         .into_response(),
     }

@@ -133,8 +133,8 @@ pub async fn start(catalog: Catalog, config: ServeConfig) -> Result<Running, Ser
     })?;
     let catalog = Arc::new(catalog);
     let contracts: Arc<dyn Contracts> = catalog.clone();
-    let publisher = PublisherConfig::new(config.service.clone())
-        .retry_max_elapsed(config.publish_timeout);
+    let publisher =
+        PublisherConfig::new(config.service.clone()).retry_max_elapsed(config.publish_timeout);
     let bus = Bus::start(
         config.connect.clone().name(config.service.clone()),
         contracts.clone(),

@@ -11,12 +11,14 @@ use crate::{Global, Outcome};
 
 /// Publish over HTTP, serve the schemas and a read-only Schema Registry subset.
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Endpoints: POST /v1/events/{subject} (JSON, CloudEvents binary or structured), \
+#[command(
+    after_help = "Endpoints: POST /v1/events/{subject} (JSON, CloudEvents binary or structured), \
 POST /v1/events/{subject}:batch (JSON Lines, up to 1,000), GET /schemas/<Name>/<version>.json, \
 the Confluent Schema Registry read-only subset (/subjects, /schemas/ids/{id}, /compatibility/..., /config), \
 /healthz, /readyz, /metrics.\n\nWithout --tokens, herald serve listens on loopback only. \
 Stops gracefully on SIGINT/SIGTERM: no new connections, requests in flight finish.\n\n\
-Examples:\n  herald serve --listen 127.0.0.1:8080\n  herald serve --listen 0.0.0.0:8080 --tokens herald-auth/serve-tokens.toml")]
+Examples:\n  herald serve --listen 127.0.0.1:8080\n  herald serve --listen 0.0.0.0:8080 --tokens herald-auth/serve-tokens.toml"
+)]
 pub struct Args {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
