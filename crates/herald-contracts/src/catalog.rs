@@ -213,6 +213,9 @@ pub enum Storage {
 pub struct StreamSpec {
     /// Stream name, upper-case by convention.
     pub name: String,
+    /// What the stream holds; filled from the topic's description when loaded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
     /// NATS subject filters; filled from the topic's `subjects` when loaded.
     #[serde(default)]
     pub subjects: Vec<String>,
@@ -237,6 +240,26 @@ pub struct StreamSpec {
     /// File or memory.
     #[serde(default = "storage_file")]
     pub storage: Storage,
+}
+
+impl StreamSpec {
+    /// A file-backed stream with herald's defaults (7 days, 2 min duplicate
+    /// window, 1 replica, 1 MiB messages, unlimited bytes, discard old): for
+    /// streams outside the catalog, such as a test's.
+    pub fn new(name: impl Into<String>, subjects: &[&str]) -> Self {
+        StreamSpec {
+            name: name.into(),
+            description: None,
+            subjects: subjects.iter().map(|s| s.to_string()).collect(),
+            max_age: Duration::from_secs(7 * 24 * 3600),
+            duplicate_window: Duration::from_secs(120),
+            replicas: 1,
+            max_msg_size: default_max_msg_size(),
+            max_bytes: -1,
+            discard: Discard::Old,
+            storage: Storage::File,
+        }
+    }
 }
 
 fn one() -> usize {
@@ -628,9 +651,15 @@ impl Catalog {
         let mut topics = raw.topics;
         for t in &mut topics {
             t.stream.subjects = t.subjects.clone();
+            t.stream
+                .description
+                .get_or_insert_with(|| t.description.clone());
         }
         let mut dlq = raw.dlq;
         dlq.stream.subjects = vec![format!("{}.>", dlq.subject_prefix)];
+        dlq.stream
+            .description
+            .get_or_insert_with(|| "herald dead-letter queue".to_owned());
 
         let d = &raw.defaults.consumer;
         let consumers = raw

@@ -33,7 +33,7 @@ use serde_json::Value;
 use tokio::sync::{watch, Semaphore};
 
 use crate::connection::HeraldClient;
-use crate::contracts::{ConsumerDef, Contracts};
+use crate::contracts::{ConsumerSpec, Contracts};
 use crate::dedupe::DedupeStore;
 use crate::dlq::{self, reason, DeadLetter};
 use crate::headers as h;
@@ -207,9 +207,9 @@ impl ConsumerConfig {
     }
 
     /// From a catalog consumer declaration.
-    pub fn from_def(d: &ConsumerDef) -> Self {
+    pub fn from_def(d: &ConsumerSpec) -> Self {
         let mut c = Self::new(&d.service, &d.name, &d.filter);
-        c.durable = d.durable.clone();
+        c.durable = d.durable_name();
         c.max_deliver = d.max_deliver;
         c.ack_wait = d.ack_wait;
         c.max_ack_pending = d.max_ack_pending;

@@ -34,7 +34,9 @@ pub use connection::{ConnectConfig, ConnectError, HeraldClient};
 pub use consumer::{
     Consumer, ConsumerConfig, Delivery, HandlerError, HandlerResult, Shutdown, StatsSnapshot,
 };
-pub use contracts::{ContractError, Contracts, Route, StreamDef, ValidEvent, Violation};
+pub use contracts::{
+    ConsumerSpec, Contracts, Route, StreamSpec, ValidEvent, ValidationError, Violation,
+};
 pub use dedupe::DedupeStore;
 pub use dlq::{Dlq, DlqEntry, DlqFilter};
 pub use provision::{Action, Plan, Provisioner};

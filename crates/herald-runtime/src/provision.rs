@@ -17,7 +17,7 @@ use async_nats::jetstream::stream::{self, DiscardPolicy, RetentionPolicy, Storag
 use futures::TryStreamExt;
 
 use crate::connection::HeraldClient;
-use crate::contracts::{Contracts, Discard, Storage, StreamDef};
+use crate::contracts::{dlq_stream, Contracts, Discard, Storage, StreamSpec};
 
 /// Why provisioning could not talk to the server.
 #[derive(Debug, thiserror::Error)]
@@ -225,7 +225,7 @@ fn discard(d: Discard) -> DiscardPolicy {
 }
 
 /// The JetStream config for a stream definition (herald always uses limits retention).
-pub fn stream_config(d: &StreamDef) -> stream::Config {
+pub fn stream_config(d: &StreamSpec) -> stream::Config {
     stream::Config {
         name: d.name.clone(),
         description: d.description.clone(),
@@ -365,10 +365,10 @@ impl Provisioner {
     }
 
     /// Every stream herald wants: the catalog's, then `DLQ`.
-    pub fn desired(&self) -> Vec<StreamDef> {
+    pub fn desired(&self) -> Vec<StreamSpec> {
         let mut v = self.contracts.streams();
         if !v.iter().any(|s| s.name == crate::DLQ_STREAM) {
-            v.push(StreamDef::dlq());
+            v.push(dlq_stream());
         }
         v
     }

@@ -26,7 +26,7 @@ use futures::{Stream, StreamExt};
 use serde::Serialize;
 
 use crate::connection::HeraldClient;
-use crate::contracts::{ContractError, Contracts, Violation};
+use crate::contracts::{Contracts, ValidationError, Violation};
 use crate::headers as h;
 use crate::metrics::{self, SentOutcome, Side};
 
@@ -175,20 +175,23 @@ impl PublishError {
         )
     }
 
-    fn from_contract(subject: &str, e: ContractError) -> Self {
+    fn from_contract(subject: &str, e: ValidationError) -> Self {
         match e {
-            ContractError::UnknownSubject(s) => PublishError::UnknownSubject(s),
-            ContractError::UnknownSchema(s) => PublishError::UnknownSchema(s),
-            ContractError::Decode(detail) => PublishError::Decode {
+            ValidationError::UnknownSubject(s) => PublishError::UnknownSubject(s),
+            ValidationError::UnknownSchema(s) => PublishError::UnknownSchema(s),
+            e @ ValidationError::SchemaMismatch { .. } => {
+                PublishError::UnknownSchema(e.to_string())
+            }
+            ValidationError::Decode(detail) => PublishError::Decode {
                 subject: subject.to_string(),
                 detail,
             },
-            ContractError::TooLarge { size, limit } => PublishError::TooLarge {
+            ValidationError::TooLarge { size, limit } => PublishError::TooLarge {
                 size,
                 limit,
                 limits: format!("catalog max_event_bytes {limit}"),
             },
-            ContractError::Invalid {
+            ValidationError::Invalid {
                 schema_id,
                 violations,
             } => PublishError::Invalid {

@@ -11,7 +11,7 @@ use futures::{Stream, StreamExt};
 
 use herald_runtime::connection::HeraldClient;
 use herald_runtime::consumer::stream_for_filter;
-use herald_runtime::contracts::{ContractError, Contracts};
+use herald_runtime::contracts::{Contracts, ValidationError};
 use herald_runtime::headers as h;
 
 /// Where the tail starts.
@@ -39,7 +39,7 @@ pub struct TailEvent {
     /// Payload.
     pub payload: Bytes,
     /// `Ok(schema id)` or why it fails its contract.
-    pub validation: Result<String, ContractError>,
+    pub validation: Result<String, ValidationError>,
 }
 
 /// Why the tail could not start.

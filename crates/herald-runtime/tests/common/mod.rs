@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use herald_runtime::contracts::{
-    ContractError, Contracts, Route, StreamDef, ValidEvent, Violation,
+    Contracts, Route, StreamSpec, ValidEvent, ValidationError, Violation,
 };
 use herald_runtime::{ConnectConfig, HeraldClient};
 use herald_test_server::NatsServer;
@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 /// A small catalog: USAGE (usage.metered.>), ORCHESTRATOR (orchestrator.step.>), with
 /// "required fields" schemas standing in for the JSON Schemas.
 pub struct TestCatalog {
-    pub streams: Vec<StreamDef>,
+    pub streams: Vec<StreamSpec>,
     pub subjects: BTreeMap<String, (String, &'static str, &'static str, Vec<&'static str>)>,
 }
 
@@ -24,9 +24,9 @@ pub const STEP_SCHEMA: &str = "https://herald.dev/schemas/OrchestratorStep/1.0.0
 
 impl TestCatalog {
     pub fn new() -> Self {
-        let mut usage = StreamDef::new("USAGE", &["usage.metered.>"]);
+        let mut usage = StreamSpec::new("USAGE", &["usage.metered.>"]);
         usage.max_age = Duration::from_secs(24 * 3600);
-        let orch = StreamDef::new("ORCHESTRATOR", &["orchestrator.step.>"]);
+        let orch = StreamSpec::new("ORCHESTRATOR", &["orchestrator.step.>"]);
         let usage_req = vec![
             "event_id",
             "timestamp",
@@ -75,7 +75,7 @@ impl TestCatalog {
 }
 
 impl Contracts for TestCatalog {
-    fn streams(&self) -> Vec<StreamDef> {
+    fn streams(&self) -> Vec<StreamSpec> {
         self.streams.clone()
     }
 
@@ -95,27 +95,27 @@ impl Contracts for TestCatalog {
         subject: &str,
         hint: Option<&str>,
         payload: &[u8],
-    ) -> Result<ValidEvent, ContractError> {
+    ) -> Result<ValidEvent, ValidationError> {
         let (_, schema, _, required) = self
             .subjects
             .get(subject)
-            .ok_or_else(|| ContractError::UnknownSubject(subject.to_string()))?;
+            .ok_or_else(|| ValidationError::UnknownSubject(subject.to_string()))?;
         if let Some(h) = hint {
             if h != *schema {
-                return Err(ContractError::UnknownSchema(h.to_string()));
+                return Err(ValidationError::UnknownSchema(h.to_string()));
             }
         }
         if payload.len() > 64 * 1024 {
-            return Err(ContractError::TooLarge {
+            return Err(ValidationError::TooLarge {
                 size: payload.len(),
                 limit: 64 * 1024,
             });
         }
         let value: Value =
-            serde_json::from_slice(payload).map_err(|e| ContractError::Decode(e.to_string()))?;
+            serde_json::from_slice(payload).map_err(|e| ValidationError::Decode(e.to_string()))?;
         let obj = value
             .as_object()
-            .ok_or_else(|| ContractError::Decode("not a JSON object".into()))?;
+            .ok_or_else(|| ValidationError::Decode("not a JSON object".into()))?;
         let mut violations = Vec::new();
         for f in required {
             if !obj.contains_key(*f) {
@@ -141,7 +141,7 @@ impl Contracts for TestCatalog {
                 value,
             })
         } else {
-            Err(ContractError::Invalid {
+            Err(ValidationError::Invalid {
                 schema_id: schema.to_string(),
                 violations,
             })

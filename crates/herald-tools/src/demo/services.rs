@@ -25,7 +25,7 @@ use herald_runtime::connection::{ConnectConfig, HeraldClient};
 use herald_runtime::consumer::{
     Consumer, ConsumerConfig, Delivery, HandlerError, HandlerResult, Shutdown, StatsSnapshot,
 };
-use herald_runtime::contracts::{ConsumerDef, Contracts};
+use herald_runtime::contracts::{ConsumerSpec, Contracts};
 use herald_runtime::dedupe::DedupeStore;
 use herald_runtime::metrics::{self, ConsumedOutcome};
 use herald_runtime::publisher::{Publisher, PublisherConfig};
@@ -147,7 +147,7 @@ impl Role {
 #[derive(Debug, Clone)]
 pub struct DemoConsumer {
     /// The catalog's declaration.
-    pub def: ConsumerDef,
+    pub def: ConsumerSpec,
     /// Durable name used in this run.
     pub durable: String,
     /// Stream it reads.
@@ -163,7 +163,7 @@ pub fn demo_consumers(contracts: &dyn Contracts, durable_suffix: &str) -> Vec<De
         .filter_map(|def| {
             let stream = herald_runtime::consumer::stream_for_filter(contracts, &def.filter)?;
             Some(DemoConsumer {
-                durable: format!("{}{durable_suffix}", def.durable),
+                durable: format!("{}{durable_suffix}", def.durable_name()),
                 stream,
                 def,
             })
