@@ -4,7 +4,7 @@
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use herald_runtime::{ContractError, PublishError, PublishErrorKind};
+use herald_runtime::{PublishError, PublishErrorKind, ValidationError};
 use serde::Serialize;
 use serde_json::{json, Value};
 
@@ -87,22 +87,25 @@ impl Problem {
 
 impl Problem {
     /// The problem for an event the catalog refuses (checked without publishing).
-    pub fn from_contract(subject: &str, e: ContractError) -> Self {
+    pub fn from_contract(subject: &str, e: ValidationError) -> Self {
         match e {
-            ContractError::UnknownSubject(s) => PublishError::UnknownSubject(s).into(),
-            ContractError::UnknownSchema(s) => PublishError::UnknownSchema(s).into(),
-            ContractError::Decode(detail) => PublishError::Decode {
+            ValidationError::UnknownSubject(s) => PublishError::UnknownSubject(s).into(),
+            ValidationError::UnknownSchema(s) => PublishError::UnknownSchema(s).into(),
+            e @ ValidationError::SchemaMismatch { .. } => {
+                PublishError::UnknownSchema(e.to_string()).into()
+            }
+            ValidationError::Decode(detail) => PublishError::Decode {
                 subject: subject.to_string(),
                 detail,
             }
             .into(),
-            ContractError::TooLarge { size, limit } => PublishError::TooLarge {
+            ValidationError::TooLarge { size, limit } => PublishError::TooLarge {
                 size,
                 limit,
                 limits: format!("catalog max_event_bytes {limit}"),
             }
             .into(),
-            ContractError::Invalid {
+            ValidationError::Invalid {
                 schema_id,
                 violations,
             } => PublishError::Invalid {
