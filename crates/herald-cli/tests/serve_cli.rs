@@ -31,7 +31,10 @@ fn spawn_serve(nats: &str, extra: &[&str], stderr: &Path) -> (Child, SocketAddr)
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    panic!("herald serve did not listen: {}", std::fs::read_to_string(stderr).unwrap_or_default());
+    panic!(
+        "herald serve did not listen: {}",
+        std::fs::read_to_string(stderr).unwrap_or_default()
+    );
 }
 
 fn herald(args: &[&str]) -> std::process::Output {
@@ -44,10 +47,19 @@ fn herald(args: &[&str]) -> std::process::Output {
 }
 
 /// One HTTP/1.1 request with `Connection: close`; returns (status, body).
-fn http(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> (u16, String) {
+fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, String) {
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
     }
@@ -56,8 +68,15 @@ fn http(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], bo
     s.write_all(req.as_bytes()).unwrap();
     let mut out = String::new();
     s.read_to_string(&mut out).unwrap();
-    let status = out.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let body = out.split_once("\r\n\r\n").map(|x| x.1.to_string()).unwrap_or_default();
+    let status = out
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = out
+        .split_once("\r\n\r\n")
+        .map(|x| x.1.to_string())
+        .unwrap_or_default();
     (status, body)
 }
 
@@ -97,7 +116,9 @@ fn step(n: u32, service: &str) -> String {
 
 #[tokio::test]
 async fn confluent_schema_registry_client_reads_the_contracts() {
-    let nats = NatsServer::start().await.expect("nats-server must be installed");
+    let nats = NatsServer::start()
+        .await
+        .expect("nats-server must be installed");
     let dir = tempfile::tempdir().unwrap();
     let (mut child, addr) = spawn_serve(&nats.url(), &[], &dir.path().join("serve.log"));
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
@@ -116,8 +137,18 @@ async fn confluent_schema_registry_client_reads_the_contracts() {
     let catalog = Catalog::embedded().unwrap();
     let lock = Lock::of(&catalog).unwrap();
     let expected_id = herald_serve::registry::id_of(&lock.versions["UsageEvent@1.1.0"]);
-    let subjects: Vec<&str> = v["subjects"].as_array().unwrap().iter().map(|s| s.as_str().unwrap()).collect();
-    for s in ["usage.metered.api_call-value", "orchestrator.step.started-value", "UsageEvent", "common"] {
+    let subjects: Vec<&str> = v["subjects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect();
+    for s in [
+        "usage.metered.api_call-value",
+        "orchestrator.step.started-value",
+        "UsageEvent",
+        "common",
+    ] {
         assert!(subjects.contains(&s), "{s} missing from {subjects:?}");
     }
     assert_eq!(v["latest"]["version"], 2, "{v}");
@@ -125,7 +156,10 @@ async fn confluent_schema_registry_client_reads_the_contracts() {
     assert_eq!(v["latest"]["type"], "JSON");
     assert_eq!(v["latest"]["references"][0]["subject"], "common", "{v}");
     assert_eq!(v["versions"], serde_json::json!([1, 2]));
-    assert_eq!(v["by_id"]["id"], "https://contracts.platform.internal/schemas/UsageEvent/1.1.0.json");
+    assert_eq!(
+        v["by_id"]["id"],
+        "https://contracts.platform.internal/schemas/UsageEvent/1.1.0.json"
+    );
     assert_eq!(v["compatible_same"], true, "{v}");
     assert_eq!(v["compatible_changed_type"], false, "{v}");
     assert_eq!(v["compatible_changed_type_v1"], false, "{v}");
@@ -134,7 +168,13 @@ async fn confluent_schema_registry_client_reads_the_contracts() {
     assert_eq!(v["missing_subject"]["code"], 40401, "{v}");
     assert_eq!(v["missing_version"]["code"], 40402, "{v}");
     assert_eq!(v["register"]["code"], 42205, "{v}");
-    assert!(v["register"]["message"].as_str().unwrap().contains("herald check"), "{v}");
+    assert!(
+        v["register"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("herald check"),
+        "{v}"
+    );
 
     // Verbose compatibility names the breaking change.
     let changed = {
@@ -152,46 +192,95 @@ async fn confluent_schema_registry_client_reads_the_contracts() {
     assert_eq!(status, 200, "{body}");
     let r: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(r["is_compatible"], false);
-    assert!(r["messages"][0].as_str().unwrap().contains("/properties/quantity"), "{r}");
+    assert!(
+        r["messages"][0]
+            .as_str()
+            .unwrap()
+            .contains("/properties/quantity"),
+        "{r}"
+    );
 
     // Each schema at the path of its $id.
     let (status, body) = http(addr, "GET", "/schemas/UsageEvent/1.0.0.json", &[], "");
     assert_eq!(status, 200);
     let doc: serde_json::Value = serde_json::from_str(&body).unwrap();
-    assert_eq!(doc["$id"], "https://contracts.platform.internal/schemas/UsageEvent/1.0.0.json");
-    assert_eq!(http(addr, "GET", "/schemas/UsageEvent/7.0.0.json", &[], "").0, 404);
+    assert_eq!(
+        doc["$id"],
+        "https://contracts.platform.internal/schemas/UsageEvent/1.0.0.json"
+    );
+    assert_eq!(
+        http(addr, "GET", "/schemas/UsageEvent/7.0.0.json", &[], "").0,
+        404
+    );
 
-    Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().unwrap();
+    Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
     assert_eq!(wait_exit(&mut child), Some(0));
 }
 
 #[tokio::test]
 async fn generated_tokens_publish_only_what_their_service_produces() {
-    let nats = NatsServer::start().await.expect("nats-server must be installed");
+    let nats = NatsServer::start()
+        .await
+        .expect("nats-server must be installed");
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("auth");
     let o = herald(&["auth", "generate", "--out", out.to_str().unwrap()]);
-    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(text.contains("HTTP bearer tokens"), "{text}");
     let tokens = out.join("serve-tokens.toml");
     let o = herald(&["streams", "apply", "--server", &nats.url()]);
-    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let log = dir.path().join("serve.log");
     let (mut child, addr) = spawn_serve(&nats.url(), &["--tokens", tokens.to_str().unwrap()], &log);
     wait_ready(addr);
-    let token = |s: &str| std::fs::read_to_string(out.join("tokens").join(format!("{s}.token"))).unwrap().trim().to_string();
+    let token = |s: &str| {
+        std::fs::read_to_string(out.join("tokens").join(format!("{s}.token")))
+            .unwrap()
+            .trim()
+            .to_string()
+    };
     let orch = format!("Bearer {}", token("orchestrator"));
     let ingest = format!("Bearer {}", token("ingestion-service"));
     let json = ("content-type", "application/json");
     let path = "/v1/events/orchestrator.step.started";
-    let (s, body) = http(addr, "POST", path, &[json, ("authorization", &ingest)], &step(1, "ingestion-service"));
+    let (s, body) = http(
+        addr,
+        "POST",
+        path,
+        &[json, ("authorization", &ingest)],
+        &step(1, "ingestion-service"),
+    );
     assert_eq!(s, 403, "{body}");
     let (s, body) = http(addr, "POST", path, &[json], &step(1, "orchestrator"));
     assert_eq!(s, 401, "{body}");
-    let (s, body) = http(addr, "POST", path, &[json, ("authorization", &orch)], &step(1, "orchestrator"));
+    let (s, body) = http(
+        addr,
+        "POST",
+        path,
+        &[json, ("authorization", &orch)],
+        &step(1, "orchestrator"),
+    );
     assert_eq!(s, 202, "{body}");
-    Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().unwrap();
+    Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
     assert_eq!(wait_exit(&mut child), Some(0));
     let log = std::fs::read_to_string(&log).unwrap();
     assert!(log.contains("bearer tokens required"), "{log}");
@@ -202,9 +291,16 @@ async fn generated_tokens_publish_only_what_their_service_produces() {
 
 #[tokio::test]
 async fn sigterm_finishes_the_request_in_flight_and_refuses_new_ones() {
-    let nats = NatsServer::start().await.expect("nats-server must be installed");
+    let nats = NatsServer::start()
+        .await
+        .expect("nats-server must be installed");
     let o = herald(&["streams", "apply", "--server", &nats.url()]);
-    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("serve.log");
     let (mut child, addr) = spawn_serve(&nats.url(), &[], &log);
@@ -219,7 +315,11 @@ async fn sigterm_finishes_the_request_in_flight_and_refuses_new_ones() {
     s.write_all(head.as_bytes()).unwrap();
     s.write_all(&body.as_bytes()[..10]).unwrap();
     // The request is in flight (its body half sent): SIGTERM.
-    Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().unwrap();
+    Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
     let mut refused = false;
     for _ in 0..300 {
         if TcpStream::connect(addr).is_err() {

@@ -438,9 +438,11 @@ fn posted_schema(body: &[u8]) -> Result<Value, Response> {
         .map_err(|e| invalid(format!("Invalid schema: the request body is not JSON: {e}")))?;
     match req.get("schemaType").and_then(Value::as_str) {
         None | Some("JSON") => {}
-        Some(t) => return Err(invalid(format!(
+        Some(t) => {
+            return Err(invalid(format!(
             "Invalid schema: schemaType {t} is not served here; herald's contracts are JSON Schema"
-        ))),
+        )))
+        }
     }
     let text = req
         .get("schema")

@@ -44,7 +44,17 @@ async fn kill_and_restart_under_http_load_stores_every_event_exactly_once() {
             let mut retry = Vec::new();
             for n in (t..EVENTS).step_by(CLIENTS as usize) {
                 let key = format!("fault-{n}");
-                let r = send(addr, "POST", path, &[("content-type", "application/json"), ("idempotency-key", &key)], usage(n).to_string().into_bytes()).await;
+                let r = send(
+                    addr,
+                    "POST",
+                    path,
+                    &[
+                        ("content-type", "application/json"),
+                        ("idempotency-key", &key),
+                    ],
+                    usage(n).to_string().into_bytes(),
+                )
+                .await;
                 match r {
                     Ok(r) if r.status == 202 => {
                         tally.accepted_first_try += 1;
@@ -59,7 +69,11 @@ async fn kill_and_restart_under_http_load_stores_every_event_exactly_once() {
                         retry.push(n);
                     }
                     Ok(r) => {
-                        tally.client_errors.push(format!("{}: {}", r.status, String::from_utf8_lossy(&r.body)));
+                        tally.client_errors.push(format!(
+                            "{}: {}",
+                            r.status,
+                            String::from_utf8_lossy(&r.body)
+                        ));
                         retry.push(n);
                     }
                     Err(_) => {
@@ -75,10 +89,18 @@ async fn kill_and_restart_under_http_load_stores_every_event_exactly_once() {
 
     // Kill the server once a quarter of the events are in, restart it once some
     // requests have failed (or the load is over).
-    wait_until(|| accepted.load(Ordering::SeqCst) >= (EVENTS / 4) as usize, "a quarter accepted").await;
+    wait_until(
+        || accepted.load(Ordering::SeqCst) >= (EVENTS / 4) as usize,
+        "a quarter accepted",
+    )
+    .await;
     nats.kill_9().unwrap();
     wait_until(
-        || failed.load(Ordering::SeqCst) >= 5 || accepted.load(Ordering::SeqCst) + failed.load(Ordering::SeqCst) >= EVENTS as usize,
+        || {
+            failed.load(Ordering::SeqCst) >= 5
+                || accepted.load(Ordering::SeqCst) + failed.load(Ordering::SeqCst)
+                    >= EVENTS as usize
+        },
         "requests failing while NATS is down",
     )
     .await;
@@ -97,7 +119,11 @@ async fn kill_and_restart_under_http_load_stores_every_event_exactly_once() {
         }
         retry.extend(r);
     }
-    assert!(tally.client_errors.is_empty(), "4xx under faults: {:?}", tally.client_errors);
+    assert!(
+        tally.client_errors.is_empty(),
+        "4xx under faults: {:?}",
+        tally.client_errors
+    );
 
     // The client retries every failed request with the same key until it gets a 202.
     let mut retried_duplicates = 0;
@@ -105,7 +131,18 @@ async fn kill_and_restart_under_http_load_stores_every_event_exactly_once() {
         let key = format!("fault-{n}");
         let mut done = false;
         for _ in 0..100 {
-            match send(addr, "POST", path, &[("content-type", "application/json"), ("idempotency-key", &key)], usage(*n).to_string().into_bytes()).await {
+            match send(
+                addr,
+                "POST",
+                path,
+                &[
+                    ("content-type", "application/json"),
+                    ("idempotency-key", &key),
+                ],
+                usage(*n).to_string().into_bytes(),
+            )
+            .await
+            {
                 Ok(r) if r.status == 202 => {
                     if r.json()["duplicate"] == true {
                         retried_duplicates += 1;
@@ -113,7 +150,12 @@ async fn kill_and_restart_under_http_load_stores_every_event_exactly_once() {
                     done = true;
                     break;
                 }
-                Ok(r) => assert!(r.status >= 500, "retry of {key} got {}: {}", r.status, String::from_utf8_lossy(&r.body)),
+                Ok(r) => assert!(
+                    r.status >= 500,
+                    "retry of {key} got {}: {}",
+                    r.status,
+                    String::from_utf8_lossy(&r.body)
+                ),
                 Err(_) => {}
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -132,8 +174,17 @@ async fn kill_and_restart_under_http_load_stores_every_event_exactly_once() {
     let mut msgs = consumer.messages().await.unwrap();
     let mut keys = BTreeSet::new();
     for _ in 0..EVENTS {
-        let m = tokio::time::timeout(Duration::from_secs(10), msgs.next()).await.expect("stored message").unwrap().unwrap();
-        let key = m.headers.as_ref().and_then(|h| h.get("Nats-Msg-Id")).map(|v| v.as_str().to_string()).unwrap();
+        let m = tokio::time::timeout(Duration::from_secs(10), msgs.next())
+            .await
+            .expect("stored message")
+            .unwrap()
+            .unwrap();
+        let key = m
+            .headers
+            .as_ref()
+            .and_then(|h| h.get("Nats-Msg-Id"))
+            .map(|v| v.as_str().to_string())
+            .unwrap();
         assert!(keys.insert(key.clone()), "{key} stored twice");
     }
     let expected: BTreeSet<String> = (0..EVENTS).map(|n| format!("fault-{n}")).collect();
