@@ -5,8 +5,8 @@ use std::sync::Arc;
 use anyhow::Context;
 use herald_runtime::Provisioner;
 use herald_test_server::NatsServer;
-use herald_tools::bench::suite::{Suite, Which};
 use herald_tools::bench::serve::ServeBench;
+use herald_tools::bench::suite::{Suite, Which};
 use herald_tools::bench::PublishBench;
 use serde_json::json;
 

@@ -65,7 +65,11 @@ impl ServeReport {
 
 impl std::fmt::Display for ServeReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        writeln!(f, "events: {} per side, {} HTTP clients (keep-alive HTTP/1.1)", self.events, self.clients)?;
+        writeln!(
+            f,
+            "events: {} per side, {} HTTP clients (keep-alive HTTP/1.1)",
+            self.events, self.clients
+        )?;
         writeln!(f, "library publisher : {:>10.0} events/s", self.library_eps)?;
         writeln!(f, "herald serve      : {:>10.0} events/s", self.serve_eps)?;
         write!(f, "ratio             : {:.2} (goal >= 0.50)", self.ratio())
@@ -86,7 +90,12 @@ async fn connect(addr: SocketAddr) -> Result<Sender, BenchError> {
     Ok(sender)
 }
 
-async fn post(sender: &mut Sender, addr: SocketAddr, path: &str, body: Bytes) -> Result<u16, BenchError> {
+async fn post(
+    sender: &mut Sender,
+    addr: SocketAddr,
+    path: &str,
+    body: Bytes,
+) -> Result<u16, BenchError> {
     let req = hyper::Request::post(path)
         .header("host", addr.to_string())
         .header("content-type", "application/json")
@@ -108,7 +117,10 @@ async fn post(sender: &mut Sender, addr: SocketAddr, path: &str, body: Bytes) ->
         .map_err(|e| BenchError::Publish(e.to_string()))?
         .to_bytes();
     if status != 202 {
-        return Err(BenchError::Publish(format!("HTTP {status}: {}", String::from_utf8_lossy(&body))));
+        return Err(BenchError::Publish(format!(
+            "HTTP {status}: {}",
+            String::from_utf8_lossy(&body)
+        )));
     }
     Ok(status)
 }
@@ -121,7 +133,10 @@ impl ServeBench {
         let client = HeraldClient::connect(connect_config.clone())
             .await
             .map_err(|e| BenchError::Setup(e.to_string()))?;
-        let reload = || Catalog::from_files(catalog.files().clone()).map_err(|e| BenchError::Setup(e.to_string()));
+        let reload = || {
+            Catalog::from_files(catalog.files().clone())
+                .map_err(|e| BenchError::Setup(e.to_string()))
+        };
         let contracts: Arc<dyn Contracts> = Arc::new(reload()?);
         let publisher = Publisher::new(
             client.clone(),
@@ -140,7 +155,8 @@ impl ServeBench {
         let mut probe = connect(addr).await?;
         let mut up = false;
         for _ in 0..200 {
-            let body = Bytes::from(serde_json::to_vec(&payload(&self.template, 0)).unwrap_or_default());
+            let body =
+                Bytes::from(serde_json::to_vec(&payload(&self.template, 0)).unwrap_or_default());
             if post(&mut probe, addr, &path, body).await.is_ok() {
                 up = true;
                 break;
@@ -149,7 +165,9 @@ impl ServeBench {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         if !up {
-            return Err(BenchError::Setup("herald serve did not connect to NATS".into()));
+            return Err(BenchError::Setup(
+                "herald serve did not connect to NATS".into(),
+            ));
         }
         let clients = self.clients.max(1);
         let mut senders = Vec::with_capacity(clients);
@@ -160,7 +178,8 @@ impl ServeBench {
         let per_round = (self.events / rounds).max(clients);
         let mut library = Duration::ZERO;
         let mut serve = Duration::ZERO;
-        let event = || Bytes::from(serde_json::to_vec(&payload(&self.template, 0)).unwrap_or_default());
+        let event =
+            || Bytes::from(serde_json::to_vec(&payload(&self.template, 0)).unwrap_or_default());
         for _ in 0..rounds {
             let lib_events: Vec<Outgoing> = (0..per_round)
                 .map(|_| Outgoing {
