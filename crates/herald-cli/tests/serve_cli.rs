@@ -17,7 +17,7 @@ fn spawn_serve(nats: &str, extra: &[&str], stderr: &Path) -> (Child, SocketAddr)
     let listen = addr.to_string();
     let mut args = vec!["serve", "--server", nats, "--listen", listen.as_str()];
     args.extend_from_slice(extra);
-    let child = Command::new(env!("CARGO_BIN_EXE_herald"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_herald"))
         .args(&args)
         .env_remove("NATS_URL")
         .env("NO_COLOR", "1")
@@ -31,6 +31,8 @@ fn spawn_serve(nats: &str, extra: &[&str], stderr: &Path) -> (Child, SocketAddr)
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!(
         "herald serve did not listen: {}",
         std::fs::read_to_string(stderr).unwrap_or_default()

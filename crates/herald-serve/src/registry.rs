@@ -220,14 +220,32 @@ fn sr(status: StatusCode, body: Value) -> Response {
     r
 }
 
-fn sr_error(status: StatusCode, code: u32, message: impl Into<String>) -> Response {
-    sr(
-        status,
-        json!({"error_code": code, "message": message.into()}),
-    )
+/// A registry error: Confluent's `{"error_code", "message"}` with its HTTP status.
+#[derive(Debug)]
+struct SrError {
+    status: StatusCode,
+    code: u32,
+    message: String,
 }
 
-fn subject_not_found(s: &str) -> Response {
+impl IntoResponse for SrError {
+    fn into_response(self) -> Response {
+        sr(
+            self.status,
+            json!({"error_code": self.code, "message": self.message}),
+        )
+    }
+}
+
+fn sr_error(status: StatusCode, code: u32, message: impl Into<String>) -> SrError {
+    SrError {
+        status,
+        code,
+        message: message.into(),
+    }
+}
+
+fn subject_not_found(s: &str) -> SrError {
     sr_error(
         StatusCode::NOT_FOUND,
         40401,
@@ -235,7 +253,7 @@ fn subject_not_found(s: &str) -> Response {
     )
 }
 
-fn read_only() -> Response {
+fn read_only() -> SrError {
     sr_error(
         StatusCode::UNPROCESSABLE_ENTITY,
         42205,
@@ -281,7 +299,7 @@ pub fn routes(r: Router<Arc<AppState>>) -> Router<Arc<AppState>> {
 }
 
 async fn refuse() -> Response {
-    read_only()
+    read_only().into_response()
 }
 
 async fn subjects(State(app): App) -> Response {
@@ -296,7 +314,7 @@ async fn mode() -> Response {
     sr(StatusCode::OK, json!({"mode": "READONLY"}))
 }
 
-fn versions_of<'r>(app: &'r AppState, s: &str) -> Result<&'r [usize], Response> {
+fn versions_of<'r>(app: &'r AppState, s: &str) -> Result<&'r [usize], SrError> {
     app.registry
         .subjects
         .get(s)
@@ -307,12 +325,12 @@ fn versions_of<'r>(app: &'r AppState, s: &str) -> Result<&'r [usize], Response> 
 async fn versions(State(app): App, Path(s): Path<String>) -> Response {
     match versions_of(&app, &s) {
         Ok(v) => sr(StatusCode::OK, json!((1..=v.len()).collect::<Vec<_>>())),
-        Err(r) => r,
+        Err(r) => r.into_response(),
     }
 }
 
 /// The entry index and version number of `v` (`latest`, `-1` or `1..`) in subject `s`.
-fn pick(app: &AppState, s: &str, v: &str) -> Result<(usize, usize), Response> {
+fn pick(app: &AppState, s: &str, v: &str) -> Result<(usize, usize), SrError> {
     let list = versions_of(app, s)?;
     let n = match v {
         "latest" | "-1" => list.len(),
@@ -351,7 +369,7 @@ fn registered(e: &Entry, subject: &str, version: usize) -> Value {
 async fn version(State(app): App, Path((s, v)): Path<(String, String)>) -> Response {
     match pick(&app, &s, &v) {
         Ok((i, n)) => sr(StatusCode::OK, registered(&app.registry.entries[i], &s, n)),
-        Err(r) => r,
+        Err(r) => r.into_response(),
     }
 }
 
@@ -364,11 +382,11 @@ async fn version_schema(State(app): App, Path((s, v)): Path<(String, String)>) -
                 app.catalog.schemas()[&e.name][e.index].document.clone(),
             )
         }
-        Err(r) => r,
+        Err(r) => r.into_response(),
     }
 }
 
-fn entry_by_id<'r>(app: &'r AppState, id: &str) -> Result<(usize, &'r Entry), Response> {
+fn entry_by_id<'r>(app: &'r AppState, id: &str) -> Result<(usize, &'r Entry), SrError> {
     id.parse::<i32>()
         .ok()
         .and_then(|id| app.registry.by_id.get(&id).copied())
@@ -388,7 +406,7 @@ async fn by_id(State(app): App, Path(id): Path<String>) -> Response {
             StatusCode::OK,
             json!({"schemaType": "JSON", "schema": e.text, "references": e.references}),
         ),
-        Err(r) => r,
+        Err(r) => r.into_response(),
     }
 }
 
@@ -414,7 +432,7 @@ async fn id_versions(State(app): App, Path(id): Path<String>) -> Response {
                 .map(|(s, v)| json!({"subject": s, "version": v}))
                 .collect::<Vec<_>>()),
         ),
-        Err(r) => r,
+        Err(r) => r.into_response(),
     }
 }
 
@@ -427,12 +445,12 @@ async fn id_subjects(State(app): App, Path(id): Path<String>) -> Response {
                 .map(|(s, _)| s)
                 .collect::<Vec<_>>()),
         ),
-        Err(r) => r,
+        Err(r) => r.into_response(),
     }
 }
 
 /// The schema in a registration-shaped body (`{"schema": "...", "schemaType": "JSON"}`).
-fn posted_schema(body: &[u8]) -> Result<Value, Response> {
+fn posted_schema(body: &[u8]) -> Result<Value, SrError> {
     let invalid = |m: String| sr_error(StatusCode::UNPROCESSABLE_ENTITY, 42201, m);
     let req: Value = serde_json::from_slice(body)
         .map_err(|e| invalid(format!("Invalid schema: the request body is not JSON: {e}")))?;
@@ -454,11 +472,11 @@ fn posted_schema(body: &[u8]) -> Result<Value, Response> {
 async fn lookup(State(app): App, Path(s): Path<String>, body: Bytes) -> Response {
     let list = match versions_of(&app, &s) {
         Ok(l) => l,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let schema = match posted_schema(&body) {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let hash = content_hash(&schema);
     match list
@@ -472,7 +490,7 @@ async fn lookup(State(app): App, Path(s): Path<String>, body: Bytes) -> Response
                 registered(&app.registry.entries[i], &s, p + 1),
             )
         }
-        None => sr_error(StatusCode::NOT_FOUND, 40403, "Schema not found"),
+        None => sr_error(StatusCode::NOT_FOUND, 40403, "Schema not found").into_response(),
     }
 }
 
@@ -481,7 +499,7 @@ struct CompatQuery {
     verbose: Option<String>,
 }
 
-fn doc<'c>(app: &'c AppState, i: usize) -> &'c SchemaDoc {
+fn doc(app: &AppState, i: usize) -> &SchemaDoc {
     let e = &app.registry.entries[i];
     &app.catalog.schemas()[&e.name][e.index]
 }
@@ -494,7 +512,10 @@ fn judge(app: &AppState, against: &[usize], schema: &Value, verbose: bool) -> Re
     let name = &app.registry.entries[last].name;
     let options = match versions::options_for(&app.catalog, name) {
         Ok(o) => o,
-        Err(e) => return sr_error(StatusCode::INTERNAL_SERVER_ERROR, 50001, e.to_string()),
+        Err(e) => {
+            return sr_error(StatusCode::INTERNAL_SERVER_ERROR, 50001, e.to_string())
+                .into_response()
+        }
     };
     let base = versions::document(&app.catalog, doc(app, last));
     let uri = schema
@@ -536,6 +557,7 @@ fn judge(app: &AppState, against: &[usize], schema: &Value, verbose: bool) -> Re
                     42201,
                     format!("Invalid schema: {e}"),
                 )
+                .into_response()
             }
         }
     }
@@ -563,11 +585,11 @@ async fn compat_one(
 ) -> Response {
     let (i, _) = match pick(&app, &s, &v) {
         Ok(x) => x,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     match posted_schema(&body) {
         Ok(schema) => judge(&app, &[i], &schema, is_true(&q)),
-        Err(r) => r,
+        Err(r) => r.into_response(),
     }
 }
 
@@ -579,11 +601,11 @@ async fn compat_all(
 ) -> Response {
     let list = match versions_of(&app, &s) {
         Ok(l) => l.to_vec(),
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let schema = match posted_schema(&body) {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let name = list.last().map(|&i| app.registry.entries[i].name.clone());
     let transitive = name
@@ -603,7 +625,7 @@ fn level_of(app: &AppState, schema: &str) -> Response {
             StatusCode::OK,
             json!({"compatibilityLevel": level(o.mode), "heraldMode": o.mode.as_str(), "heraldPolicy": o.policy.as_str()}),
         ),
-        Err(e) => sr_error(StatusCode::INTERNAL_SERVER_ERROR, 50001, e.to_string()),
+        Err(e) => sr_error(StatusCode::INTERNAL_SERVER_ERROR, 50001, e.to_string()).into_response(),
     }
 }
 
@@ -622,9 +644,9 @@ async fn subject_config(State(app): App, Path(s): Path<String>) -> Response {
                 let name = app.registry.entries[i].name.clone();
                 level_of(&app, &name)
             }
-            None => subject_not_found(&s),
+            None => subject_not_found(&s).into_response(),
         },
-        Err(r) => r,
+        Err(r) => r.into_response(),
     }
 }
 
