@@ -146,6 +146,8 @@ enum Command {
     Watch(cmd::watch::Args),
     /// Least-privilege NATS users and permissions derived from the catalog.
     Auth(cmd::auth::Args),
+    /// Publish over HTTP, serve the schemas and a read-only Schema Registry subset.
+    Serve(cmd::serve::Args),
 }
 
 /// What a command concluded, when it ran to the end.
@@ -184,6 +186,7 @@ fn main() -> ExitCode {
         Command::Demo(args) => cmd::demo::run(&cli.global, args),
         Command::Watch(args) => cmd::watch::run(&cli.global, args),
         Command::Auth(args) => cmd::auth::run(&cli.global, args),
+        Command::Serve(args) => cmd::serve::run(&cli.global, args),
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,

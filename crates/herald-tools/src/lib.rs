@@ -7,7 +7,8 @@
 //! - [`auth`]: least-privilege NATS users derived from the catalog;
 //! - [`tail`]: follow a subject, marking invalid events;
 //! - [`external`]: hand events to a command or an HTTP endpoint (`herald consume`);
-//! - [`metrics_http`]: serve `/metrics` over HTTP.
+//! - [`metrics_http`]: serve `/metrics` over HTTP;
+//! - [`tokens`]: bearer tokens for `herald serve`, one per service.
 
 pub mod auth;
 pub mod bench;
@@ -16,3 +17,4 @@ pub mod external;
 pub mod metrics_http;
 pub mod monitor;
 pub mod tail;
+pub mod tokens;
