@@ -223,6 +223,9 @@ impl ConnectConfig {
         if let Some(seed) = &self.nkey_seed {
             o = o.nkey(seed.clone());
         }
+        if let Some(prefix) = self.inbox_prefix() {
+            o = o.custom_inbox_prefix(prefix);
+        }
         if let Some(ca) = &self.tls_ca {
             check_readable("TLS CA certificate", ca)?;
             o = o.add_root_certificates(ca.clone());
@@ -273,6 +276,36 @@ impl ConnectConfig {
             });
         Ok(o)
     }
+}
+
+impl ConnectConfig {
+    /// The inbox prefix of this user: replies, pulled messages and publish acks arrive
+    /// on `_INBOX_<user>.>`, which `herald auth generate` lets only that user read (a
+    /// shared `_INBOX.>` would let any service read the operator's `dlq ls` replies).
+    /// `None` (the library's `_INBOX`) without a user name or nkey.
+    pub fn inbox_prefix(&self) -> Option<String> {
+        if let Some((user, _)) = &self.user {
+            return Some(inbox_prefix_for(user));
+        }
+        let seed = self.nkey_seed.as_ref()?;
+        let kp = nkeys::KeyPair::from_seed(seed.trim()).ok()?;
+        Some(inbox_prefix_for(&kp.public_key()))
+    }
+}
+
+/// `_INBOX_<identity>` with every character a subject token cannot hold replaced by `_`.
+pub fn inbox_prefix_for(identity: &str) -> String {
+    let clean: String = identity
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("_INBOX_{clean}")
 }
 
 fn check_readable(what: &'static str, path: &PathBuf) -> Result<(), ConnectError> {

@@ -38,6 +38,7 @@ use crate::dedupe::DedupeStore;
 use crate::dlq::{self, reason, DeadLetter};
 use crate::headers as h;
 use crate::metrics::{self, ConsumedOutcome, DlqReason, Side};
+use crate::poison;
 use crate::publisher::Publish;
 
 /// What a handler reports when it does not succeed.
@@ -82,7 +83,7 @@ pub struct Delivery {
     pub stream: String,
     /// Correlation id (`ce-correlationid`), if any.
     pub correlation_id: Option<String>,
-    /// Idempotency key (`Nats-Msg-Id`, else the identity field), if any.
+    /// Duplicate key: the identity field in canonical form, else a non-blank `Nats-Msg-Id`.
     pub key: Option<String>,
 }
 
@@ -501,9 +502,18 @@ impl Consumer {
             })
         };
         let mut tasks = tokio::task::JoinSet::new();
+        let conn_stats = self.client.nats().statistics();
+        let mut connects = conn_stats.connects.load(Ordering::Relaxed);
         'outer: loop {
             if *stop.borrow() {
                 break;
+            }
+            // A message the client cannot decode drops the connection on every delivery:
+            // after a reconnect, find such deliveries and settle them another way.
+            let now = conn_stats.connects.load(Ordering::Relaxed);
+            if now != connects {
+                connects = now;
+                self.sweep_undecodable(&ctx).await;
             }
             // Pull a batch of about twice the free handler slots: messages waiting for a
             // slot are "fetched but not started" and are NAKed at shutdown.
@@ -581,6 +591,96 @@ impl Consumer {
     }
 }
 
+impl Consumer {
+    /// Dead-letters (reason `decode_error`, raw bytes kept) and terminates every delivered,
+    /// unacknowledged message on this consumer's filter whose header block the client
+    /// cannot parse; see [`crate::poison`].
+    async fn sweep_undecodable(&self, ctx: &Ctx) {
+        let js = self.client.jetstream();
+        let durable = &self.config.durable;
+        let info = match js.get_stream(&self.stream).await {
+            Ok(s) => s.consumer_info(durable).await.map(|i| i.clone()),
+            Err(e) => {
+                tracing::warn!(error = %e, consumer = %durable, "undecodable-message sweep: stream info failed");
+                return;
+            }
+        };
+        let info = match info {
+            Ok(i) => i,
+            Err(e) => {
+                tracing::warn!(error = %e, consumer = %durable, "undecodable-message sweep: consumer info failed");
+                return;
+            }
+        };
+        let from = info.ack_floor.stream_sequence + 1;
+        let to = info
+            .delivered
+            .stream_sequence
+            .min(from + poison::SWEEP_LIMIT - 1);
+        for seq in from..=to {
+            let m = match poison::get_stored(&self.client, &self.stream, seq).await {
+                Ok(Some(m)) => m,
+                Ok(None) => continue,
+                Err(e) => {
+                    tracing::warn!(error = %e, seq, consumer = %durable, "undecodable-message sweep: message get failed");
+                    return;
+                }
+            };
+            if !poison::on_filter(&self.config.filter, &m.subject) {
+                continue;
+            }
+            let Some(problem) = poison::header_block_problem(&m.header_block) else {
+                continue;
+            };
+            let mut hm = HeaderMap::new();
+            hm.insert(
+                poison::RAW_HEADERS,
+                poison::encode_block(&m.header_block).as_str(),
+            );
+            let error = format!("the NATS client cannot decode this message: {problem}");
+            let dl = DeadLetter {
+                subject: &m.subject,
+                payload: m.payload.clone(),
+                headers: Some(&hm),
+                reason: reason::DECODE_ERROR,
+                error: &error,
+                consumer: durable,
+                stream: &self.stream,
+                stream_seq: seq,
+                deliveries: 0,
+            };
+            let dest = if self.contracts.route(&m.subject).is_some() {
+                m.subject.clone()
+            } else {
+                self.config.filter.clone()
+            };
+            match dlq::dead_letter(&ctx.dlq_js, dl).await {
+                Ok(_) => {
+                    let term = poison::term_subject(&self.stream, durable, seq);
+                    if let Err(e) = self.client.nats().publish(term, "+TERM".into()).await {
+                        tracing::warn!(error = %e, seq, "could not terminate an undecodable message");
+                    }
+                    let _ = self.client.nats().flush().await;
+                    tracing::warn!(seq, consumer = %durable, %problem, "undecodable message dead-lettered (decode_error)");
+                    self.stats.dead_lettered.fetch_add(1, Ordering::Relaxed);
+                    metrics::record_consumed(
+                        &self.config.service,
+                        &dest,
+                        ConsumedOutcome::DeadLetter,
+                    );
+                    if let Some(why) = DlqReason::parse(reason::DECODE_ERROR) {
+                        metrics::record_dlq(&self.config.service, &dest, why);
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, seq, consumer = %durable, "dead-letter publish failed for an undecodable message");
+                    metrics::record_dlq_write_failure(&self.config.service, &dest);
+                }
+            }
+        }
+    }
+}
+
 struct Ctx {
     contracts: Arc<dyn Contracts>,
     config: ConsumerConfig,
@@ -648,17 +748,7 @@ impl Ctx {
                 {
                     metrics::record_event_age(&self.config.service, &dest, age);
                 }
-                let identity = route
-                    .as_ref()
-                    .and_then(|r| valid.value.get(&r.identity_field).cloned());
-                let key = headers
-                    .get(h::MSG_ID)
-                    .map(|v| v.as_str().to_string())
-                    .or_else(|| match identity {
-                        Some(Value::String(s)) => Some(s),
-                        Some(Value::Number(n)) => Some(n.to_string()),
-                        _ => None,
-                    });
+                let key = duplicate_key(route.as_ref(), &valid.value, &headers);
                 let seen = match &key {
                     Some(k) => self.config.dedupe.seen(k).await,
                     None => Ok(false),
@@ -833,7 +923,15 @@ impl Ctx {
                         ConsumedOutcome::DeadLetter
                     }
                     Err(e) => {
-                        tracing::warn!(error = %e, "dead-letter publish failed; redelivering later");
+                        tracing::error!(
+                            error = %e,
+                            consumer = %self.config.durable,
+                            stream = %self.stream,
+                            seq = stream_seq,
+                            reason = why,
+                            "dead-letter publish failed; NAKed for redelivery"
+                        );
+                        metrics::record_dlq_write_failure(&self.config.service, subject);
                         let _ = msg
                             .ack_with(AckKind::Nak(Some(Duration::from_secs(1))))
                             .await;
@@ -895,27 +993,81 @@ pub async fn watch_max_deliveries(
         let consumer = adv["consumer"].as_str().unwrap_or("").to_string();
         let deliveries = adv["deliveries"].as_i64().unwrap_or(0);
         let Ok(s) = client.jetstream().get_stream(&stream).await else {
+            tracing::error!(%stream, seq, "max-deliveries backstop: stream info failed");
             continue;
         };
-        let Ok(raw) = s.get_raw_message(seq).await else {
-            continue;
+        let (subject, payload, headers, why, error) = match s.get_raw_message(seq).await {
+            Ok(raw) => (
+                raw.subject.to_string(),
+                raw.payload,
+                raw.headers,
+                reason::MAX_DELIVERIES,
+                "max deliveries reached (advisory)".to_string(),
+            ),
+            // The client could not read it: perhaps a header block it cannot decode.
+            Err(e) => match poison::get_stored(&client, &stream, seq).await {
+                Ok(Some(m)) => match poison::header_block_problem(&m.header_block) {
+                    Some(problem) => {
+                        let mut hm = HeaderMap::new();
+                        hm.insert(
+                            poison::RAW_HEADERS,
+                            poison::encode_block(&m.header_block).as_str(),
+                        );
+                        (
+                            m.subject,
+                            m.payload,
+                            hm,
+                            reason::DECODE_ERROR,
+                            format!("the NATS client cannot decode this message: {problem}"),
+                        )
+                    }
+                    None => {
+                        tracing::error!(error = %e, %stream, seq, "max-deliveries backstop could not read the event");
+                        continue;
+                    }
+                },
+                Ok(None) => continue,
+                Err(e2) => {
+                    tracing::error!(error = %e, retry_error = %e2, %stream, seq, "max-deliveries backstop could not read the event");
+                    continue;
+                }
+            },
         };
         let dl = DeadLetter {
-            subject: raw.subject.as_str(),
-            payload: raw.payload.clone(),
-            headers: Some(&raw.headers),
-            reason: reason::MAX_DELIVERIES,
-            error: "max deliveries reached (advisory)",
+            subject: &subject,
+            payload,
+            headers: Some(&headers),
+            reason: why,
+            error: &error,
             consumer: &consumer,
             stream: &stream,
             stream_seq: seq,
             deliveries,
         };
-        if dlq::dead_letter(client.jetstream(), dl).await.is_ok() {
-            copied += 1;
+        match dlq::dead_letter(client.jetstream(), dl).await {
+            Ok(_) => copied += 1,
+            Err(e) => {
+                tracing::error!(error = %e, %stream, seq, %consumer, "max-deliveries backstop could not dead-letter the event");
+                metrics::record_dlq_write_failure(&consumer, &subject);
+            }
         }
     }
     Ok(copied)
+}
+
+/// The duplicate key of a delivery: the event's identity field in canonical form (the
+/// schema makes it the idempotency key; the same event republished under another
+/// `Nats-Msg-Id`, or with its UUID in upper case, is the same event), else a non-blank
+/// `Nats-Msg-Id` for events without an identity.
+pub fn duplicate_key(
+    route: Option<&crate::contracts::Route>,
+    value: &Value,
+    headers: &HeaderMap,
+) -> Option<String> {
+    route
+        .and_then(|r| value.get(&r.identity_field))
+        .and_then(h::canonical_identity)
+        .or_else(|| h::received_key(headers))
 }
 
 /// Releases a key claimed by `Ctx::claim` when its handling ends, however it ends.

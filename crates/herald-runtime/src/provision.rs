@@ -442,6 +442,46 @@ impl Provisioner {
         Ok(plan)
     }
 
+    /// Creates the duplicate-store bucket of every catalog consumer that lacks one
+    /// (`herald streams apply` runs this with the admin's rights; services may only read
+    /// and write their own bucket). Returns `(bucket, created)` per consumer; a dry run
+    /// creates nothing and reports what is missing as `created`.
+    pub async fn apply_dedupe_buckets(
+        &self,
+        dry_run: bool,
+    ) -> Result<Vec<(String, bool)>, ProvisionError> {
+        let js = self.client.jetstream();
+        let streams = self.contracts.streams();
+        let mut out = Vec::new();
+        for c in self.contracts.consumers() {
+            let bucket = crate::dedupe::bucket_for(&c.durable_name());
+            let exists = js.get_stream(format!("KV_{bucket}")).await.is_ok();
+            let created = if exists {
+                false
+            } else if dry_run {
+                true
+            } else {
+                let replicas =
+                    crate::consumer::stream_for_filter(self.contracts.as_ref(), &c.filter)
+                        .and_then(|name| streams.iter().find(|s| s.name == name))
+                        .map_or(1, |s| s.replicas);
+                crate::dedupe::create_bucket(
+                    &self.client,
+                    &bucket,
+                    crate::dedupe::DEFAULT_TTL,
+                    replicas,
+                )
+                .await
+                .map_err(|e| ProvisionError::Api {
+                    stream: format!("KV_{bucket}"),
+                    detail: e.to_string(),
+                })?
+            };
+            out.push((bucket, created));
+        }
+        Ok(out)
+    }
+
     /// Every stream on the server (not only herald's), for `herald streams ls`.
     pub async fn list(&self) -> Result<Vec<StreamSummary>, ProvisionError> {
         let js = self.client.jetstream();

@@ -156,7 +156,7 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<Outcome> {
             &args.service,
             heartbeat_interval,
         );
-        let bucket = format!("herald-dedupe-{}", cfg.durable.replace('.', "_"));
+        let bucket = herald_runtime::dedupe::bucket_for(&cfg.durable);
         let store = match args.dedupe {
             DedupeKind::Memory => DedupeStore::default(),
             DedupeKind::Off => DedupeStore::Off,

@@ -42,6 +42,9 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<Outcome> {
         match &args.command {
             StreamsCommand::Apply { dry_run, force } => {
                 let plan = prov.apply(*dry_run, *force).await?;
+                // Duplicate-store buckets are created here, with these rights: services'
+                // credentials may not create streams.
+                let buckets = prov.apply_dedupe_buckets(*dry_run).await?;
                 match global.format {
                     Format::Json => {
                         let rows: Vec<_> = plan
@@ -49,9 +52,19 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<Outcome> {
                             .iter()
                             .map(|s| json!({"stream": s.stream, "action": format!("{:?}", s.action)}))
                             .collect();
-                        print_json(&json!({"dry_run": plan.dry_run, "drift": plan.has_drift(), "refused": plan.has_refusals(), "streams": rows}))?;
+                        let kv: Vec<_> = buckets
+                            .iter()
+                            .map(|(b, created)| json!({"bucket": b, "created": created}))
+                            .collect();
+                        print_json(&json!({"dry_run": plan.dry_run, "drift": plan.has_drift(), "refused": plan.has_refusals(), "streams": rows, "dedupe_buckets": kv}))?;
                     }
-                    Format::Text | Format::Markdown => print!("{plan}"),
+                    Format::Text | Format::Markdown => {
+                        print!("{plan}");
+                        for (b, _) in buckets.iter().filter(|(_, created)| *created) {
+                            let verb = if *dry_run { "would create" } else { "created" };
+                            println!("duplicate-store bucket {b}: {verb}");
+                        }
+                    }
                 }
                 let failed = plan.has_refusals() || (*dry_run && plan.has_drift());
                 if plan.has_refusals() {
