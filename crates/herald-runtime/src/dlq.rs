@@ -238,6 +238,13 @@ pub struct DlqEntry {
     pub payload: Bytes,
 }
 
+impl DlqEntry {
+    /// A header value of the entry.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).map(|v| v.as_str())
+    }
+}
+
 /// Filters for `ls` / `replay --all`.
 #[derive(Debug, Clone, Default)]
 pub struct DlqFilter {

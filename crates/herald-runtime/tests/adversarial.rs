@@ -333,7 +333,6 @@ async fn same_event_under_other_msg_ids_or_upper_case_uuid_is_handled_once() {
     );
 }
 
-#[allow(dead_code)]
 async fn dlq_entries(client: &HeraldClient) -> Vec<herald_runtime::DlqEntry> {
     Dlq::new(client.clone())
         .list(&DlqFilter::default())
@@ -341,5 +340,439 @@ async fn dlq_entries(client: &HeraldClient) -> Vec<herald_runtime::DlqEntry> {
         .unwrap()
 }
 
-#[allow(dead_code)]
-const _REASONS: [&str; 1] = [reason::DECODE_ERROR];
+async fn wait_dlq(client: &HeraldClient, n: usize) -> Vec<herald_runtime::DlqEntry> {
+    for _ in 0..600 {
+        let e = dlq_entries(client).await;
+        if e.len() >= n {
+            return e;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("DLQ never reached {n} entries");
+}
+
+// ---- 2. A malformed header block does not poison a consumer ----
+
+#[tokio::test]
+async fn undecodable_header_blocks_are_dead_lettered_raw_and_neighbours_are_handled() {
+    let (server, client, p) = setup().await;
+    let before = "55555555-0000-4000-8000-000000000001";
+    let after = "55555555-0000-4000-8000-000000000002";
+    p.publish_json(SUBJECT, usage_event(before).to_string(), Publish::build())
+        .await
+        .unwrap();
+    let mut raw = RawClient::connect(&server).await;
+    // A header line without ':' and a value that is not UTF-8: the server stores both.
+    let no_colon: &[u8] = b"Nats-Msg-Id: poison-1\r\nThis line has no colon\r\n";
+    let not_utf8: &[u8] = b"Nats-Msg-Id: poison-2\r\nX-Bad: \xff\xfe\r\n";
+    raw.hpub(
+        SUBJECT,
+        no_colon,
+        usage_event("55555555-0000-4000-8000-0000000000f1")
+            .to_string()
+            .as_bytes(),
+    )
+    .await;
+    raw.hpub(
+        SUBJECT,
+        not_utf8,
+        usage_event("55555555-0000-4000-8000-0000000000f2")
+            .to_string()
+            .as_bytes(),
+    )
+    .await;
+    p.publish_json(SUBJECT, usage_event(after).to_string(), Publish::build())
+        .await
+        .unwrap();
+    assert_eq!(stream_messages(&client, "USAGE").await, 4);
+
+    // The consumer gets its own connection: the poison drops it, not the test's.
+    let consumer_client = connect(&server, "billing").await;
+    let consumer = Consumer::new(
+        consumer_client,
+        TestCatalog::new().arc(),
+        fast(ConsumerConfig::new("billing", "usage", "usage.metered.>"))
+            .ack_wait(Duration::from_secs(2))
+            .max_deliver(3),
+    )
+    .unwrap();
+    let seen = Arc::new(Mutex::new(HashMap::new()));
+    let run = spawn(consumer, counting(seen.clone()));
+    wait_until("both neighbours handled", || {
+        seen.lock().unwrap().len() == 2
+    })
+    .await;
+    let entries = wait_dlq(&client, 2).await;
+    let stats = run.stop().await;
+    assert_eq!(stats.acked, 2, "{stats:?}");
+    assert_eq!(stats.dead_lettered, 2, "{stats:?}");
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.get(before), Some(&1));
+    assert_eq!(seen.get(after), Some(&1));
+    assert_eq!(entries.len(), 2, "{entries:?}");
+    let mut blocks = Vec::new();
+    for e in &entries {
+        assert_eq!(e.reason, reason::DECODE_ERROR, "{e:?}");
+        assert_eq!(e.consumer, "billing--usage");
+        assert!(
+            e.error
+                .contains("the NATS client cannot decode this message"),
+            "{}",
+            e.error
+        );
+        let raw = e
+            .header(herald_runtime::poison::RAW_HEADERS)
+            .expect("raw headers kept");
+        use base64::Engine;
+        let block = base64::engine::general_purpose::STANDARD
+            .decode(raw)
+            .unwrap();
+        blocks.push(block);
+        // The payload is kept byte for byte.
+        let v: serde_json::Value = serde_json::from_slice(&e.payload).unwrap();
+        assert!(
+            v["event_id"].as_str().unwrap().ends_with("f1")
+                || v["event_id"].as_str().unwrap().ends_with("f2")
+        );
+    }
+    blocks.sort();
+    assert_eq!(
+        blocks[0],
+        [b"NATS/1.0\r\n" as &[u8], no_colon, b"\r\n"].concat()
+    );
+    assert_eq!(
+        blocks[1],
+        [b"NATS/1.0\r\n" as &[u8], not_utf8, b"\r\n"].concat()
+    );
+    // Nothing is left pending: the poison was terminated, the neighbours acked.
+    let s = client.jetstream().get_stream("USAGE").await.unwrap();
+    let info = s
+        .clone()
+        .consumer_info("billing--usage")
+        .await
+        .unwrap()
+        .clone();
+    assert_eq!(info.num_ack_pending, 0, "{info:?}");
+    assert_eq!(info.num_pending, 0, "{info:?}");
+}
+
+// ---- 3. Dead-lettering never fails silently ----
+
+#[tokio::test]
+async fn an_event_too_large_to_copy_is_dead_lettered_by_reference() {
+    let (server, client, _p) = setup().await;
+    let max = client.nats().server_info().max_payload;
+    assert_eq!(max, 1024 * 1024, "the test assumes the default max_payload");
+    // Exactly max_payload bytes, no headers: stored, invalid (over the test catalog's
+    // 64 KiB), and its DLQ copy with the Herald-Dlq-* headers cannot fit.
+    let mut body = usage_event("66666666-0000-4000-8000-000000000001")
+        .to_string()
+        .into_bytes();
+    body.pop();
+    body.extend_from_slice(b",\"pad\":\"");
+    body.resize(max - 2, b'x');
+    body.extend_from_slice(b"\"}");
+    assert_eq!(body.len(), max);
+    let seq = client
+        .jetstream()
+        .publish(SUBJECT, body.clone().into())
+        .await
+        .unwrap()
+        .await
+        .unwrap()
+        .sequence;
+    let consumer = Consumer::new(
+        connect(&server, "billing").await,
+        TestCatalog::new().arc(),
+        fast(ConsumerConfig::new("billing", "usage", "usage.metered.>")),
+    )
+    .unwrap();
+    let run = spawn(consumer, |_d: Delivery| async { Ok(()) });
+    let entries = wait_dlq(&client, 1).await;
+    let stats = run.stop().await;
+    assert_eq!(stats.dead_lettered, 1, "{stats:?}");
+    let e = &entries[0];
+    assert_eq!(e.reason, reason::DECODE_ERROR);
+    assert_eq!(
+        e.header(herald_runtime::dlq::DLQ_PAYLOAD),
+        Some("reference")
+    );
+    assert_eq!((e.stream.as_str(), e.stream_seq), ("USAGE", seq));
+    assert!(e.payload.is_empty());
+    // The original is still where the entry points.
+    let s = client.jetstream().get_stream("USAGE").await.unwrap();
+    let original = s.get_raw_message(seq).await.unwrap();
+    assert_eq!(original.payload.as_ref(), body.as_slice());
+}
+
+#[tokio::test]
+async fn a_failed_dead_letter_is_counted_and_naked_never_acked() {
+    let handle = herald_runtime::metrics::install().unwrap();
+    let (server, client, p) = setup().await;
+    client.jetstream().delete_stream("DLQ").await.unwrap();
+    let mut bad = usage_event("77777777-0000-4000-8000-000000000001");
+    bad.as_object_mut().unwrap().remove("tenant_id");
+    client
+        .jetstream()
+        .publish(SUBJECT, bad.to_string().into())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    let _ = p;
+    let consumer = Consumer::new(
+        connect(&server, "dlq-failure-svc").await,
+        TestCatalog::new().arc(),
+        fast(ConsumerConfig::new(
+            "dlq-failure-svc",
+            "usage",
+            "usage.metered.>",
+        )),
+    )
+    .unwrap();
+    let live = consumer.stats();
+    let run = spawn(consumer, |_d: Delivery| async { Ok(()) });
+    wait_until("two failed dead-letter attempts", || {
+        live.snapshot().retried >= 2
+    })
+    .await;
+    assert_eq!(live.snapshot().dead_lettered, 0);
+    let text = handle.render();
+    let line = text
+        .lines()
+        .find(|l| {
+            l.starts_with("herald_dlq_write_failures_total{") && l.contains("dlq-failure-svc")
+        })
+        .unwrap_or_else(|| panic!("no failure counter:\n{text}"));
+    let n: f64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(n >= 2.0, "{line}");
+    // The event was NAKed, not terminated: once the DLQ is back it is dead-lettered.
+    Provisioner::new(client.clone(), TestCatalog::new().arc())
+        .apply(false, false)
+        .await
+        .unwrap();
+    let entries = wait_dlq(&client, 1).await;
+    let stats = run.stop().await;
+    assert_eq!(stats.dead_lettered, 1, "{stats:?}");
+    assert_eq!(entries[0].reason, reason::SCHEMA_INVALID);
+}
+
+// ---- 4 and 6. Replay ids are unique for ever; a replay is delivered once ----
+
+async fn reject_into_dlq(client: &HeraldClient, server: &NatsServer, ids: &[&str], p: &Publisher) {
+    for id in ids {
+        p.publish_json(SUBJECT, usage_event(id).to_string(), Publish::build())
+            .await
+            .unwrap();
+    }
+    let consumer = Consumer::new(
+        connect(server, "analytics").await,
+        TestCatalog::new().arc(),
+        fast(ConsumerConfig::new("analytics", "usage", "usage.metered.>")),
+    )
+    .unwrap();
+    let run = spawn(consumer, |_d: Delivery| async {
+        Err(HandlerError::Reject("not today".into()))
+    });
+    wait_dlq(client, ids.len()).await;
+    run.stop().await;
+}
+
+#[tokio::test]
+async fn replay_ids_survive_a_recreated_dlq_and_cannot_be_predicted() {
+    let (server, client, p) = setup().await;
+    reject_into_dlq(
+        &client,
+        &server,
+        &["88888888-0000-4000-8000-000000000001"],
+        &p,
+    )
+    .await;
+    let dlq = Dlq::new(client.clone());
+    let first = dlq.replay_all(&DlqFilter::default(), false).await.unwrap();
+    assert_eq!(first.len(), 1);
+    assert!(first[0].message_id.starts_with("replay:"), "{first:?}");
+    assert_ne!(first[0].message_id, format!("replay:{}", first[0].dlq_seq));
+    // A producer pre-publishes the old predictable id for the next entry.
+    let mut raw = RawClient::connect(&server).await;
+    let hdr = format!("Nats-Msg-Id: replay:{}\r\n", first[0].dlq_seq);
+    raw.hpub(
+        SUBJECT,
+        hdr.as_bytes(),
+        usage_event("88888888-0000-4000-8000-0000000000ff")
+            .to_string()
+            .as_bytes(),
+    )
+    .await;
+    // The DLQ stream is recreated: its sequences restart at 1.
+    client.jetstream().delete_stream("DLQ").await.unwrap();
+    Provisioner::new(client.clone(), TestCatalog::new().arc())
+        .apply(false, false)
+        .await
+        .unwrap();
+    reject_into_dlq(
+        &client,
+        &server,
+        &["88888888-0000-4000-8000-000000000002"],
+        &p,
+    )
+    .await;
+    // analytics rejects everything it sees: event 2, the first replay and the forgery.
+    let entries = wait_dlq(&client, 3).await;
+    let seqs: Vec<u64> = entries.iter().map(|e| e.seq).collect();
+    assert!(
+        seqs.contains(&first[0].dlq_seq),
+        "the sequence was reused: {seqs:?}"
+    );
+    let before = stream_messages(&client, "USAGE").await;
+    let second = dlq.replay_all(&DlqFilter::default(), false).await.unwrap();
+    assert_eq!(second.len(), 3, "{second:?}");
+    for r in &second {
+        assert_ne!(r.message_id, first[0].message_id);
+        assert!(r.new_seq > 0);
+    }
+    assert_eq!(
+        stream_messages(&client, "USAGE").await,
+        before + 3,
+        "every replay was stored"
+    );
+    assert!(dlq_entries(&client).await.is_empty());
+}
+
+#[tokio::test]
+async fn concurrent_replays_deliver_once_and_the_loser_names_the_entry() {
+    let (server, client, p) = setup().await;
+    let ids = [
+        "99999999-0000-4000-8000-000000000001",
+        "99999999-0000-4000-8000-000000000002",
+        "99999999-0000-4000-8000-000000000003",
+    ];
+    reject_into_dlq(&client, &server, &ids, &p).await;
+    let before = stream_messages(&client, "USAGE").await;
+    let a = Dlq::new(client.clone());
+    let b = Dlq::new(connect(&server, "second-operator").await);
+    let f = DlqFilter::default();
+    let (ra, rb) = tokio::join!(a.replay_all(&f, false), b.replay_all(&f, false));
+    let (ra, rb) = (ra.unwrap(), rb.unwrap());
+    assert!(ra.len() + rb.len() >= 3, "{ra:?} {rb:?}");
+    // Each entry was stored once however the runs interleaved.
+    assert_eq!(stream_messages(&client, "USAGE").await, before + 3);
+    assert!(dlq_entries(&client).await.is_empty());
+    // Replaying an entry that is gone names it.
+    let err = a
+        .replay(ra.first().or(rb.first()).unwrap().dlq_seq, false)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, herald_runtime::dlq::DlqError::NotFound(_)),
+        "{err}"
+    );
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "no dead letter with sequence {}",
+            ra.first().or(rb.first()).unwrap().dlq_seq
+        )
+    );
+}
+
+#[tokio::test]
+async fn the_loser_of_a_replay_race_gets_already_replayed() {
+    let (server, client, p) = setup().await;
+    reject_into_dlq(
+        &client,
+        &server,
+        &["aaaaaaaa-0000-4000-8000-000000000001"],
+        &p,
+    )
+    .await;
+    let dlq = Dlq::new(client.clone());
+    let e = dlq_entries(&client).await.remove(0);
+    // The other run republished and removed the entry between our read and our removal.
+    let id = Dlq::replay_id(&e);
+    let first = dlq.republish(&e, &id).await.unwrap();
+    dlq.remove(e.seq).await.unwrap();
+    let again = dlq.republish(&e, &id).await.unwrap();
+    assert_eq!(
+        again, first,
+        "the second republish is a duplicate of the first"
+    );
+    let err = dlq.remove(e.seq).await.unwrap_err();
+    assert!(
+        matches!(err, herald_runtime::dlq::DlqError::NotFound(s) if s == e.seq),
+        "{err}"
+    );
+    assert_eq!(
+        herald_runtime::dlq::DlqError::AlreadyReplayed(e.seq).to_string(),
+        format!("dead letter {} was already replayed by another run (its republish was recognised as a duplicate; nothing was sent twice)", e.seq)
+    );
+}
+
+#[tokio::test]
+async fn a_replay_does_not_run_the_handler_of_a_consumer_that_succeeded() {
+    let (server, client, p) = setup().await;
+    let id = "bbbbbbbb-0000-4000-8000-000000000001";
+    p.publish_json(SUBJECT, usage_event(id).to_string(), Publish::build())
+        .await
+        .unwrap();
+    let billing_store =
+        DedupeStore::key_value(&client, "dedupe-billing", Duration::from_secs(3600))
+            .await
+            .unwrap();
+    let billing_calls = Arc::new(Mutex::new(HashMap::new()));
+    let billing = Consumer::new(
+        connect(&server, "billing").await,
+        TestCatalog::new().arc(),
+        fast(ConsumerConfig::new("billing", "usage", "usage.metered.>"))
+            .dedupe(billing_store.clone()),
+    )
+    .unwrap();
+    let billing_live = billing.stats();
+    let billing_run = spawn(billing, counting(billing_calls.clone()));
+    wait_until("billing handled it", || {
+        billing_calls.lock().unwrap().len() == 1
+    })
+    .await;
+    // analytics rejects it into the DLQ; the operator replays everything.
+    let analytics_calls = Arc::new(Mutex::new(0u32));
+    let ac = analytics_calls.clone();
+    let analytics = Consumer::new(
+        connect(&server, "analytics").await,
+        TestCatalog::new().arc(),
+        fast(ConsumerConfig::new("analytics", "usage", "usage.metered.>")),
+    )
+    .unwrap();
+    let analytics_run = spawn(analytics, move |_d: Delivery| {
+        let n = {
+            let mut n = ac.lock().unwrap();
+            *n += 1;
+            *n
+        };
+        futures::future::ready(if n == 1 {
+            Err(HandlerError::Reject("first time".into()))
+        } else {
+            Ok(())
+        })
+    });
+    wait_dlq(&client, 1).await;
+    let replayed = Dlq::new(client.clone())
+        .replay_all(&DlqFilter::default(), false)
+        .await
+        .unwrap();
+    assert_eq!(replayed.len(), 1);
+    wait_until("analytics handled the replay", || {
+        *analytics_calls.lock().unwrap() == 2
+    })
+    .await;
+    wait_until("billing saw the replay as a duplicate", || {
+        billing_live.snapshot().duplicates == 1
+    })
+    .await;
+    billing_run.stop().await;
+    analytics_run.stop().await;
+    assert_eq!(
+        billing_calls.lock().unwrap().get(id),
+        Some(&1),
+        "billing charged twice"
+    );
+}
