@@ -212,3 +212,141 @@ async fn publish_jsonl_streams_its_input_in_bounded_memory() {
     );
     assert_eq!(stream_messages(&url, "USAGE").await, 2);
 }
+
+// ---- 6 and 14: dead-letter tools ----
+
+async fn client(url: &str) -> herald_runtime::HeraldClient {
+    herald_runtime::HeraldClient::connect(herald_runtime::ConnectConfig::default().url(url))
+        .await
+        .unwrap()
+}
+
+async fn dead_letter(c: &herald_runtime::HeraldClient, payload: &str, consumer: &str, seq: u64) {
+    let mut hm = async_nats_headers();
+    hm.insert("X-Note", "\u{1b}[2J\u{1b}[31mcleared\u{7}");
+    herald_runtime::dlq::dead_letter(
+        c.jetstream(),
+        herald_runtime::dlq::DeadLetter {
+            subject: "usage.metered.api_call",
+            payload: payload.as_bytes().to_vec().into(),
+            headers: Some(&hm),
+            reason: "handler_rejected",
+            error: "bad \u{1b}]0;owned\u{7} tenant",
+            consumer,
+            stream: "USAGE",
+            stream_seq: seq,
+            deliveries: 1,
+        },
+    )
+    .await
+    .unwrap();
+}
+
+fn async_nats_headers() -> async_nats::HeaderMap {
+    async_nats::HeaderMap::new()
+}
+
+#[tokio::test]
+async fn dlq_tools_escape_control_characters_warn_count_once_and_remove() {
+    let s = server().await;
+    let url = s.url();
+    let apply = herald(&["--server", &url, "streams", "apply"]);
+    assert_eq!(apply.status.code(), Some(0), "{}", text(&apply));
+    let c = client(&url).await;
+    // Still invalid (no tenant_id), with an escape sequence in a string field.
+    let invalid = r#"{"event_id":"550e8400-e29b-41d4-a716-446655440000","note":"[2J"}"#
+        .replace("[2J", "\u{1b}[2J");
+    // The same original dead-lettered by two consumers.
+    dead_letter(&c, &invalid, "billing-service--usage", 7).await;
+    dead_letter(&c, &invalid, "analytics-service--usage", 7).await;
+
+    let ls = herald(&["--server", &url, "dlq", "ls"]);
+    assert_eq!(ls.status.code(), Some(0), "{}", text(&ls));
+    let show = herald(&["--server", &url, "dlq", "show", "1"]);
+    assert_eq!(show.status.code(), Some(0), "{}", text(&show));
+    for o in [&ls, &show] {
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(!out.contains('\u{1b}') && !out.contains('\u{7}'), "{out:?}");
+    }
+    let show_out = String::from_utf8_lossy(&show.stdout);
+    assert!(
+        show_out.contains("X-Note: \\u{1b}[2J\\u{1b}[31mcleared\\u{7}"),
+        "{show_out}"
+    );
+    assert!(show_out.contains("\"note\":\"\\u{1b}[2J\""), "{show_out}");
+    assert!(
+        String::from_utf8_lossy(&ls.stdout).contains("bad \\u{1b}]0;owned\\u{7} tenant"),
+        "{}",
+        text(&ls)
+    );
+
+    // Dry run: warned first, the one original counted once.
+    let dry = herald(&["--server", &url, "dlq", "replay", "--all", "--dry-run"]);
+    assert_eq!(dry.status.code(), Some(0), "{}", text(&dry));
+    let err = String::from_utf8_lossy(&dry.stderr);
+    assert!(
+        err.contains("warning: dlq seq 1 (usage.metered.api_call) is still invalid and will be dead-lettered again"),
+        "{}",
+        text(&dry)
+    );
+    assert!(
+        String::from_utf8_lossy(&dry.stdout).contains("1 would be replayed"),
+        "{}",
+        text(&dry)
+    );
+
+    // rm drops an entry without replaying it; a second rm or replay names the entry.
+    let rm = herald(&["--server", &url, "dlq", "rm", "2"]);
+    assert_eq!(rm.status.code(), Some(0), "{}", text(&rm));
+    assert!(String::from_utf8_lossy(&rm.stdout).contains("removed dlq seq 2"));
+    for args in [
+        vec!["--server", url.as_str(), "dlq", "rm", "2"],
+        vec!["--server", url.as_str(), "dlq", "replay", "--seq", "2"],
+    ] {
+        let o = herald(&args);
+        assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains("no dead letter with sequence 2"),
+            "{}",
+            text(&o)
+        );
+    }
+    assert_eq!(
+        stream_messages(&url, "USAGE").await,
+        0,
+        "rm replayed nothing"
+    );
+    assert_eq!(stream_messages(&url, "DLQ").await, 1);
+}
+
+#[tokio::test]
+async fn tail_escapes_control_characters_from_events() {
+    let s = server().await;
+    let url = s.url();
+    let apply = herald(&["--server", &url, "streams", "apply"]);
+    assert_eq!(apply.status.code(), Some(0), "{}", text(&apply));
+    let c = client(&url).await;
+    let mut hm = async_nats_headers();
+    hm.insert("X-Note", "\u{1b}[2Jgone");
+    let body = usage_line(9).replace("model-gateway", "model\u{1b}[1Agateway");
+    c.jetstream()
+        .publish_with_headers("usage.metered.api_call", hm, body.into_bytes().into())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    let o = herald(&[
+        "--server",
+        &url,
+        "tail",
+        "usage.metered.>",
+        "--all",
+        "--count",
+        "1",
+        "--headers",
+    ]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(!out.contains('\u{1b}'), "{}", text(&o));
+    assert!(out.contains("X-Note: \\u{1b}[2Jgone"), "{}", text(&o));
+    assert!(out.contains("model\\u{1b}[1Agateway"), "{}", text(&o));
+}
