@@ -256,9 +256,18 @@ async fn dlq_tools_escape_control_characters_warn_count_once_and_remove() {
     // Still invalid (no tenant_id), with an escape sequence in a string field.
     let invalid = r#"{"event_id":"550e8400-e29b-41d4-a716-446655440000","note":"[2J"}"#
         .replace("[2J", "\u{1b}[2J");
-    // The same original dead-lettered by two consumers.
-    dead_letter(&c, &invalid, "billing-service--usage", 7).await;
-    dead_letter(&c, &invalid, "analytics-service--usage", 7).await;
+    // The same original (stored as USAGE seq 1) dead-lettered by two consumers.
+    c.jetstream()
+        .publish(
+            "usage.metered.api_call",
+            invalid.clone().into_bytes().into(),
+        )
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    dead_letter(&c, &invalid, "billing-service--usage", 1).await;
+    dead_letter(&c, &invalid, "analytics-service--usage", 1).await;
 
     let ls = herald(&["--server", &url, "dlq", "ls"]);
     assert_eq!(ls.status.code(), Some(0), "{}", text(&ls));

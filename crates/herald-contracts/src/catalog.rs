@@ -185,6 +185,21 @@ pub struct Service {
     /// What it does.
     #[serde(default)]
     pub description: String,
+    /// Backend service (default) or client. A topic's `producers = ["*"]` means every
+    /// backend service; a client publishes only where it is named.
+    #[serde(default)]
+    pub kind: ServiceKind,
+}
+
+/// Whether a service runs on the platform's side or in users' hands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ServiceKind {
+    /// Runs on the platform's side.
+    #[default]
+    Backend,
+    /// Browser, mobile or other user-controlled code (never trusted as a producer by `*`).
+    Client,
 }
 
 /// Where JetStream keeps a message when the stream is full.
@@ -875,7 +890,14 @@ impl Catalog {
     /// The services allowed to produce on a topic, `*` expanded.
     pub fn producers_of<'a>(&'a self, topic: &'a Topic) -> Vec<&'a str> {
         if topic.producers.iter().any(|p| p == "*") {
-            self.services.iter().map(|s| s.name.as_str()).collect()
+            // `*` is every backend service, plus clients only where named explicitly.
+            self.services
+                .iter()
+                .filter(|s| {
+                    s.kind == ServiceKind::Backend || topic.producers.iter().any(|p| p == &s.name)
+                })
+                .map(|s| s.name.as_str())
+                .collect()
         } else {
             topic.producers.iter().map(String::as_str).collect()
         }

@@ -476,6 +476,22 @@ impl HeraldClient {
         self.violations.find(subject, 0)
     }
 
+    /// The newest permission violation reported after `mark`, whatever its subject: a
+    /// request that timed out may have been refused (the server drops it and reports
+    /// `-ERR` asynchronously), and this tells the user so instead of "timed out".
+    pub fn permission_violation_since(&self, mark: u64) -> Option<String> {
+        let v = self
+            .violations
+            .recent
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        v.iter()
+            .rev()
+            .take_while(|(n, _)| *n > mark)
+            .next()
+            .map(|(_, t)| t.clone())
+    }
+
     /// A marker of the violations seen so far, for [`HeraldClient::next_permission_violation`].
     pub fn permission_violation_mark(&self) -> u64 {
         *self.violations.seq.borrow()
@@ -493,6 +509,31 @@ impl HeraldClient {
             if rx.changed().await.is_err() {
                 return std::future::pending().await;
             }
+        }
+    }
+
+    /// Subscribes to `subject` and reports a refusal: the server answers a subscription
+    /// its permissions deny with an asynchronous `-ERR` and simply never delivers, so a
+    /// caller that did not look would wait for ever. The `-ERR` comes before the flush's
+    /// `PONG`; its event is given a second to be recorded.
+    pub async fn subscribe_checked(&self, subject: &str) -> Result<async_nats::Subscriber, String> {
+        let mark = self.permission_violation_mark();
+        let sub = self
+            .client
+            .subscribe(subject.to_string())
+            .await
+            .map_err(|e| format!("cannot subscribe to {subject}: {e}"))?;
+        let _ = self.client.flush().await;
+        let denied = tokio::time::timeout(
+            Duration::from_secs(1),
+            self.next_permission_violation(subject, mark),
+        )
+        .await;
+        match denied {
+            Ok(detail) => Err(format!(
+                "permission denied subscribing to {subject}: {detail}"
+            )),
+            Err(_) => Ok(sub),
         }
     }
 

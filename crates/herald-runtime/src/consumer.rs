@@ -287,6 +287,20 @@ pub enum ConsumeError {
     },
 }
 
+/// The durable pull consumer configuration for `c` (also what `herald streams apply`
+/// creates for catalog consumers).
+pub fn pull_config(c: &ConsumerConfig) -> pull::Config {
+    pull::Config {
+        durable_name: Some(c.durable.clone()),
+        filter_subject: c.filter.clone(),
+        ack_policy: jetstream::consumer::AckPolicy::Explicit,
+        ack_wait: c.ack_wait,
+        max_deliver: c.max_deliver,
+        max_ack_pending: c.max_ack_pending,
+        ..Default::default()
+    }
+}
+
 /// A durable consumer bound to a catalog and a handler.
 pub struct Consumer {
     client: HeraldClient,
@@ -424,15 +438,22 @@ impl Consumer {
     ) -> Result<jetstream::consumer::Consumer<pull::Config>, ConsumeError> {
         let js = self.client.jetstream();
         let stream = js.get_stream(&self.stream).await.map_err(|e| self.api(e))?;
-        let cfg = pull::Config {
-            durable_name: Some(self.config.durable.clone()),
-            filter_subject: self.config.filter.clone(),
-            ack_policy: jetstream::consumer::AckPolicy::Explicit,
-            ack_wait: self.config.ack_wait,
-            max_deliver: self.config.max_deliver,
-            max_ack_pending: self.config.max_ack_pending,
-            ..Default::default()
-        };
+        // Look the durable up first: `herald streams apply` creates every catalog
+        // consumer's durable, and services' credentials may not create consumers.
+        if let Ok(existing) = stream
+            .get_consumer::<pull::Config>(&self.config.durable)
+            .await
+        {
+            let c = existing.cached_info().config.clone();
+            let same = c.filter_subject == self.config.filter
+                && c.ack_wait == self.config.ack_wait
+                && c.max_deliver == self.config.max_deliver
+                && c.max_ack_pending == self.config.max_ack_pending;
+            if same {
+                return Ok(existing);
+            }
+        }
+        let cfg = pull_config(&self.config);
         match stream.create_consumer(cfg).await {
             Ok(c) => Ok(c),
             Err(create_err) => {
@@ -965,16 +986,34 @@ pub async fn watch_max_deliveries(
     stream: String,
     shutdown: Shutdown,
 ) -> Result<u64, ConsumeError> {
-    let subject = format!("$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{stream}.*");
-    let mut sub = client
-        .nats()
-        .subscribe(subject)
-        .await
-        .map_err(|e| ConsumeError::Api {
-            consumer: "*".into(),
-            detail: e.to_string(),
-        })?;
-    let _ = client.nats().flush().await;
+    watch_max_deliveries_of(client, stream, None, shutdown).await
+}
+
+/// [`watch_max_deliveries`] for one durable (`Some`) or every consumer of the stream
+/// (`None`). A service's generated credentials allow the advisories of its own durables
+/// only. A refused subscription is an error, logged and counted in
+/// `herald_subscriptions_refused_total`: the backstop must never be off silently.
+pub async fn watch_max_deliveries_of(
+    client: HeraldClient,
+    stream: String,
+    durable: Option<String>,
+    shutdown: Shutdown,
+) -> Result<u64, ConsumeError> {
+    let subject = format!(
+        "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{stream}.{}",
+        durable.as_deref().unwrap_or("*")
+    );
+    let mut sub = match client.subscribe_checked(&subject).await {
+        Ok(s) => s,
+        Err(detail) => {
+            tracing::error!(%subject, %detail, "max-deliveries backstop is OFF: subscription refused");
+            metrics::record_subscription_refused("max_deliveries_advisory");
+            return Err(ConsumeError::Api {
+                consumer: durable.unwrap_or_else(|| "*".into()),
+                detail,
+            });
+        }
+    };
     let mut stop = shutdown.subscribe();
     let mut copied = 0;
     loop {

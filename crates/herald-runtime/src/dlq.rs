@@ -57,6 +57,14 @@ pub enum DlqError {
     /// event was republished once, by that run.
     #[error("dead letter {0} was already replayed by another run (its republish was recognised as a duplicate; nothing was sent twice)")]
     AlreadyReplayed(u64),
+    /// The entry does not match its source: forged, or its original is gone.
+    #[error("dead letter {seq} refused: {why}")]
+    Unverified {
+        /// DLQ sequence.
+        seq: u64,
+        /// What did not match.
+        why: String,
+    },
     /// A by-reference entry whose original is no longer in its stream.
     #[error("dead letter {seq} holds its event by reference and the original ({stream} sequence {stream_seq}) is gone: {detail}")]
     OriginalGone {
@@ -404,6 +412,7 @@ impl Dlq {
         let e = self.show(seq).await?;
         let message_id = Self::replay_id(&e);
         if dry_run {
+            self.verify(&e).await?;
             return Ok(Replayed {
                 dlq_seq: seq,
                 subject: e.subject,
@@ -411,6 +420,7 @@ impl Dlq {
                 message_id,
             });
         }
+        self.verify(&e).await?;
         let ack = self.republish(&e, &message_id).await?;
         match self.remove(seq).await {
             Ok(()) => {}
@@ -471,6 +481,45 @@ impl Dlq {
         Ok(ack.sequence)
     }
 
+    /// Checks an entry against its source before it is replayed: the original stream must
+    /// still hold, at the entry's sequence, a message on the entry's subject with the
+    /// entry's payload. Any service may publish on the `dlq.` subjects of what it consumes,
+    /// so an entry is only a claim; this makes a made-up entry (a subject its writer may
+    /// not publish, a payload never stored) unreplayable. Read through the message-get
+    /// API, so originals the client cannot decode are checked too.
+    pub async fn verify(&self, e: &DlqEntry) -> Result<(), DlqError> {
+        let refuse = |why: String| DlqError::Unverified { seq: e.seq, why };
+        if e.stream.is_empty() || e.stream_seq == 0 {
+            return Err(refuse("it names no source stream and sequence".into()));
+        }
+        let stored = crate::poison::get_stored(&self.client, &e.stream, e.stream_seq)
+            .await
+            .map_err(|x| refuse(format!("cannot read {} sequence {}: {x}", e.stream, e.stream_seq)))?
+            .ok_or_else(|| {
+                refuse(format!(
+                    "{} holds no message at sequence {} (never stored, or expired by the stream's retention)",
+                    e.stream, e.stream_seq
+                ))
+            })?;
+        if stored.subject != e.subject {
+            return Err(refuse(format!(
+                "{} sequence {} is on {}, not {}",
+                e.stream, e.stream_seq, stored.subject, e.subject
+            )));
+        }
+        let by_reference = e
+            .headers
+            .get(DLQ_PAYLOAD)
+            .is_some_and(|v| v.as_str() == "reference");
+        if !by_reference && stored.payload != e.payload {
+            return Err(refuse(format!(
+                "its payload differs from {} sequence {}",
+                e.stream, e.stream_seq
+            )));
+        }
+        Ok(())
+    }
+
     /// The payload of a by-reference entry, read from its source stream.
     async fn original_payload(&self, e: &DlqEntry) -> Result<Bytes, DlqError> {
         let gone = |detail: String| DlqError::OriginalGone {
@@ -511,28 +560,55 @@ impl Dlq {
         Ok(())
     }
 
-    /// Replays every entry matching `filter`. Entries another run replayed meanwhile are
-    /// skipped (not an error); in a dry run each original event (source stream and
-    /// sequence) is counted once even when several consumers dead-lettered it.
+    /// Replays every entry matching `filter`; see [`Dlq::replay_report`]. Refused entries
+    /// are logged and left in place.
     pub async fn replay_all(
         &self,
         filter: &DlqFilter,
         dry_run: bool,
     ) -> Result<Vec<Replayed>, DlqError> {
-        let mut out = Vec::new();
+        Ok(self.replay_report(filter, dry_run).await?.replayed)
+    }
+
+    /// Replays every entry matching `filter`. Entries another run replayed meanwhile are
+    /// skipped (not an error); entries that fail [`Dlq::verify`] are refused, reported and
+    /// left in place; in a dry run each original event (source stream and sequence) is
+    /// counted once even when several consumers dead-lettered it.
+    pub async fn replay_report(
+        &self,
+        filter: &DlqFilter,
+        dry_run: bool,
+    ) -> Result<ReplayReport, DlqError> {
+        let mut report = ReplayReport::default();
         let mut originals = std::collections::HashSet::new();
         for e in self.list(filter).await? {
             if dry_run && e.stream_seq > 0 && !originals.insert((e.stream.clone(), e.stream_seq)) {
                 continue;
             }
             match self.replay(e.seq, dry_run).await {
-                Ok(r) => out.push(r),
+                Ok(r) => report.replayed.push(r),
                 Err(DlqError::AlreadyReplayed(seq)) | Err(DlqError::NotFound(seq)) => {
                     tracing::warn!(seq, "dead letter already replayed by another run; skipped");
+                    report.already_replayed.push(seq);
+                }
+                Err(refused @ DlqError::Unverified { .. }) => {
+                    tracing::warn!(error = %refused, "dead letter refused");
+                    report.refused.push((e.seq, refused.to_string()));
                 }
                 Err(other) => return Err(other),
             }
         }
-        Ok(out)
+        Ok(report)
     }
+}
+
+/// What [`Dlq::replay_report`] did.
+#[derive(Debug, Clone, Default)]
+pub struct ReplayReport {
+    /// Entries replayed (or, in a dry run, that would be).
+    pub replayed: Vec<Replayed>,
+    /// Entries another run replayed first.
+    pub already_replayed: Vec<u64>,
+    /// Entries refused by [`Dlq::verify`]: (DLQ sequence, why).
+    pub refused: Vec<(u64, String)>,
 }

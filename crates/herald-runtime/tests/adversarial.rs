@@ -776,3 +776,74 @@ async fn a_replay_does_not_run_the_handler_of_a_consumer_that_succeeded() {
         "billing charged twice"
     );
 }
+
+// ---- 8. A dead letter cannot be forged into an event ----
+
+#[tokio::test]
+async fn forged_dead_letters_are_refused_by_replay() {
+    let (_server, client, p) = setup().await;
+    let real = p
+        .publish_json(
+            SUBJECT,
+            usage_event("cccccccc-0000-4000-8000-000000000001").to_string(),
+            Publish::build(),
+        )
+        .await
+        .unwrap();
+    let forge = |subject: &'static str, payload: String, seq: u64| {
+        let js = client.jetstream().clone();
+        async move {
+            herald_runtime::dlq::dead_letter(
+                &js,
+                herald_runtime::dlq::DeadLetter {
+                    subject,
+                    payload: payload.into_bytes().into(),
+                    headers: None,
+                    reason: reason::HANDLER_REJECTED,
+                    error: "forged",
+                    consumer: "billing--usage",
+                    stream: "USAGE",
+                    stream_seq: seq,
+                    deliveries: 1,
+                },
+            )
+            .await
+            .unwrap()
+        }
+    };
+    let made_up = usage_event("cccccccc-0000-4000-8000-0000000000ff").to_string();
+    // A payload that was never stored, at a real sequence.
+    let a = forge(SUBJECT, made_up.clone(), real.sequence).await;
+    // A sequence that does not exist.
+    let b = forge(SUBJECT, made_up.clone(), 999).await;
+    // Another subject than the original's.
+    let c = forge(
+        "usage.metered.model_inference",
+        usage_event("cccccccc-0000-4000-8000-000000000001").to_string(),
+        real.sequence,
+    )
+    .await;
+    let before = stream_messages(&client, "USAGE").await;
+    let report = Dlq::new(client.clone())
+        .replay_report(&DlqFilter::default(), false)
+        .await
+        .unwrap();
+    assert!(report.replayed.is_empty(), "{report:?}");
+    let refused: HashMap<u64, String> = report.refused.into_iter().collect();
+    assert_eq!(refused.len(), 3);
+    assert_eq!(
+        refused[&a],
+        format!(
+            "dead letter {a} refused: its payload differs from USAGE sequence {}",
+            real.sequence
+        )
+    );
+    assert_eq!(refused[&b], format!("dead letter {b} refused: USAGE holds no message at sequence 999 (never stored, or expired by the stream's retention)"));
+    assert_eq!(refused[&c], format!("dead letter {c} refused: USAGE sequence {} is on usage.metered.api_call, not usage.metered.model_inference", real.sequence));
+    assert_eq!(
+        stream_messages(&client, "USAGE").await,
+        before,
+        "nothing republished"
+    );
+    assert_eq!(dlq_entries(&client).await.len(), 3, "refused entries stay");
+}

@@ -170,13 +170,21 @@ pub fn plan(catalog: &Catalog) -> Vec<UserSpec> {
             };
             let (x, d) = (stream.name.as_str(), c.durable_name());
             add(&mut p.publish, format!("$JS.API.STREAM.INFO.{x}"));
-            add(
-                &mut p.publish,
-                format!("$JS.API.CONSUMER.CREATE.{x}.{d}.{}", c.filter),
-            );
+            // No consumer creation: `herald streams apply` creates the durable as a pull
+            // consumer. A service allowed to create it could make it a push consumer
+            // delivering to any subject (the server does not check `deliver_subject`
+            // against the creator's permissions).
             add(&mut p.publish, format!("$JS.API.CONSUMER.INFO.{x}.{d}"));
             add(&mut p.publish, format!("$JS.API.CONSUMER.MSG.NEXT.{x}.{d}"));
             add(&mut p.publish, format!("$JS.ACK.{x}.{d}.>"));
+            // The max-deliveries backstop (`herald consume`): the advisories of its own
+            // durable, and the stream's messages by sequence (also how undecodable
+            // messages are read, see herald_runtime::poison).
+            add(
+                &mut p.subscribe,
+                format!("$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{x}.{d}"),
+            );
+            add(&mut p.publish, format!("$JS.API.STREAM.MSG.GET.{x}"));
             // Dead letters of what it consumes, and nothing else.
             add(
                 &mut p.publish,
@@ -238,6 +246,34 @@ pub fn plan(catalog: &Catalog) -> Vec<UserSpec> {
     }
     add(&mut op.subscribe, inbox_subject(OPERATOR_USER));
     add(&mut op.subscribe, "$JS.EVENT.ADVISORY.>");
+    // The operator reads herald's alerts (`herald tail 'alerts.>'`): an ordered consumer
+    // on the alerts stream, and the subjects themselves.
+    for t in catalog
+        .topics()
+        .iter()
+        .filter(|t| t.name.starts_with("alerts"))
+    {
+        for s in &t.subjects {
+            add(&mut op.subscribe, s.clone());
+        }
+        if let Some(stream) = catalog.streams().into_iter().find(|st| {
+            t.subjects
+                .iter()
+                .any(|s| st.subjects.iter().any(|p| filter_within(s, p)))
+        }) {
+            let x = &stream.name;
+            for s in [
+                format!("$JS.API.CONSUMER.CREATE.{x}"),
+                format!("$JS.API.CONSUMER.CREATE.{x}.>"),
+                format!("$JS.API.CONSUMER.DELETE.{x}.>"),
+                format!("$JS.API.CONSUMER.MSG.NEXT.{x}.>"),
+                format!("$JS.ACK.{x}.>"),
+                format!("$JS.FC.{x}.>"),
+            ] {
+                add(&mut op.publish, s);
+            }
+        }
+    }
     users.push(UserSpec {
         name: OPERATOR_USER.into(),
         role: Role::Operator,
@@ -510,9 +546,7 @@ mod tests {
         let users = plan(&catalog());
         let billing = user(&users, "billing-service");
         let p = &billing.permissions.publish;
-        assert!(p.contains(
-            "$JS.API.CONSUMER.CREATE.INGEST.billing-service--ingest.ingest.document.processed"
-        ));
+        assert!(!p.iter().any(|s| s.starts_with("$JS.API.CONSUMER.CREATE")));
         assert!(p.contains("$JS.API.CONSUMER.MSG.NEXT.INGEST.billing-service--ingest"));
         assert!(p.contains("$JS.ACK.INGEST.billing-service--ingest.>"));
         assert!(p.contains("dlq.ingest.document.processed"));

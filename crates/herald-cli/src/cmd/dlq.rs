@@ -196,10 +196,21 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<Outcome> {
                         );
                     }
                 }
-                let done = match (seq, all) {
-                    (Some(s), _) => vec![dlq.replay(*s, *dry_run).await?],
-                    _ => dlq.replay_all(&filter.to_filter(), *dry_run).await?,
+                let report = match (seq, all) {
+                    (Some(s), _) => herald_runtime::dlq::ReplayReport {
+                        replayed: vec![dlq.replay(*s, *dry_run).await?],
+                        ..Default::default()
+                    },
+                    _ => dlq.replay_report(&filter.to_filter(), *dry_run).await?,
                 };
+                for (seq, why) in &report.refused {
+                    let _ = seq;
+                    eprintln!("refused: {}", terminal_safe(why, false));
+                }
+                for seq in &report.already_replayed {
+                    eprintln!("skipped: dlq seq {seq} was already replayed by another run");
+                }
+                let done = report.replayed;
                 match global.format {
                     Format::Json => print_json(&json!(done
                         .iter()
@@ -231,7 +242,11 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<Outcome> {
                         );
                     }
                 }
-                Ok(Outcome::Ok)
+                Ok(if report.refused.is_empty() {
+                    Outcome::Ok
+                } else {
+                    Outcome::Failed
+                })
             }
             DlqCommand::Rm { seq } => {
                 dlq.remove(*seq).await?;

@@ -42,9 +42,9 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<Outcome> {
         match &args.command {
             StreamsCommand::Apply { dry_run, force } => {
                 let plan = prov.apply(*dry_run, *force).await?;
-                // Duplicate-store buckets are created here, with these rights: services'
-                // credentials may not create streams.
-                let buckets = prov.apply_dedupe_buckets(*dry_run).await?;
+                // Durables and duplicate-store buckets are created here, with these
+                // rights: services' credentials may create neither.
+                let buckets = &plan.buckets;
                 match global.format {
                     Format::Json => {
                         let rows: Vec<_> = plan
@@ -56,12 +56,20 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<Outcome> {
                             .iter()
                             .map(|(b, created)| json!({"bucket": b, "created": created}))
                             .collect();
-                        print_json(&json!({"dry_run": plan.dry_run, "drift": plan.has_drift(), "refused": plan.has_refusals(), "streams": rows, "dedupe_buckets": kv}))?;
+                        let durables: Vec<_> = plan
+                            .durables
+                            .iter()
+                            .map(|(d, created)| json!({"durable": d, "created": created}))
+                            .collect();
+                        print_json(&json!({"dry_run": plan.dry_run, "drift": plan.has_drift(), "refused": plan.has_refusals(), "streams": rows, "durables": durables, "dedupe_buckets": kv}))?;
                     }
                     Format::Text | Format::Markdown => {
                         print!("{plan}");
+                        let verb = if *dry_run { "would create" } else { "created" };
+                        for (d, _) in plan.durables.iter().filter(|(_, created)| *created) {
+                            println!("durable consumer {d}: {verb}");
+                        }
                         for (b, _) in buckets.iter().filter(|(_, created)| *created) {
-                            let verb = if *dry_run { "would create" } else { "created" };
                             println!("duplicate-store bucket {b}: {verb}");
                         }
                     }

@@ -61,6 +61,9 @@ pub mod names {
     /// Counter: dead letters that could not be written (the delivery was NAKed instead).
     /// Appears on the first failure; not in [`ALL`], which lists the always-present series.
     pub const DLQ_WRITE_FAILURES: &str = "herald_dlq_write_failures_total";
+    /// Counter: subscriptions the server refused (permissions), by purpose. Appears on
+    /// the first refusal; not in [`ALL`].
+    pub const SUBSCRIPTIONS_REFUSED: &str = "herald_subscriptions_refused_total";
 
     /// Every metric herald exports, for tests and documentation.
     pub const ALL: [&str; 11] = [
@@ -314,6 +317,11 @@ pub fn describe() {
         "Dead letters that could not be written; the delivery was NAKed for a later attempt."
     );
     metrics::describe_counter!(
+        names::SUBSCRIPTIONS_REFUSED,
+        Unit::Count,
+        "Subscriptions the NATS server refused for lack of permission, by purpose."
+    );
+    metrics::describe_counter!(
         names::PUBLISH_RETRIES,
         Unit::Count,
         "Publish attempts retried after a transient failure."
@@ -413,6 +421,12 @@ impl PublishMetrics {
     pub fn record_dlq_write_failure(service: &str, subject: &str) {
         metrics::counter!(names::DLQ_WRITE_FAILURES, endpoint_labels(service, subject))
             .increment(1);
+    }
+
+    /// Counts one subscription the server refused; `purpose` is a fixed word such as
+    /// `max_deliveries_advisory`.
+    pub fn record_subscription_refused(purpose: &'static str) {
+        metrics::counter!(names::SUBSCRIPTIONS_REFUSED, "purpose" => purpose).increment(1);
     }
 
     /// Counts one retried publish attempt.
@@ -586,6 +600,12 @@ pub fn record_dlq(service: &str, subject: &str, reason: DlqReason) {
 /// is NAKed, never acked or terminated, so the event is not lost).
 pub fn record_dlq_write_failure(service: &str, subject: &str) {
     metrics::counter!(names::DLQ_WRITE_FAILURES, endpoint_labels(service, subject)).increment(1);
+}
+
+/// Counts one subscription the server refused; `purpose` is a fixed word such as
+/// `max_deliveries_advisory`.
+pub fn record_subscription_refused(purpose: &'static str) {
+    metrics::counter!(names::SUBSCRIPTIONS_REFUSED, "purpose" => purpose).increment(1);
 }
 
 /// Counts one retried publish attempt by `service` to `subject`.
