@@ -787,9 +787,12 @@ impl Ctx {
                     Ok(false) => {
                         let _release = key.clone().map(|k| InFlight(self.in_flight.clone(), k));
                         let delivery = Delivery {
+                            // A received value a child process or C library cannot
+                            // take (NUL) is treated as absent, never passed on.
                             correlation_id: headers
                                 .get(h::CE_CORRELATIONID)
-                                .map(|v| v.as_str().to_string()),
+                                .map(|v| v.as_str().to_string())
+                                .filter(|v| h::check_value("correlation id", v).is_ok()),
                             subject: subject.clone(),
                             payload: msg.payload.clone(),
                             value: valid.value,

@@ -82,11 +82,12 @@ pub fn check_key(name: &'static str, value: &str) -> Result<(), HeaderValueError
 
 /// A received idempotency key, if it is one: empty and all-blank values are absent
 /// (any client can send `Nats-Msg-Id: ""`; treating it as a key would make every such
-/// event a duplicate of the first).
+/// event a duplicate of the first), and so are values holding a NUL byte (they would
+/// break every `--exec` child that gets the key in its environment).
 pub fn received_key(hm: &async_nats::HeaderMap) -> Option<String> {
     hm.get(MSG_ID)
         .map(|v| v.as_str().trim())
-        .filter(|v| !v.is_empty())
+        .filter(|v| !v.is_empty() && check_value(MSG_ID, v).is_ok())
         .map(str::to_string)
 }
 

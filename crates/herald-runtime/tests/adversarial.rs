@@ -790,7 +790,7 @@ async fn forged_dead_letters_are_refused_by_replay() {
         )
         .await
         .unwrap();
-    let forge = |subject: &'static str, payload: String, seq: u64| {
+    let forge = |subject: &'static str, payload: String, seq: u64, consumer: &'static str| {
         let js = client.jetstream().clone();
         async move {
             herald_runtime::dlq::dead_letter(
@@ -801,7 +801,7 @@ async fn forged_dead_letters_are_refused_by_replay() {
                     headers: None,
                     reason: reason::HANDLER_REJECTED,
                     error: "forged",
-                    consumer: "billing--usage",
+                    consumer,
                     stream: "USAGE",
                     stream_seq: seq,
                     deliveries: 1,
@@ -813,14 +813,15 @@ async fn forged_dead_letters_are_refused_by_replay() {
     };
     let made_up = usage_event("cccccccc-0000-4000-8000-0000000000ff").to_string();
     // A payload that was never stored, at a real sequence.
-    let a = forge(SUBJECT, made_up.clone(), real.sequence).await;
+    let a = forge(SUBJECT, made_up.clone(), real.sequence, "billing--usage").await;
     // A sequence that does not exist.
-    let b = forge(SUBJECT, made_up.clone(), 999).await;
+    let b = forge(SUBJECT, made_up.clone(), 999, "billing--usage").await;
     // Another subject than the original's.
     let c = forge(
         "usage.metered.model_inference",
         usage_event("cccccccc-0000-4000-8000-000000000001").to_string(),
         real.sequence,
+        "analytics--usage",
     )
     .await;
     let before = stream_messages(&client, "USAGE").await;
@@ -846,4 +847,55 @@ async fn forged_dead_letters_are_refused_by_replay() {
         "nothing republished"
     );
     assert_eq!(dlq_entries(&client).await.len(), 3, "refused entries stay");
+}
+
+// ---- 12. Received header values are made safe for child processes ----
+
+#[tokio::test]
+async fn received_nul_bytes_never_reach_a_child_process_environment() {
+    let (server, client, _p) = setup().await;
+    let mut raw = RawClient::connect(&server).await;
+    let id = "dddddddd-0000-4000-8000-000000000001";
+    raw.hpub(
+        SUBJECT,
+        b"Nats-Msg-Id: k\x00ey\r\nce-correlationid: c\x00rr\r\n",
+        usage_event(id).to_string().as_bytes(),
+    )
+    .await;
+    let consumer = Consumer::new(
+        client.clone(),
+        TestCatalog::new().arc(),
+        fast(ConsumerConfig::new("exec-svc", "usage", "usage.metered.>")),
+    )
+    .unwrap();
+    let outcomes = Arc::new(Mutex::new(Vec::new()));
+    let o2 = outcomes.clone();
+    let run = spawn(consumer, move |d: Delivery| {
+        // What `herald consume --exec` does with these fields: environment variables.
+        let status = std::process::Command::new("sh")
+            .arg("-c")
+            .arg("test -n \"$HERALD_MESSAGE_ID\"")
+            .env("HERALD_MESSAGE_ID", d.key.clone().unwrap_or_default())
+            .env(
+                "HERALD_CORRELATION_ID",
+                d.correlation_id.clone().unwrap_or_default(),
+            )
+            .status();
+        o2.lock().unwrap().push((
+            d.delivered,
+            d.key.clone(),
+            d.correlation_id.clone(),
+            status.map(|s| s.success()).map_err(|e| e.to_string()),
+        ));
+        futures::future::ready(Ok::<(), HandlerError>(()))
+    });
+    wait_until("handled", || !outcomes.lock().unwrap().is_empty()).await;
+    let stats = run.stop().await;
+    assert_eq!(stats.acked, 1, "{stats:?}");
+    let got = outcomes.lock().unwrap().clone();
+    assert_eq!(
+        got,
+        vec![(1, Some(id.to_string()), None, Ok(true))],
+        "first delivery, the identity as key, the NUL correlation id dropped, the child started"
+    );
 }
