@@ -989,6 +989,39 @@ impl Catalog {
         Ok((validated, event))
     }
 
+    /// Validates a received event with the reader's rules: against the newest version of
+    /// the subject's major, whatever version the event pins (`ce-dataschema` or
+    /// `$schema`). A pinned version must still exist and be of that schema and major;
+    /// pinning an older minor cannot loosen the checks (the gate guarantees every older
+    /// minor's valid events stay valid under the newest).
+    pub fn validate_bytes_as_reader(
+        &self,
+        subject: &str,
+        schema_hint: Option<&str>,
+        bytes: &[u8],
+    ) -> Result<(Validated<'_>, Value), ValidationError> {
+        let event = self.decode(bytes)?;
+        let route = self
+            .route(subject)
+            .ok_or_else(|| ValidationError::UnknownSubject(subject.to_string()))?;
+        let spec = &self.subjects[route.subject];
+        if let Some(id) = schema_hint.or_else(|| event.get("$schema").and_then(Value::as_str)) {
+            self.pick_version(route, spec, subject, id)?;
+        }
+        let newest = route.versions.last().expect("routes have a version");
+        if newest.is_valid(&event) {
+            return Ok((
+                Validated {
+                    subject: spec,
+                    schema_id: &newest.id,
+                    version: newest.version,
+                },
+                event,
+            ));
+        }
+        Err(newest.violations(&event))
+    }
+
     /// Parses an event, refusing oversized, non-UTF-8 or over-deep input
     /// with an error rather than a panic or a stack overflow.
     pub fn decode(&self, bytes: &[u8]) -> Result<Value, ValidationError> {

@@ -748,102 +748,103 @@ impl Ctx {
         } else {
             self.config.filter.clone()
         };
-        let verdict = match self
-            .contracts
-            .validate(&subject, hint.as_deref(), &msg.payload)
-        {
-            Err(e) => {
-                let schema = route.as_ref().map_or("unknown", |r| r.schema.as_str());
-                metrics::record_validation_failure(schema, Side::Consume);
-                let r = match e.reason() {
-                    "decode_error" | "too_large" => reason::DECODE_ERROR,
-                    "unknown_schema" | "unknown_subject" => reason::UNKNOWN_SCHEMA,
-                    _ => reason::SCHEMA_INVALID,
-                };
-                Verdict::DeadLetter(r, e.to_string())
-            }
-            Ok(valid) => {
-                if let Some(age) = headers
-                    .get(h::CE_TIME)
-                    .and_then(|t| metrics::event_age(t.as_str(), std::time::SystemTime::now()))
-                {
-                    metrics::record_event_age(&self.config.service, &dest, age);
+        let verdict =
+            match self
+                .contracts
+                .validate_received(&subject, hint.as_deref(), &msg.payload)
+            {
+                Err(e) => {
+                    let schema = route.as_ref().map_or("unknown", |r| r.schema.as_str());
+                    metrics::record_validation_failure(schema, Side::Consume);
+                    let r = match e.reason() {
+                        "decode_error" | "too_large" => reason::DECODE_ERROR,
+                        "unknown_schema" | "unknown_subject" => reason::UNKNOWN_SCHEMA,
+                        _ => reason::SCHEMA_INVALID,
+                    };
+                    Verdict::DeadLetter(r, e.to_string())
                 }
-                let key = duplicate_key(route.as_ref(), &valid.value, &headers);
-                let seen = match &key {
-                    Some(k) => self.config.dedupe.seen(k).await,
-                    None => Ok(false),
-                };
-                match seen {
-                    Ok(true) => Verdict::Duplicate,
-                    Err(e) => {
-                        Verdict::Nak(self.config.delay_for(delivered).min(Duration::from_secs(1)))
-                            .log(&format!("duplicate store unavailable: {e}"))
+                Ok(valid) => {
+                    if let Some(age) = headers
+                        .get(h::CE_TIME)
+                        .and_then(|t| metrics::event_age(t.as_str(), std::time::SystemTime::now()))
+                    {
+                        metrics::record_event_age(&self.config.service, &dest, age);
                     }
-                    Ok(false) if key.as_ref().is_some_and(|k| !self.claim(k)) => {
-                        // Another worker of this process is still handling this key.
-                        Verdict::Nak(self.config.delay_for(delivered))
-                    }
-                    Ok(false) => {
-                        let _release = key.clone().map(|k| InFlight(self.in_flight.clone(), k));
-                        let delivery = Delivery {
-                            // A received value a child process or C library cannot
-                            // take (NUL) is treated as absent, never passed on.
-                            correlation_id: headers
-                                .get(h::CE_CORRELATIONID)
-                                .map(|v| v.as_str().to_string())
-                                .filter(|v| h::check_value("correlation id", v).is_ok()),
-                            subject: subject.clone(),
-                            payload: msg.payload.clone(),
-                            value: valid.value,
-                            headers: headers.clone(),
-                            schema_id: valid.schema_id,
-                            delivered,
-                            stream_seq,
-                            stream: self.stream.clone(),
-                            key: key.clone(),
-                        };
-                        let run = AssertUnwindSafe(handler(delivery)).catch_unwind();
-                        let handler_started = Instant::now();
-                        let outcome = tokio::select! {
-                            r = run => Some(r),
-                            _ = abort.wait_for(|a| *a) => None,
-                        };
-                        if outcome.is_some() {
-                            metrics::record_process_duration(
-                                &self.config.service,
-                                &dest,
-                                handler_started.elapsed(),
-                            );
+                    let key = duplicate_key(route.as_ref(), &valid.value, &headers);
+                    let seen = match &key {
+                        Some(k) => self.config.dedupe.seen(k).await,
+                        None => Ok(false),
+                    };
+                    match seen {
+                        Ok(true) => Verdict::Duplicate,
+                        Err(e) => Verdict::Nak(
+                            self.config.delay_for(delivered).min(Duration::from_secs(1)),
+                        )
+                        .log(&format!("duplicate store unavailable: {e}")),
+                        Ok(false) if key.as_ref().is_some_and(|k| !self.claim(k)) => {
+                            // Another worker of this process is still handling this key.
+                            Verdict::Nak(self.config.delay_for(delivered))
                         }
-                        match outcome {
-                            None => Verdict::Nak(Duration::ZERO),
-                            Some(Ok(Ok(()))) => {
-                                if let Some(k) = &key {
-                                    self.record_processed(k).await;
+                        Ok(false) => {
+                            let _release = key.clone().map(|k| InFlight(self.in_flight.clone(), k));
+                            let delivery = Delivery {
+                                // A received value a child process or C library cannot
+                                // take (NUL) is treated as absent, never passed on.
+                                correlation_id: headers
+                                    .get(h::CE_CORRELATIONID)
+                                    .map(|v| v.as_str().to_string())
+                                    .filter(|v| h::check_value("correlation id", v).is_ok()),
+                                subject: subject.clone(),
+                                payload: msg.payload.clone(),
+                                value: valid.value,
+                                headers: headers.clone(),
+                                schema_id: valid.schema_id,
+                                delivered,
+                                stream_seq,
+                                stream: self.stream.clone(),
+                                key: key.clone(),
+                            };
+                            let run = AssertUnwindSafe(handler(delivery)).catch_unwind();
+                            let handler_started = Instant::now();
+                            let outcome = tokio::select! {
+                                r = run => Some(r),
+                                _ = abort.wait_for(|a| *a) => None,
+                            };
+                            if outcome.is_some() {
+                                metrics::record_process_duration(
+                                    &self.config.service,
+                                    &dest,
+                                    handler_started.elapsed(),
+                                );
+                            }
+                            match outcome {
+                                None => Verdict::Nak(Duration::ZERO),
+                                Some(Ok(Ok(()))) => {
+                                    if let Some(k) = &key {
+                                        self.record_processed(k).await;
+                                    }
+                                    Verdict::Ack
                                 }
-                                Verdict::Ack
-                            }
-                            Some(Ok(Err(HandlerError::Reject(e)))) => {
-                                Verdict::DeadLetter(reason::HANDLER_REJECTED, e)
-                            }
-                            Some(Ok(Err(HandlerError::Retry(e)))) => {
-                                self.retry_or_give_up(delivered, e)
-                            }
-                            Some(Err(panic)) => {
-                                self.stats.panics.fetch_add(1, Ordering::Relaxed);
-                                let text = panic
-                                    .downcast_ref::<&str>()
-                                    .map(|s| s.to_string())
-                                    .or_else(|| panic.downcast_ref::<String>().cloned())
-                                    .unwrap_or_else(|| "handler panicked".into());
-                                self.retry_or_give_up(delivered, format!("panic: {text}"))
+                                Some(Ok(Err(HandlerError::Reject(e)))) => {
+                                    Verdict::DeadLetter(reason::HANDLER_REJECTED, e)
+                                }
+                                Some(Ok(Err(HandlerError::Retry(e)))) => {
+                                    self.retry_or_give_up(delivered, e)
+                                }
+                                Some(Err(panic)) => {
+                                    self.stats.panics.fetch_add(1, Ordering::Relaxed);
+                                    let text = panic
+                                        .downcast_ref::<&str>()
+                                        .map(|s| s.to_string())
+                                        .or_else(|| panic.downcast_ref::<String>().cloned())
+                                        .unwrap_or_else(|| "handler panicked".into());
+                                    self.retry_or_give_up(delivered, format!("panic: {text}"))
+                                }
                             }
                         }
                     }
                 }
-            }
-        };
+            };
         let dead_letter_reason = match &verdict {
             Verdict::DeadLetter(why, _) => DlqReason::parse(why),
             _ => None,

@@ -899,3 +899,82 @@ async fn received_nul_bytes_never_reach_a_child_process_environment() {
         "first delivery, the identity as key, the NUL correlation id dropped, the child started"
     );
 }
+
+// ---- 16. Validation on receive uses the reader's rules ----
+
+#[tokio::test]
+async fn an_event_pinning_an_older_minor_is_checked_against_the_newest() {
+    let dir = tempfile::tempdir().unwrap();
+    // The catalog's USAGE stream reserves 10 GiB: do not depend on the free disk.
+    let conf = dir.path().join("js.conf");
+    std::fs::write(&conf, "jetstream { max_file_store: 1TB }\n").unwrap();
+    let server = NatsServer::start_with_args(&["-c", conf.to_str().unwrap()])
+        .await
+        .expect("nats-server must be installed (apt-get install nats-server)");
+    let client = connect(&server, "reader").await;
+    let catalog: Arc<dyn herald_runtime::Contracts> =
+        Arc::new(herald_contracts::Catalog::embedded().unwrap());
+    Provisioner::new(client.clone(), catalog.clone())
+        .apply(false, false)
+        .await
+        .unwrap();
+    let base = "https://contracts.platform.internal/schemas/UsageEvent";
+    let mut ev = serde_json::json!({
+        "event_id": "eeeeeeee-0000-4000-8000-000000000001",
+        "timestamp": "2024-01-15T10:30:00Z",
+        "service_name": "model-gateway",
+        "user_id": "123e4567-e89b-12d3-a456-426614174000",
+        "tenant_id": "789e0123-e89b-12d3-a456-426614174000",
+        "event_type": "api_call",
+        "resource_type": "requests",
+        "quantity": 1,
+        "unit": "requests",
+        "region": "NOT A REGION"
+    });
+    // Pinned through $schema, then through ce-dataschema (a producer's choice either way).
+    ev["$schema"] = format!("{base}/1.0.0.json").into();
+    client
+        .jetstream()
+        .publish("usage.metered.api_call", ev.to_string().into())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    let mut ev2 = ev.clone();
+    ev2.as_object_mut().unwrap().remove("$schema");
+    ev2["event_id"] = "eeeeeeee-0000-4000-8000-000000000002".into();
+    let mut hm = async_nats::HeaderMap::new();
+    hm.insert("ce-dataschema", format!("{base}/1.0.0.json").as_str());
+    client
+        .jetstream()
+        .publish_with_headers("usage.metered.api_call", hm, ev2.to_string().into())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    let spec = catalog
+        .consumers()
+        .into_iter()
+        .find(|c| c.durable_name() == "billing-service--usage")
+        .unwrap();
+    let consumer = Consumer::new(
+        client.clone(),
+        catalog.clone(),
+        fast(ConsumerConfig::from_def(&spec)),
+    )
+    .unwrap();
+    let called = Arc::new(Mutex::new(0u32));
+    let c2 = called.clone();
+    let run = spawn(consumer, move |_d: Delivery| {
+        *c2.lock().unwrap() += 1;
+        futures::future::ready(Ok::<(), HandlerError>(()))
+    });
+    let entries = wait_dlq(&client, 2).await;
+    let stats = run.stop().await;
+    assert_eq!(*called.lock().unwrap(), 0, "billing's handler ran");
+    assert_eq!(stats.dead_lettered, 2, "{stats:?}");
+    for e in entries {
+        assert_eq!(e.reason, reason::SCHEMA_INVALID, "{e:?}");
+        assert!(e.error.contains("/region"), "{}", e.error);
+    }
+}
