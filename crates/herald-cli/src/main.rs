@@ -8,6 +8,7 @@
 //! event, a failed check, a breaking change), 2 usage, I/O or connection error.
 
 mod cmd;
+mod input;
 mod output;
 
 use std::path::PathBuf;

@@ -60,6 +60,7 @@ pub mod headers;
 pub mod heartbeat;
 pub mod lag;
 pub mod metrics;
+pub mod poison;
 pub mod provision;
 pub mod publisher;
 pub mod service;

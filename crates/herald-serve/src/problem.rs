@@ -146,6 +146,7 @@ impl From<PublishError> for Problem {
                 PublishErrorKind::UnknownSchema => Problem::bad_request("unknown-schema", detail),
                 PublishErrorKind::TooLarge => Problem::too_large(detail),
                 PublishErrorKind::TtlUnsupported => Problem::bad_request("ttl-unsupported", detail),
+                PublishErrorKind::InvalidHeader => Problem::bad_request("invalid-header", detail),
                 PublishErrorKind::PermissionDenied => Problem::new(
                     StatusCode::BAD_GATEWAY,
                     "nats-permission-denied",

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use herald_runtime::consumer::{termination_signal, watch_max_deliveries};
+use herald_runtime::consumer::{termination_signal, watch_max_deliveries_of};
 use herald_runtime::{Consumer, ConsumerConfig, DedupeStore, Shutdown};
 use herald_tools::external::{ExternalHandler, HttpUrl};
 
@@ -157,7 +157,7 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<Outcome> {
             &args.service,
             heartbeat_interval,
         );
-        let bucket = format!("herald-dedupe-{}", cfg.durable.replace('.', "_"));
+        let bucket = herald_runtime::dedupe::bucket_for(&cfg.durable);
         let store = match args.dedupe {
             DedupeKind::Memory => DedupeStore::default(),
             DedupeKind::Off => DedupeStore::Off,
@@ -166,9 +166,10 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<Outcome> {
         cfg = cfg.dedupe(store);
         let consumer = Consumer::new(client.clone(), contracts, cfg)?;
         let shutdown = Shutdown::new();
-        let watcher = tokio::spawn(watch_max_deliveries(
+        let watcher = tokio::spawn(watch_max_deliveries_of(
             client.clone(),
             consumer.stream_name().to_string(),
+            Some(consumer.config().durable.clone()),
             shutdown.clone(),
         ));
         let s = shutdown.clone();
