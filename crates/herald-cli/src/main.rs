@@ -10,6 +10,7 @@
 mod cmd;
 mod input;
 mod output;
+mod shutdown;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
