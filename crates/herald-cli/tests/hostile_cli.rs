@@ -467,3 +467,53 @@ async fn watch_exits_on_a_second_sigterm_while_nats_is_down() {
         "exit {code:?}: {err}"
     );
 }
+
+// ---- 15. Logs ----
+
+#[tokio::test]
+async fn consume_logs_a_failed_dead_letter_through_tracing() {
+    let s = server().await;
+    let url = s.url();
+    let apply = herald(&["--server", &url, "streams", "apply"]);
+    assert_eq!(apply.status.code(), Some(0), "{}", text(&apply));
+    let c = client(&url).await;
+    c.jetstream().delete_stream("DLQ").await.unwrap();
+    // Invalid (no tenant_id): it must be dead-lettered, and the DLQ is gone.
+    c.jetstream()
+        .publish(
+            "usage.metered.api_call",
+            br#"{"event_id":"550e8400-e29b-41d4-a716-446655440000"}"#
+                .to_vec()
+                .into(),
+        )
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("consume.err");
+    let mut child = spawn_logged(
+        &[
+            "--server",
+            &url,
+            "consume",
+            "--service",
+            "billing-service",
+            "--subject",
+            "usage.metered.>",
+            "--shutdown-grace",
+            "1s",
+            "--exec",
+            "true",
+        ],
+        &log,
+    );
+    let err = wait_for_text(&log, "dead-letter publish failed; NAKed for redelivery");
+    assert!(err.contains("ERROR"), "{err}");
+    assert!(
+        err.contains("reason=\"schema_invalid\"") || err.contains("reason=schema_invalid"),
+        "{err}"
+    );
+    signal(&child, "-TERM");
+    wait_exit(&mut child);
+}
