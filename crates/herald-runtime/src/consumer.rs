@@ -755,7 +755,7 @@ impl Ctx {
             {
                 Err(e) => {
                     let schema = route.as_ref().map_or("unknown", |r| r.schema.as_str());
-                    metrics::record_validation_failure(schema, Side::Consume);
+                    metrics::record_refusal(schema, Side::Consume, e.reason());
                     let r = match e.reason() {
                         "decode_error" | "too_large" => reason::DECODE_ERROR,
                         "unknown_schema" | "unknown_subject" => reason::UNKNOWN_SCHEMA,
