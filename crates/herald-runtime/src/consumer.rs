@@ -498,30 +498,9 @@ impl Consumer {
             in_flight: Arc::default(),
             stream: self.stream.clone(),
         });
-        // Report this consumer's backlog to the metrics every 15 s while it runs.
-        let lag_task = {
-            let js = self.client.jetstream().clone();
-            let (stream, durable) = (self.stream.clone(), self.config.durable.clone());
-            let mut stop = shutdown.subscribe();
-            tokio::spawn(async move {
-                loop {
-                    if let Ok(s) = js.get_stream(&stream).await {
-                        if let Ok(i) = s.clone().consumer_info(&durable).await {
-                            metrics::set_consumer_lag(
-                                &stream,
-                                &durable,
-                                i.num_pending,
-                                i.num_ack_pending as u64,
-                            );
-                        }
-                    }
-                    tokio::select! {
-                        _ = tokio::time::sleep(Duration::from_secs(15)) => {}
-                        _ = stop.wait_for(|s| *s) => break,
-                    }
-                }
-            })
-        };
+        // The backlog gauges (`herald_consumer_pending_messages`, ...) come from one
+        // source only, `herald watch`: a consumer exporting them too, with the same labels
+        // and a lag of its own, made every backlog rule fire once per exporting target.
         let mut tasks = tokio::task::JoinSet::new();
         let conn_stats = self.client.nats().statistics();
         let mut connects = conn_stats.connects.load(Ordering::Relaxed);
@@ -606,7 +585,6 @@ impl Consumer {
                 }
             }
         }
-        lag_task.abort();
         let _ = self.client.nats().flush().await;
         Ok(self.stats.snapshot())
     }
