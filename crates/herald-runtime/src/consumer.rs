@@ -748,7 +748,7 @@ impl Ctx {
                     {
                         metrics::record_event_age(&self.config.service, &dest, age);
                     }
-                    let key = duplicate_key(route.as_ref(), &valid.value, &headers);
+                    let key = duplicate_key(&subject, route.as_ref(), &valid.value, &headers);
                     let seen = match &key {
                         Some(k) => self.config.dedupe.seen(k).await,
                         None => Ok(false),
@@ -1076,11 +1076,14 @@ pub async fn watch_max_deliveries_of(
     Ok(copied)
 }
 
-/// The duplicate key of a delivery: the event's identity field in canonical form (the
-/// schema makes it the idempotency key; the same event republished under another
-/// `Nats-Msg-Id`, or with its UUID in upper case, is the same event), else a non-blank
-/// `Nats-Msg-Id` for events without an identity.
+/// The duplicate key of a delivery: `<subject>/<identity>`, the event's identity field in
+/// canonical form (the schema makes it the idempotency key; the same event republished
+/// under another `Nats-Msg-Id`, or with its UUID in upper case, is the same event), scoped
+/// by subject because the catalog declares identity per subject (one `step_id` is carried
+/// by a step's `started` and `completed` events); else a non-blank `Nats-Msg-Id` for
+/// events without an identity.
 pub fn duplicate_key(
+    subject: &str,
     route: Option<&crate::contracts::Route>,
     value: &Value,
     headers: &HeaderMap,
@@ -1088,6 +1091,7 @@ pub fn duplicate_key(
     route
         .and_then(|r| value.get(&r.identity_field))
         .and_then(h::canonical_identity)
+        .map(|id| format!("{subject}/{id}"))
         .or_else(|| h::received_key(headers))
 }
 
