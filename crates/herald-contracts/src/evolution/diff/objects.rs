@@ -255,10 +255,10 @@ impl Differ {
                 };
                 // Removed P, Q on both sides: old P∧Q ⊆ new Q follows from Q's own
                 // comparison (backward); added P: new P∧Q ⊆ old Q likewise (forward).
-                if !(*in_both && !added) {
+                if !*in_both || added {
                     into_lack_b = into_lack_b.and(weaken(b2));
                 }
-                if !(*in_both && added) {
+                if !*in_both || !added {
                     into_lack_f = into_lack_f.and(weaken(f2));
                 }
             }
