@@ -460,3 +460,24 @@ fn consumer_contracts(catalog: &Catalog) -> CheckResult {
     r.failures = crate::versions::consumer_contract_failures(catalog);
     r
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_report_passes_only_when_every_check_passes() {
+        let (catalog, report) = run(ContractFiles::embedded());
+        assert!(catalog.is_some());
+        assert!(report.passed(), "{:#?}", report.checks);
+        assert_eq!(report.failure_count(), 0);
+
+        let mut failing = report.clone();
+        failing.checks[0].failures.push("broken".into());
+        failing.checks[1].failures.push("also broken".into());
+        assert!(!failing.passed());
+        assert!(!failing.checks[0].passed());
+        assert!(failing.checks[2].passed());
+        assert_eq!(failing.failure_count(), 2);
+    }
+}
