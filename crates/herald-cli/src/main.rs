@@ -8,6 +8,7 @@
 //! event, a failed check, a breaking change), 2 usage, I/O or connection error.
 
 mod cmd;
+mod input;
 mod output;
 
 use std::path::PathBuf;
@@ -120,6 +121,12 @@ enum Command {
     Lock(cmd::lock::Args),
     /// Print every schema version's classified changes, in Markdown.
     Changelog(cmd::changelog::Args),
+    /// Generate the contracts' static documentation site.
+    Docs(cmd::docs::Args),
+    /// Print the catalog as an AsyncAPI 3.0 document (YAML; JSON with --format json).
+    Asyncapi(cmd::asyncapi::Args),
+    /// Write self-contained schema files for other languages' validators and generators.
+    Export(cmd::export::Args),
     /// Provision the catalog's JetStream streams (apply) or list them (ls).
     Streams(cmd::streams::Args),
     /// Publish events, validated, with idempotency keys and retries.
@@ -140,6 +147,8 @@ enum Command {
     Watch(cmd::watch::Args),
     /// Least-privilege NATS users and permissions derived from the catalog.
     Auth(cmd::auth::Args),
+    /// Publish over HTTP, serve the schemas and a read-only Schema Registry subset.
+    Serve(cmd::serve::Args),
 }
 
 /// What a command concluded, when it ran to the end.
@@ -165,6 +174,9 @@ fn main() -> ExitCode {
         Command::Diff(args) => cmd::diff::run(&cli.global, args),
         Command::Lock(args) => cmd::lock::run(&cli.global, args),
         Command::Changelog(args) => cmd::changelog::run(&cli.global, args),
+        Command::Docs(args) => cmd::docs::run(&cli.global, args),
+        Command::Asyncapi(args) => cmd::asyncapi::run(&cli.global, args),
+        Command::Export(args) => cmd::export::run(&cli.global, args),
         Command::Streams(args) => cmd::streams::run(&cli.global, args),
         Command::Publish(args) => cmd::publish::run(&cli.global, args),
         Command::Consume(args) => cmd::consume::run(&cli.global, args),
@@ -175,6 +187,7 @@ fn main() -> ExitCode {
         Command::Demo(args) => cmd::demo::run(&cli.global, args),
         Command::Watch(args) => cmd::watch::run(&cli.global, args),
         Command::Auth(args) => cmd::auth::run(&cli.global, args),
+        Command::Serve(args) => cmd::serve::run(&cli.global, args),
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,

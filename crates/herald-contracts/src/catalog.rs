@@ -185,6 +185,21 @@ pub struct Service {
     /// What it does.
     #[serde(default)]
     pub description: String,
+    /// Backend service (default) or client. A topic's `producers = ["*"]` means every
+    /// backend service; a client publishes only where it is named.
+    #[serde(default)]
+    pub kind: ServiceKind,
+}
+
+/// Whether a service runs on the platform's side or in users' hands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ServiceKind {
+    /// Runs on the platform's side.
+    #[default]
+    Backend,
+    /// Browser, mobile or other user-controlled code (never trusted as a producer by `*`).
+    Client,
 }
 
 /// Where JetStream keeps a message when the stream is full.
@@ -885,7 +900,14 @@ impl Catalog {
     /// The services allowed to produce on a topic, `*` expanded.
     pub fn producers_of<'a>(&'a self, topic: &'a Topic) -> Vec<&'a str> {
         if topic.producers.iter().any(|p| p == "*") {
-            self.services.iter().map(|s| s.name.as_str()).collect()
+            // `*` is every backend service, plus clients only where named explicitly.
+            self.services
+                .iter()
+                .filter(|s| {
+                    s.kind == ServiceKind::Backend || topic.producers.iter().any(|p| p == &s.name)
+                })
+                .map(|s| s.name.as_str())
+                .collect()
         } else {
             topic.producers.iter().map(String::as_str).collect()
         }
@@ -975,6 +997,39 @@ impl Catalog {
         let event = self.decode(bytes)?;
         let validated = self.validate(subject, schema_hint, &event)?;
         Ok((validated, event))
+    }
+
+    /// Validates a received event with the reader's rules: against the newest version of
+    /// the subject's major, whatever version the event pins (`ce-dataschema` or
+    /// `$schema`). A pinned version must still exist and be of that schema and major;
+    /// pinning an older minor cannot loosen the checks (the gate guarantees every older
+    /// minor's valid events stay valid under the newest).
+    pub fn validate_bytes_as_reader(
+        &self,
+        subject: &str,
+        schema_hint: Option<&str>,
+        bytes: &[u8],
+    ) -> Result<(Validated<'_>, Value), ValidationError> {
+        let event = self.decode(bytes)?;
+        let route = self
+            .route(subject)
+            .ok_or_else(|| ValidationError::UnknownSubject(subject.to_string()))?;
+        let spec = &self.subjects[route.subject];
+        if let Some(id) = schema_hint.or_else(|| event.get("$schema").and_then(Value::as_str)) {
+            self.pick_version(route, spec, subject, id)?;
+        }
+        let newest = route.versions.last().expect("routes have a version");
+        if newest.is_valid(&event) {
+            return Ok((
+                Validated {
+                    subject: spec,
+                    schema_id: &newest.id,
+                    version: newest.version,
+                },
+                event,
+            ));
+        }
+        Err(newest.violations(&event))
     }
 
     /// Parses an event, refusing oversized, non-UTF-8 or over-deep input

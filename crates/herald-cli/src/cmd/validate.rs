@@ -1,13 +1,13 @@
 //! `herald validate`: check events against a subject's or a schema's contract.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 use herald_contracts::{Catalog, SchemaRef, ValidationError, Violation};
 use serde::Serialize;
 
-use crate::output::{print_json, Format, Style};
+use crate::output::{Format, Style};
 use crate::{Global, Outcome};
 
 /// Validate events (one JSON document per file, or one per line with --jsonl).
@@ -85,39 +85,35 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<Outcome> {
         args.files.clone()
     };
 
-    let mut results = Vec::new();
+    // Results are written as they come (JSON too): memory stays bounded for any input.
+    let mut sink = Sink::new(global.format, global.contracts_source().to_json());
     for path in &inputs {
-        let name = if path.as_os_str() == "-" {
-            "<stdin>".to_string()
-        } else {
-            path.display().to_string()
-        };
-        let reader: Box<dyn Read> = if path.as_os_str() == "-" {
-            Box::new(std::io::stdin().lock())
-        } else {
-            Box::new(std::fs::File::open(path).with_context(|| format!("cannot read {name}"))?)
-        };
+        let (name, reader) = crate::input::open(path)?;
         if args.jsonl {
-            let mut reader = BufReader::new(reader);
-            let mut line = Vec::new();
-            let mut n = 0;
-            let before = results.len();
-            loop {
-                line.clear();
-                let read = reader
-                    .read_until(b'\n', &mut line)
-                    .with_context(|| format!("cannot read {name}"))?;
-                if read == 0 {
-                    break;
-                }
-                n += 1;
-                if line.iter().all(u8::is_ascii_whitespace) {
-                    continue;
-                }
-                results.push(check_one(&catalog, &target, &line, limit, &name, Some(n)));
+            let before = sink.checked;
+            let mut lines = crate::input::Lines::new(reader, limit);
+            while let Some(line) = lines
+                .next_line()
+                .with_context(|| format!("cannot read {name}"))?
+            {
+                let r = match line {
+                    crate::input::Line::Event { number, bytes } => {
+                        check_one(&catalog, &target, &bytes, limit, &name, Some(number))
+                    }
+                    crate::input::Line::TooLong { number, len } => {
+                        let e = ValidationError::TooLarge {
+                            size: usize::try_from(len).unwrap_or(usize::MAX),
+                            limit,
+                        };
+                        let mut r = Result_::error(&name, Some(number), &e.to_string());
+                        r.reason = Some(e.reason());
+                        r
+                    }
+                };
+                sink.push(r);
             }
-            if results.len() == before {
-                results.push(Result_::error(
+            if sink.checked == before {
+                sink.push(Result_::error(
                     &name,
                     None,
                     "empty input: no event to validate",
@@ -126,8 +122,8 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<Outcome> {
         } else {
             // Keep at most one byte past the limit; count the rest without storing it, so
             // an oversized event is reported with its exact size in bounded memory.
-            let mut bytes = Vec::new();
             let mut reader = reader;
+            let mut bytes = Vec::new();
             (&mut reader)
                 .take(limit as u64 + 1)
                 .read_to_end(&mut bytes)
@@ -135,33 +131,87 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<Outcome> {
             if bytes.len() > limit {
                 let rest = std::io::copy(&mut reader, &mut std::io::sink())
                     .with_context(|| format!("cannot read {name}"))?;
-                let size = bytes.len() + rest as usize;
+                let size = bytes.len() + usize::try_from(rest).unwrap_or(usize::MAX);
                 let e = ValidationError::TooLarge { size, limit };
                 let mut r = Result_::error(&name, None, &e.to_string());
                 r.reason = Some(e.reason());
-                results.push(r);
+                sink.push(r);
                 continue;
             }
-            results.push(check_one(&catalog, &target, &bytes, limit, &name, None));
+            sink.push(check_one(&catalog, &target, &bytes, limit, &name, None));
         }
     }
-
-    let failed = results.iter().filter(|r| !r.valid).count();
-    match global.format {
-        Format::Json => print_json(&serde_json::json!({
-            "contracts": global.contracts_source().to_json(),
-            "valid": failed == 0,
-            "checked": results.len(),
-            "invalid": failed,
-            "results": results,
-        }))?,
-        Format::Text | Format::Markdown => print_text(&results),
-    }
+    let failed = sink.finish();
     Ok(if failed == 0 {
         Outcome::Ok
     } else {
         Outcome::Failed
     })
+}
+
+/// Writes each result as soon as it is known, in text or as one JSON document whose
+/// `results` array is streamed, followed by the counts.
+struct Sink {
+    format: Format,
+    contracts: serde_json::Value,
+    checked: usize,
+    invalid: usize,
+}
+
+impl Sink {
+    fn new(format: Format, contracts: serde_json::Value) -> Self {
+        Sink {
+            format,
+            contracts,
+            checked: 0,
+            invalid: 0,
+        }
+    }
+
+    fn push(&mut self, r: Result_) {
+        if let Format::Json = self.format {
+            let sep = if self.checked == 0 {
+                format!(
+                    "{{\n  \"contracts\": {},\n  \"results\": [\n",
+                    self.contracts
+                )
+            } else {
+                ",\n".to_owned()
+            };
+            let item = serde_json::to_string(&r).unwrap_or_default();
+            crate::out!("{sep}    {item}");
+        } else {
+            print_one(&Style::stdout(), &r);
+        }
+        self.checked += 1;
+        if !r.valid {
+            self.invalid += 1;
+        }
+    }
+
+    /// Writes the counts; returns how many were invalid.
+    fn finish(self) -> usize {
+        let (checked, bad) = (self.checked, self.invalid);
+        match self.format {
+            Format::Json => {
+                let open = if checked == 0 {
+                    format!("{{\n  \"contracts\": {},\n  \"results\": [", self.contracts)
+                } else {
+                    "\n  ".to_owned()
+                };
+                crate::outln!(
+                    "{open}],\n  \"valid\": {},\n  \"checked\": {checked},\n  \"invalid\": {bad}\n}}",
+                    bad == 0
+                );
+            }
+            Format::Text | Format::Markdown => {
+                if checked > 1 {
+                    crate::outln!("{checked} checked, {} valid, {bad} invalid", checked - bad);
+                }
+            }
+        }
+        bad
+    }
 }
 
 fn check_one(
@@ -241,45 +291,34 @@ impl Result_ {
     }
 }
 
-fn print_text(results: &[Result_]) {
-    let style = Style::stdout();
-    for r in results {
-        let at = match r.line {
-            Some(n) => format!("{}:{n}", r.file),
-            None => r.file.clone(),
-        };
-        if r.valid {
-            crate::outln!(
-                "{at}: {} ({})",
-                style.green("valid"),
-                r.schema.as_deref().unwrap_or("")
-            );
-            continue;
-        }
-        if let Some(e) = &r.error {
-            crate::outln!("{at}: {}: {e}", style.red("invalid"));
-        }
-        for v in &r.violations {
-            let path = if v.instance_path.is_empty() {
-                "/"
-            } else {
-                &v.instance_path
-            };
-            crate::outln!(
-                "{at}: {}: {path}: {} ({}, {})",
-                style.red("invalid"),
-                v.message,
-                v.keyword,
-                r.schema.as_deref().unwrap_or("")
-            );
-        }
-    }
-    let bad = results.iter().filter(|r| !r.valid).count();
-    if results.len() > 1 {
+fn print_one(style: &Style, r: &Result_) {
+    let at = match r.line {
+        Some(n) => format!("{}:{n}", r.file),
+        None => r.file.clone(),
+    };
+    if r.valid {
         crate::outln!(
-            "{} checked, {} valid, {bad} invalid",
-            results.len(),
-            results.len() - bad
+            "{at}: {} ({})",
+            style.green("valid"),
+            r.schema.as_deref().unwrap_or("")
+        );
+        return;
+    }
+    if let Some(e) = &r.error {
+        crate::outln!("{at}: {}: {e}", style.red("invalid"));
+    }
+    for v in &r.violations {
+        let path = if v.instance_path.is_empty() {
+            "/"
+        } else {
+            &v.instance_path
+        };
+        crate::outln!(
+            "{at}: {}: {path}: {} ({}, {})",
+            style.red("invalid"),
+            v.message,
+            v.keyword,
+            r.schema.as_deref().unwrap_or("")
         );
     }
 }
