@@ -16,6 +16,7 @@ pub mod lag;
 pub mod lock;
 pub mod nats;
 pub mod publish;
+pub mod serve;
 pub mod streams;
 pub mod tail;
 pub mod validate;
