@@ -71,7 +71,8 @@ pub trait Contracts: Send + Sync + 'static {
         size: usize,
     ) -> Result<ValidEvent, ValidationError> {
         let _ = size;
-        let bytes = serde_json::to_vec(&value).map_err(|e| ValidationError::Decode(e.to_string()))?;
+        let bytes =
+            serde_json::to_vec(&value).map_err(|e| ValidationError::Decode(e.to_string()))?;
         self.validate(subject, schema_hint, &bytes)
     }
     /// Declared consumers.

@@ -636,10 +636,10 @@ impl Publisher {
     /// (max payload) or reject it after a round trip, with a message that names neither size.
     fn check_size(&self, plan: &SubjectPlan, size: usize) -> Result<(), PublishError> {
         let server = self.inner.client.nats().server_info().max_payload;
-        let limit = plan
-            .stream_max
-            .unwrap_or(usize::MAX)
-            .min(if server > 0 { server } else { usize::MAX });
+        let limit =
+            plan.stream_max
+                .unwrap_or(usize::MAX)
+                .min(if server > 0 { server } else { usize::MAX });
         if size <= limit {
             return Ok(());
         }

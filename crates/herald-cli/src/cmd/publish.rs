@@ -1,7 +1,8 @@
 //! `herald publish`: validated, idempotent publishing of one event or a JSON Lines batch.
 
-use std::io::{IsTerminal, Read};
+use std::io::{BufRead, IsTerminal, Read};
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 
 use anyhow::{bail, Context};
 use futures::StreamExt;
@@ -83,19 +84,15 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<Outcome> {
         );
     }
     let contracts = super::nats::contracts(global)?;
-    let (origin, input) = read_input(&args.file)?;
-    let events: Vec<(usize, Vec<u8>)> = if args.jsonl {
-        input
-            .split(|b| *b == b'\n')
-            .enumerate()
-            .filter(|(_, l)| !l.iter().all(u8::is_ascii_whitespace))
-            .map(|(i, l)| (i + 1, l.to_vec()))
-            .collect()
+    let (origin, events) = if args.jsonl {
+        let (origin, reader) = open_lines(&args.file)?;
+        (origin, Events::Lines(reader))
     } else {
+        let (origin, input) = read_input(&args.file)?;
         if input.iter().all(u8::is_ascii_whitespace) {
             bail!("{origin}: no event to publish (empty input)");
         }
-        vec![(1, input)]
+        (origin, Events::One(input))
     };
     let rt = super::nats::runtime()?;
     rt.block_on(async {
@@ -112,23 +109,29 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<Outcome> {
         if let Some(c) = &args.correlation_id {
             opts = opts.correlation_id(c.clone());
         }
-        let lines: Vec<usize> = events.iter().map(|(l, _)| *l).collect();
-        let outgoing: Vec<Outgoing> = events
-            .into_iter()
-            .map(|(_, body)| Outgoing {
+        // JSON Lines are read as they are published, never held whole: memory stays flat
+        // however long the file (at most `in_flight` events are in memory at once).
+        let lines = LineNumbers::default();
+        let outgoing: Box<dyn Iterator<Item = Outgoing> + Send> = match events {
+            Events::One(body) => Box::new(std::iter::once(Outgoing {
                 subject: args.subject.clone(),
                 payload: body.into(),
                 options: opts.clone(),
-            })
-            .collect();
-        let total = outgoing.len();
+            })),
+            Events::Lines(reader) => {
+                let (subject, opts, lines) = (args.subject.clone(), opts.clone(), lines.clone());
+                Box::new(reader_events(reader, lines).map(move |body| Outgoing {
+                    subject: subject.clone(),
+                    payload: body.into(),
+                    options: opts.clone(),
+                }))
+            }
+        };
         let bar = (args.jsonl && std::io::stderr().is_terminal()).then(|| {
-            let b = indicatif::ProgressBar::new(total as u64);
+            let b = indicatif::ProgressBar::new_spinner();
             b.set_style(
-                indicatif::ProgressStyle::with_template(
-                    "{bar:40} {pos}/{len} events {per_sec} eta {eta}",
-                )
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+                indicatif::ProgressStyle::with_template("{spinner} {pos} events {per_sec}")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
             );
             b
         });
@@ -151,7 +154,7 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<Outcome> {
                 }
                 Err(e) => {
                     let where_ = if args.jsonl {
-                        format!("{origin}:{}", lines[i])
+                        format!("{origin}:{}", lines.line_of(i))
                     } else {
                         origin.clone()
                     };
@@ -170,9 +173,14 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<Outcome> {
                 }
             }
         }
+        drop(results);
         if let Some(b) = bar {
             b.finish_and_clear();
         }
+        if let Some(e) = lines.read_error() {
+            bail!("cannot read {origin}: {e}");
+        }
+        let total = published + duplicates + rejected + failed;
         match global.format {
             Format::Json => print_json(&json!({
                 "subject": args.subject,
@@ -206,5 +214,101 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<Outcome> {
         } else {
             Outcome::Ok
         })
+    })
+}
+
+/// What `herald publish` sends: one document, or JSON Lines read as they go.
+enum Events {
+    One(Vec<u8>),
+    Lines(Box<dyn BufRead + Send>),
+}
+
+fn open_lines(file: &Option<PathBuf>) -> anyhow::Result<(String, Box<dyn BufRead + Send>)> {
+    match file {
+        Some(p) if p.as_os_str() != "-" => {
+            let f =
+                std::fs::File::open(p).with_context(|| format!("cannot read {}", p.display()))?;
+            Ok((
+                p.display().to_string(),
+                Box::new(std::io::BufReader::with_capacity(1 << 16, f)),
+            ))
+        }
+        _ => Ok((
+            "<stdin>".into(),
+            Box::new(std::io::BufReader::new(std::io::stdin())),
+        )),
+    }
+}
+
+/// Maps the index of a published event back to its line in the input, remembering
+/// only the blank lines skipped (so the map stays small for any input), and keeps a
+/// read error for the end.
+#[derive(Clone, Default)]
+struct LineNumbers(Arc<Mutex<LineState>>);
+
+#[derive(Default)]
+struct LineState {
+    /// 1-based numbers of the blank lines skipped, ascending.
+    blank: Vec<usize>,
+    error: Option<String>,
+}
+
+impl LineNumbers {
+    /// The 1-based line of the `i`-th (0-based) event.
+    fn line_of(&self, i: usize) -> usize {
+        let st = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        // The i-th event is on the smallest line n with n - (blank lines <= n) == i + 1.
+        let mut line = i + 1;
+        let mut skipped = 0;
+        loop {
+            let upto = st.blank.partition_point(|b| *b <= line);
+            if upto == skipped {
+                return line;
+            }
+            line += upto - skipped;
+            skipped = upto;
+        }
+    }
+
+    fn read_error(&self) -> Option<String> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .error
+            .clone()
+    }
+}
+
+/// The non-blank lines of `reader`, read on demand.
+fn reader_events(
+    mut reader: Box<dyn BufRead + Send>,
+    lines: LineNumbers,
+) -> impl Iterator<Item = Vec<u8>> + Send {
+    let mut n = 0usize;
+    std::iter::from_fn(move || loop {
+        let mut buf = Vec::new();
+        match reader.read_until(b'\n', &mut buf) {
+            Ok(0) => return None,
+            Ok(_) => {
+                n += 1;
+                if buf.iter().all(u8::is_ascii_whitespace) {
+                    lines
+                        .0
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .blank
+                        .push(n);
+                    continue;
+                }
+                if buf.last() == Some(&b'\n') {
+                    buf.pop();
+                }
+                return Some(buf);
+            }
+            Err(e) => {
+                lines.0.lock().unwrap_or_else(|p| p.into_inner()).error = Some(e.to_string());
+                return None;
+            }
+        }
     })
 }
