@@ -68,6 +68,8 @@ pub enum PublishErrorKind {
     PermissionDenied,
     /// Per-message TTL requested from a server older than 2.11.
     TtlUnsupported,
+    /// A header value the caller supplied is blank (idempotency key) or holds CR, LF or NUL.
+    InvalidHeader,
     /// JetStream refused the message for another reason.
     Rejected,
     /// Every retry inside the duplicate window failed; the outcome is unknown.
@@ -128,6 +130,9 @@ pub enum PublishError {
         /// Server version.
         server_version: String,
     },
+    /// A header value the caller supplied cannot be sent; nothing was sent.
+    #[error("{0}")]
+    InvalidHeader(#[from] h::HeaderValueError),
     /// JetStream returned an error.
     #[error("JetStream rejected the event: {0}")]
     Rejected(String),
@@ -159,6 +164,7 @@ impl PublishError {
             PublishError::NoStream(_) => PublishErrorKind::NoStream,
             PublishError::PermissionDenied { .. } => PublishErrorKind::PermissionDenied,
             PublishError::TtlUnsupported { .. } => PublishErrorKind::TtlUnsupported,
+            PublishError::InvalidHeader(_) => PublishErrorKind::InvalidHeader,
             PublishError::Rejected(_) => PublishErrorKind::Rejected,
             PublishError::RetriesExhausted { .. } => PublishErrorKind::RetriesExhausted,
         }
@@ -173,6 +179,7 @@ impl PublishError {
                 | PublishErrorKind::UnknownSubject
                 | PublishErrorKind::UnknownSchema
                 | PublishErrorKind::TooLarge
+                | PublishErrorKind::InvalidHeader
         )
     }
 
@@ -265,10 +272,36 @@ impl Publish {
         self
     }
 
+    /// Checks every header value given: an idempotency key that is blank, or any value
+    /// holding CR, LF or NUL, is an [`PublishError::InvalidHeader`] (also checked by every
+    /// publish, before anything is sent).
+    pub fn check(&self) -> Result<(), PublishError> {
+        if let Some(k) = &self.message_id {
+            h::check_key("idempotency key (Nats-Msg-Id)", k)?;
+        }
+        let values = [
+            ("correlation id", &self.correlation_id),
+            ("traceparent", &self.traceparent),
+            ("reply-to", &self.reply_to),
+            ("source", &self.source),
+            ("schema", &self.schema),
+        ];
+        for (name, v) in values {
+            if let Some(v) = v {
+                h::check_value(name, v)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Continue the causal chain of a consumed event: same correlation id, child trace span.
+    /// A received correlation id that could not be sent again (a NUL byte) is replaced by a
+    /// fresh one rather than failing the handler's publish.
     pub fn caused_by(mut self, headers: &HeaderMap) -> Self {
         if let Some(c) = headers.get(h::CE_CORRELATIONID) {
-            self.correlation_id = Some(c.as_str().to_string());
+            if h::check_value("correlation id", c.as_str()).is_ok() {
+                self.correlation_id = Some(c.as_str().to_string());
+            }
         }
         if let Some(tp) = headers.get(h::TRACEPARENT) {
             self.traceparent = Some(h::child_traceparent(tp.as_str()));
@@ -479,6 +512,7 @@ impl Publisher {
             subject: subject.to_string(),
             detail: e.to_string(),
         };
+        options.check()?;
         let value = serde_json::to_value(event).map_err(decode)?;
         let payload = Bytes::from(serde_json::to_vec(&value).map_err(decode)?);
         let plan = self
@@ -500,6 +534,7 @@ impl Publisher {
         payload: impl Into<Bytes>,
         options: Publish,
     ) -> Result<PublishReceipt, PublishError> {
+        options.check()?;
         let payload: Bytes = payload.into();
         let plan = self
             .plan(subject)
@@ -583,6 +618,7 @@ impl Publisher {
         let event_id = value
             .get(&plan.route.identity_field)
             .and_then(value_as_id)
+            .filter(|id| h::check_value("event id", id).is_ok())
             .unwrap_or_else(h::fast_uuid);
         let message_id = o.message_id.unwrap_or_else(|| event_id.clone());
         let stamp = Stamp {
@@ -592,6 +628,7 @@ impl Publisher {
             time: value
                 .get("timestamp")
                 .and_then(|v| v.as_str())
+                .filter(|t| h::check_value("timestamp", t).is_ok())
                 .map(str::to_string)
                 .unwrap_or_else(|| chrono::Utc::now().to_rfc3339()),
             schema_id,

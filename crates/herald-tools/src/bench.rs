@@ -6,6 +6,7 @@
 pub mod consume;
 pub mod latency;
 pub mod memory;
+pub mod serve;
 pub mod suite;
 pub mod validation;
 
@@ -252,5 +253,22 @@ impl PublishBench {
             r.map_err(|e| BenchError::Publish(e.to_string()))?;
         }
         Ok(t.elapsed())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Spread;
+
+    #[test]
+    fn spread_of_rounds_gives_min_median_max() {
+        let s = Spread::of(&[0.9, 0.7, 1.1]);
+        assert_eq!((s.min, s.median, s.max), (0.7, 0.9, 1.1));
+        let s = Spread::of(&[1.0, 0.5, 0.75, 2.0]);
+        assert_eq!((s.min, s.median, s.max), (0.5, 0.875, 2.0));
+        // A round that divided by zero must not poison the figures.
+        let s = Spread::of(&[f64::NAN, 0.8, f64::INFINITY]);
+        assert_eq!((s.min, s.median, s.max), (0.8, 0.8, 0.8));
+        assert_eq!(Spread::of(&[]), Spread::default());
     }
 }

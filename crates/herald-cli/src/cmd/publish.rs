@@ -1,12 +1,10 @@
 //! `herald publish`: validated, idempotent publishing of one event or a JSON Lines batch.
 
-use std::io::{BufRead, IsTerminal, Read};
+use std::io::IsTerminal;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
 
 use anyhow::{bail, Context};
 use futures::StreamExt;
-use herald_runtime::publisher::Outgoing;
 use herald_runtime::{Publish, PublishError, Publisher, PublisherConfig};
 use serde_json::json;
 
@@ -41,25 +39,6 @@ pub struct Args {
     file: Option<PathBuf>,
 }
 
-fn read_input(file: &Option<PathBuf>) -> anyhow::Result<(String, Vec<u8>)> {
-    match file {
-        None => read_stdin(),
-        Some(p) if p.as_os_str() == "-" => read_stdin(),
-        Some(p) => Ok((
-            p.display().to_string(),
-            std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?,
-        )),
-    }
-}
-
-fn read_stdin() -> anyhow::Result<(String, Vec<u8>)> {
-    let mut buf = Vec::new();
-    std::io::stdin()
-        .read_to_end(&mut buf)
-        .context("cannot read standard input")?;
-    Ok(("<stdin>".into(), buf))
-}
-
 fn describe(e: &PublishError) -> String {
     match e {
         PublishError::Invalid {
@@ -83,50 +62,64 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<Outcome> {
             args.subject
         );
     }
+    let mut opts = Publish::build();
+    if let Some(k) = &args.idempotency_key {
+        opts = opts.message_id(k.clone());
+    }
+    if let Some(c) = &args.correlation_id {
+        opts = opts.correlation_id(c.clone());
+    }
+    // A blank key or a CR/LF/NUL in a header value is a usage error (exit 2), refused
+    // before reading input or connecting.
+    opts.check().map_err(|e| anyhow::anyhow!("{e}"))?;
     let contracts = super::nats::contracts(global)?;
-    let (origin, events) = if args.jsonl {
-        let (origin, reader) = open_lines(&args.file)?;
-        (origin, Events::Lines(reader))
+    let limit = catalog.settings().max_event_bytes;
+    let path = args.file.clone().unwrap_or_else(|| PathBuf::from("-"));
+    let (origin, reader) = crate::input::open(&path)?;
+    // JSON Lines are read on a thread and handed over through a bounded channel: at most
+    // `in_flight` events plus one line are in memory, whatever the input size.
+    let (tx, rx) = tokio::sync::mpsc::channel::<Item>(args.in_flight.max(1));
+    let reader_thread = if args.jsonl {
+        let origin = origin.clone();
+        std::thread::spawn(move || -> anyhow::Result<()> {
+            let mut lines = crate::input::Lines::new(reader, limit);
+            while let Some(line) = lines
+                .next_line()
+                .with_context(|| format!("cannot read {origin}"))?
+            {
+                let item = match line {
+                    crate::input::Line::Event { number, bytes } => Item::Event(number, bytes),
+                    crate::input::Line::TooLong { number, len } => Item::TooLong(number, len),
+                };
+                if tx.blocking_send(item).is_err() {
+                    break;
+                }
+            }
+            Ok(())
+        })
     } else {
-        let (origin, input) = read_input(&args.file)?;
-        if input.iter().all(u8::is_ascii_whitespace) {
+        let body = crate::input::read_capped(reader, limit, &origin)?;
+        if body.iter().all(u8::is_ascii_whitespace) {
             bail!("{origin}: no event to publish (empty input)");
         }
-        (origin, Events::One(input))
+        let item = if body.len() > limit {
+            Item::TooLong(1, body.len() as u64)
+        } else {
+            Item::Event(1, body)
+        };
+        std::thread::spawn(move || -> anyhow::Result<()> {
+            let _ = tx.blocking_send(item);
+            Ok(())
+        })
     };
     let rt = super::nats::runtime()?;
-    rt.block_on(async {
+    let outcome = rt.block_on(async {
         let client = super::nats::connect(global, &args.service).await?;
         let publisher = Publisher::new(
             client,
             contracts,
             PublisherConfig::new(&args.service).in_flight(args.in_flight),
         );
-        let mut opts = Publish::build();
-        if let Some(k) = &args.idempotency_key {
-            opts = opts.message_id(k.clone());
-        }
-        if let Some(c) = &args.correlation_id {
-            opts = opts.correlation_id(c.clone());
-        }
-        // JSON Lines are read as they are published, never held whole: memory stays flat
-        // however long the file (at most `in_flight` events are in memory at once).
-        let lines = LineNumbers::default();
-        let outgoing: Box<dyn Iterator<Item = Outgoing> + Send> = match events {
-            Events::One(body) => Box::new(std::iter::once(Outgoing {
-                subject: args.subject.clone(),
-                payload: body.into(),
-                options: opts.clone(),
-            })),
-            Events::Lines(reader) => {
-                let (subject, opts, lines) = (args.subject.clone(), opts.clone(), lines.clone());
-                Box::new(reader_events(reader, lines).map(move |body| Outgoing {
-                    subject: subject.clone(),
-                    payload: body.into(),
-                    options: opts.clone(),
-                }))
-            }
-        };
         let bar = (args.jsonl && std::io::stderr().is_terminal()).then(|| {
             let b = indicatif::ProgressBar::new_spinner();
             b.set_style(
@@ -138,8 +131,32 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<Outcome> {
         let (mut published, mut duplicates, mut rejected, mut failed) = (0usize, 0usize, 0, 0);
         let mut last_receipt = None;
         let err_style = Style::stderr();
-        let mut results = publisher.publish_all(outgoing);
-        while let Some((i, r)) = results.next().await {
+        let subject = args.subject.clone();
+        let results = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|i| (i, rx)) })
+            .map(|item| {
+                let p = publisher.clone();
+                let (subject, opts) = (subject.clone(), opts.clone());
+                async move {
+                    match item {
+                        Item::Event(line, body) => {
+                            (line, p.publish_json(&subject, body, opts).await)
+                        }
+                        Item::TooLong(line, len) => (
+                            line,
+                            Err(PublishError::TooLarge {
+                                size: usize::try_from(len).unwrap_or(usize::MAX),
+                                limit,
+                                limits: format!("catalog max_event_bytes {limit}"),
+                            }),
+                        ),
+                    }
+                }
+            })
+            .buffered(args.in_flight.max(1));
+        let mut results = std::pin::pin!(results);
+        let mut total = 0usize;
+        while let Some((line, r)) = results.next().await {
+            total += 1;
             if let Some(b) = &bar {
                 b.inc(1);
             }
@@ -154,7 +171,7 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<Outcome> {
                 }
                 Err(e) => {
                     let where_ = if args.jsonl {
-                        format!("{origin}:{}", lines.line_of(i))
+                        format!("{origin}:{line}")
                     } else {
                         origin.clone()
                     };
@@ -173,14 +190,9 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<Outcome> {
                 }
             }
         }
-        drop(results);
         if let Some(b) = bar {
             b.finish_and_clear();
         }
-        if let Some(e) = lines.read_error() {
-            bail!("cannot read {origin}: {e}");
-        }
-        let total = published + duplicates + rejected + failed;
         match global.format {
             Format::Json => print_json(&json!({
                 "subject": args.subject,
@@ -209,106 +221,27 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<Outcome> {
                 }
             }
         }
-        Ok(if rejected + failed > 0 {
+        anyhow::Ok(if rejected + failed > 0 {
             Outcome::Failed
         } else {
             Outcome::Ok
         })
-    })
-}
-
-/// What `herald publish` sends: one document, or JSON Lines read as they go.
-enum Events {
-    One(Vec<u8>),
-    Lines(Box<dyn BufRead + Send>),
-}
-
-fn open_lines(file: &Option<PathBuf>) -> anyhow::Result<(String, Box<dyn BufRead + Send>)> {
-    match file {
-        Some(p) if p.as_os_str() != "-" => {
-            let f =
-                std::fs::File::open(p).with_context(|| format!("cannot read {}", p.display()))?;
-            Ok((
-                p.display().to_string(),
-                Box::new(std::io::BufReader::with_capacity(1 << 16, f)),
-            ))
-        }
-        _ => Ok((
-            "<stdin>".into(),
-            Box::new(std::io::BufReader::new(std::io::stdin())),
-        )),
+    });
+    // A failure before the input was consumed (no connection) is reported at once; the
+    // reader, perhaps blocked on a terminal, is left behind. Otherwise the reader has
+    // finished, and its own error (unreadable input) wins.
+    let outcome = outcome?;
+    match reader_thread.join() {
+        Ok(Err(e)) => Err(e),
+        Ok(Ok(())) => Ok(outcome),
+        Err(_) => bail!("the input reader failed"),
     }
 }
 
-/// Maps the index of a published event back to its line in the input, remembering
-/// only the blank lines skipped (so the map stays small for any input), and keeps a
-/// read error for the end.
-#[derive(Clone, Default)]
-struct LineNumbers(Arc<Mutex<LineState>>);
-
-#[derive(Default)]
-struct LineState {
-    /// 1-based numbers of the blank lines skipped, ascending.
-    blank: Vec<usize>,
-    error: Option<String>,
-}
-
-impl LineNumbers {
-    /// The 1-based line of the `i`-th (0-based) event.
-    fn line_of(&self, i: usize) -> usize {
-        let st = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        // The i-th event is on the smallest line n with n - (blank lines <= n) == i + 1.
-        let mut line = i + 1;
-        let mut skipped = 0;
-        loop {
-            let upto = st.blank.partition_point(|b| *b <= line);
-            if upto == skipped {
-                return line;
-            }
-            line += upto - skipped;
-            skipped = upto;
-        }
-    }
-
-    fn read_error(&self) -> Option<String> {
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .error
-            .clone()
-    }
-}
-
-/// The non-blank lines of `reader`, read on demand.
-fn reader_events(
-    mut reader: Box<dyn BufRead + Send>,
-    lines: LineNumbers,
-) -> impl Iterator<Item = Vec<u8>> + Send {
-    let mut n = 0usize;
-    std::iter::from_fn(move || loop {
-        let mut buf = Vec::new();
-        match reader.read_until(b'\n', &mut buf) {
-            Ok(0) => return None,
-            Ok(_) => {
-                n += 1;
-                if buf.iter().all(u8::is_ascii_whitespace) {
-                    lines
-                        .0
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .blank
-                        .push(n);
-                    continue;
-                }
-                if buf.last() == Some(&b'\n') {
-                    buf.pop();
-                }
-                return Some(buf);
-            }
-            Err(e) => {
-                lines.0.lock().unwrap_or_else(|p| p.into_inner()).error = Some(e.to_string());
-                return None;
-            }
-        }
-    })
+/// One input line for the publish pipeline.
+enum Item {
+    /// Line number and the event's bytes.
+    Event(usize, Vec<u8>),
+    /// Line number and length of a line over the maximum event size.
+    TooLong(usize, u64),
 }

@@ -308,3 +308,22 @@ fn vm_hwm(status: &str) -> Option<u64> {
         .find_map(|l| l.strip_prefix("VmHWM:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peak_rss_is_read_from_a_proc_status_text() {
+        let status =
+            "Name:\therald\nVmPeak:\t  200000 kB\nVmHWM:\t   51234 kB\nVmRSS:\t   40000 kB\n";
+        assert_eq!(vm_hwm(status), Some(51234));
+        assert_eq!(vm_hwm("Name:\therald\n"), None);
+    }
+
+    #[test]
+    fn this_process_has_a_peak_rss() {
+        let kib = peak_rss_kib(std::process::id()).expect("VmHWM of a running process");
+        assert!(kib > 0, "peak RSS {kib} KiB");
+    }
+}
