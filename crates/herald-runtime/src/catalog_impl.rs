@@ -37,6 +37,24 @@ impl Contracts for Catalog {
         })
     }
 
+    fn validate_value(
+        &self,
+        subject: &str,
+        schema_hint: Option<&str>,
+        value: serde_json::Value,
+        size: usize,
+    ) -> Result<ValidEvent, ValidationError> {
+        let limit = self.settings().max_event_bytes;
+        if size > limit {
+            return Err(ValidationError::TooLarge { size, limit });
+        }
+        let validated = self.validate(subject, schema_hint, &value)?;
+        Ok(ValidEvent {
+            schema_id: validated.schema_id.to_string(),
+            value,
+        })
+    }
+
     fn validate_received(
         &self,
         subject: &str,

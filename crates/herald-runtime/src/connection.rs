@@ -503,8 +503,13 @@ impl HeraldClient {
     pub async fn next_permission_violation(&self, subject: &str, mark: u64) -> String {
         let mut rx = self.violations.seq.subscribe();
         loop {
-            if let Some(text) = self.violations.find(subject, mark) {
-                return text;
+            // Nothing new since `mark` (the normal case, once per publish): skip the lookup,
+            // which locks and formats.
+            let newest = *rx.borrow_and_update();
+            if newest > mark {
+                if let Some(text) = self.violations.find(subject, mark) {
+                    return text;
+                }
             }
             if rx.changed().await.is_err() {
                 return std::future::pending().await;

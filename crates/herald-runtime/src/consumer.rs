@@ -27,17 +27,18 @@ use std::time::{Duration, Instant};
 use async_nats::jetstream::{self, consumer::pull, AckKind};
 use async_nats::HeaderMap;
 use bytes::Bytes;
+use futures::stream::FuturesUnordered;
 use futures::{FutureExt, StreamExt};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::watch;
 
 use crate::connection::HeraldClient;
-use crate::contracts::{ConsumerSpec, Contracts};
+use crate::contracts::{ConsumerSpec, Contracts, Route};
 use crate::dedupe::DedupeStore;
 use crate::dlq::{self, reason, DeadLetter};
 use crate::headers as h;
-use crate::metrics::{self, ConsumedOutcome, DlqReason, Side};
+use crate::metrics::{self, ConsumeMetrics, ConsumedOutcome, DlqReason, Side};
 use crate::poison;
 use crate::publisher::Publish;
 
@@ -512,22 +513,39 @@ impl Consumer {
         Fut: Future<Output = HandlerResult> + Send + 'static,
     {
         let consumer = self.ensure().await?;
-        let handler = Arc::new(handler);
-        let sem = Arc::new(Semaphore::new(self.config.concurrency));
+        let concurrency = self.config.concurrency.max(1);
         let mut stop = shutdown.subscribe();
         let (abort_tx, _) = watch::channel(false);
-        let ctx = Arc::new(Ctx {
+        let ctx = Ctx {
             contracts: self.contracts.clone(),
             config: self.config.clone(),
             stats: self.stats.clone(),
             dlq_js: self.client.jetstream().clone(),
             in_flight: Arc::default(),
             stream: self.stream.clone(),
-        });
+            plans: std::sync::Mutex::new(std::collections::HashMap::new()),
+            filter_plan: std::sync::OnceLock::new(),
+        };
         // The backlog gauges (`herald_consumer_pending_messages`, ...) come from one
         // source only, `herald watch`: a consumer exporting them too, with the same labels
         // and a lag of its own, made every backlog rule fire once per exporting target.
-        let mut tasks = tokio::task::JoinSet::new();
+        // Up to `concurrency` deliveries are handled at once, as futures of this task
+        // rather than one spawned task each: spawning cost more than the work of a
+        // typical delivery, and settling (acking) from one task acks in the order the
+        // handlers finish, like a plain pull loop. A handler doing heavy CPU work should
+        // move it to `tokio::task::spawn_blocking` itself.
+        let mut running = FuturesUnordered::new();
+        let process = |msg: jetstream::Message| {
+            let mut abort = abort_tx.subscribe();
+            let (ctx, handler) = (&ctx, &handler);
+            async move { ctx.process(msg, handler, &mut abort).await }
+        };
+        // Pull in bounded batches: memory and the number of "fetched but not started"
+        // messages (NAKed at shutdown) stay the same whatever the backlog, and the server
+        // never has more than `max_ack_pending` unacked deliveries out.
+        let want = (concurrency * 4)
+            .clamp(64, 256)
+            .min(self.config.max_ack_pending.max(1) as usize);
         let conn_stats = self.client.nats().statistics();
         let mut connects = conn_stats.connects.load(Ordering::Relaxed);
         'outer: loop {
@@ -541,9 +559,6 @@ impl Consumer {
                 connects = now;
                 self.sweep_undecodable(&ctx).await;
             }
-            // Pull a batch of about twice the free handler slots: messages waiting for a
-            // slot are "fetched but not started" and are NAKed at shutdown.
-            let want = (sem.available_permits() * 2).clamp(1, 512);
             let batch = consumer
                 .batch()
                 .max_messages(want)
@@ -557,60 +572,62 @@ impl Consumer {
                     tokio::select! {
                         _ = tokio::time::sleep(Duration::from_millis(200)) => {}
                         _ = stop.changed() => {}
+                        Some(_) = running.next(), if !running.is_empty() => {}
                     }
                     continue;
                 }
             };
-            while let Some(next) = batch.next().await {
+            loop {
+                if running.len() >= concurrency {
+                    // Every slot busy: wait for one (or for shutdown).
+                    tokio::select! {
+                        _ = running.next() => {}
+                        _ = stop.changed() => {}
+                    }
+                    if *stop.borrow() {
+                        release_rest(&mut batch, &self.stats).await;
+                        break 'outer;
+                    }
+                    continue;
+                }
+                let next = tokio::select! {
+                    biased;
+                    Some(_) = running.next(), if !running.is_empty() => continue,
+                    next = batch.next() => next,
+                };
                 let msg = match next {
-                    Ok(m) => m,
-                    Err(e) => {
+                    Some(Ok(m)) => m,
+                    Some(Err(e)) => {
                         tracing::debug!(error = %e, "batch ended");
                         break;
                     }
+                    None => break,
                 };
                 if *stop.borrow() {
-                    // Fetched but not started: hand it back at once.
-                    let _ = msg.ack_with(AckKind::Nak(None)).await;
-                    self.stats.released.fetch_add(1, Ordering::Relaxed);
-                    continue;
+                    // Fetched but not started: hand it back at once, with the rest.
+                    release(msg, &self.stats).await;
+                    release_rest(&mut batch, &self.stats).await;
+                    break 'outer;
                 }
-                let permit = tokio::select! {
-                    p = sem.clone().acquire_owned() => p.ok(),
-                    _ = stop.changed() => None,
-                };
-                let Some(permit) = permit else {
-                    let _ = msg.ack_with(AckKind::Nak(None)).await;
-                    self.stats.released.fetch_add(1, Ordering::Relaxed);
-                    continue;
-                };
-                let ctx = ctx.clone();
-                let handler = handler.clone();
-                let mut abort = abort_tx.subscribe();
-                tasks.spawn(async move {
-                    let _permit = permit;
-                    ctx.process(msg, handler.as_ref(), &mut abort).await;
-                });
-                while let Some(r) = tasks.try_join_next() {
-                    let _ = r;
-                }
+                running.push(process(msg));
             }
             if *stop.borrow() {
                 break 'outer;
             }
         }
         // Let running handlers finish within the grace period, then NAK the rest.
-        let deadline = Instant::now() + self.config.shutdown_grace;
-        while !tasks.is_empty() {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match tokio::time::timeout(left, tasks.join_next()).await {
-                Ok(_) => {}
-                Err(_) => {
+        let deadline = tokio::time::Instant::now() + self.config.shutdown_grace;
+        loop {
+            tokio::select! {
+                next = running.next() => if next.is_none() { break },
+                _ = tokio::time::sleep_until(deadline) => {
                     let _ = abort_tx.send(true);
-                    while tasks.join_next().await.is_some() {}
+                    while running.next().await.is_some() {}
+                    break;
                 }
             }
         }
+        drop(running);
         let _ = self.client.nats().flush().await;
         Ok(self.stats.snapshot())
     }
@@ -716,6 +733,42 @@ struct Ctx {
     /// run. A redelivery of such a key (its `ack_wait` ran out meanwhile) is NAKed
     /// with a delay instead of being handed to a second handler.
     in_flight: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+    /// Per catalog subject seen, its route and metric handles (see [`SubjectPlan`]).
+    plans: std::sync::Mutex<std::collections::HashMap<String, Arc<SubjectPlan>>>,
+    /// The plan for subjects the catalog does not know: metrics under the filter
+    /// (registered on the first such delivery, so a clean run shows no filter series).
+    filter_plan: std::sync::OnceLock<Arc<SubjectPlan>>,
+}
+
+/// Most subjects a consumer keeps a [`SubjectPlan`] for (a wildcard filter over a
+/// wildcard catalog subject could otherwise grow the map without end).
+const MAX_PLANS: usize = 4096;
+
+/// What handling deliveries of one subject needs, worked out on its first delivery:
+/// the catalog route and pre-registered metric handles. Without it each delivery
+/// paid for a catalog lookup and, per metric, a label vector and a registry lookup.
+struct SubjectPlan {
+    /// `None` for a subject the catalog does not know.
+    route: Option<Route>,
+    /// Labelled with the catalog subject, or with the filter for unknown subjects
+    /// (bounded cardinality: never an arbitrary subject someone managed to publish).
+    metrics: ConsumeMetrics,
+}
+
+/// NAKs a fetched message that was never started (shutdown).
+async fn release(msg: jetstream::Message, stats: &ConsumerStats) {
+    let _ = msg.ack_with(AckKind::Nak(None)).await;
+    stats.released.fetch_add(1, Ordering::Relaxed);
+}
+
+/// NAKs what is left of a batch at shutdown; the batch ends within `pull_expires`.
+async fn release_rest(batch: &mut pull::Batch, stats: &ConsumerStats) {
+    while let Some(next) = batch.next().await {
+        match next {
+            Ok(msg) => release(msg, stats).await,
+            Err(_) => break,
+        }
+    }
 }
 
 enum Verdict {
@@ -735,120 +788,110 @@ impl Ctx {
         F: Fn(Delivery) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = HandlerResult> + Send + 'static,
     {
+        let mut msg = msg;
         let (delivered, stream_seq) = msg
             .info()
             .map(|i| (i.delivered, i.stream_sequence))
             .unwrap_or((1, 0));
-        let headers = msg.headers.clone().unwrap_or_default();
+        // The headers move out of the message (acking needs only its reply subject).
+        let headers = msg.message.headers.take().unwrap_or_default();
         let subject = msg.subject.to_string();
-        let hint = headers
-            .get(h::CE_DATASCHEMA)
-            .map(|v| v.as_str().to_string());
-        let route = self.contracts.route(&subject);
-        // Metrics name the destination by a catalog subject, never by an
-        // arbitrary one someone managed to publish: bounded cardinality.
-        let dest = if route.is_some() {
-            subject.clone()
-        } else {
-            self.config.filter.clone()
+        let plan = self.plan(&subject);
+        let route = plan.route.as_ref();
+        let hint = headers.get(h::CE_DATASCHEMA).map(|v| v.as_str());
+        let verdict = match self
+            .contracts
+            .validate_received(&subject, hint, &msg.payload)
+        {
+            Err(e) => {
+                let schema = route.map_or("unknown", |r| r.schema.as_str());
+                metrics::record_refusal(schema, Side::Consume, e.reason());
+                let r = match e.reason() {
+                    "decode_error" | "too_large" => reason::DECODE_ERROR,
+                    "unknown_schema" | "unknown_subject" => reason::UNKNOWN_SCHEMA,
+                    _ => reason::SCHEMA_INVALID,
+                };
+                Verdict::DeadLetter(r, e.to_string())
+            }
+            Ok(valid) => {
+                if let Some(age) = headers
+                    .get(h::CE_TIME)
+                    .and_then(|t| metrics::event_age(t.as_str(), std::time::SystemTime::now()))
+                {
+                    plan.metrics.record_event_age(age);
+                }
+                let key = duplicate_key(&subject, route, &valid.value, &headers);
+                let seen = match &key {
+                    Some(k) => self.config.dedupe.seen(k).await,
+                    None => Ok(false),
+                };
+                match seen {
+                    Ok(true) => Verdict::Duplicate,
+                    Err(e) => {
+                        Verdict::Nak(self.config.delay_for(delivered).min(Duration::from_secs(1)))
+                            .log(&format!("duplicate store unavailable: {e}"))
+                    }
+                    Ok(false) if key.as_ref().is_some_and(|k| !self.claim(k)) => {
+                        // Another worker of this process is still handling this key.
+                        Verdict::Nak(self.config.delay_for(delivered))
+                    }
+                    Ok(false) => {
+                        let _release = key.clone().map(|k| InFlight(self.in_flight.clone(), k));
+                        let delivery = Delivery {
+                            // A received value a child process or C library cannot
+                            // take (NUL) is treated as absent, never passed on.
+                            correlation_id: headers
+                                .get(h::CE_CORRELATIONID)
+                                .map(|v| v.as_str().to_string())
+                                .filter(|v| h::check_value("correlation id", v).is_ok()),
+                            subject: subject.clone(),
+                            payload: msg.payload.clone(),
+                            value: valid.value,
+                            headers: headers.clone(),
+                            schema_id: valid.schema_id,
+                            delivered,
+                            stream_seq,
+                            stream: self.stream.clone(),
+                            key: key.clone(),
+                        };
+                        let run = AssertUnwindSafe(handler(delivery)).catch_unwind();
+                        let handler_started = Instant::now();
+                        let outcome = tokio::select! {
+                            r = run => Some(r),
+                            _ = abort.wait_for(|a| *a) => None,
+                        };
+                        if outcome.is_some() {
+                            plan.metrics
+                                .record_process_duration(handler_started.elapsed());
+                        }
+                        match outcome {
+                            None => Verdict::Nak(Duration::ZERO),
+                            Some(Ok(Ok(()))) => {
+                                if let Some(k) = &key {
+                                    self.record_processed(k).await;
+                                }
+                                Verdict::Ack
+                            }
+                            Some(Ok(Err(HandlerError::Reject(e)))) => {
+                                Verdict::DeadLetter(reason::HANDLER_REJECTED, e)
+                            }
+                            Some(Ok(Err(HandlerError::Retry(e)))) => {
+                                self.retry_or_give_up(delivered, e)
+                            }
+                            Some(Err(panic)) => {
+                                self.stats.panics.fetch_add(1, Ordering::Relaxed);
+                                let text = panic
+                                    .downcast_ref::<&str>()
+                                    .map(|s| s.to_string())
+                                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                                    .unwrap_or_else(|| "handler panicked".into());
+                                self.retry_or_give_up(delivered, format!("panic: {text}"))
+                            }
+                        }
+                    }
+                }
+            }
         };
-        let verdict =
-            match self
-                .contracts
-                .validate_received(&subject, hint.as_deref(), &msg.payload)
-            {
-                Err(e) => {
-                    let schema = route.as_ref().map_or("unknown", |r| r.schema.as_str());
-                    metrics::record_refusal(schema, Side::Consume, e.reason());
-                    let r = match e.reason() {
-                        "decode_error" | "too_large" => reason::DECODE_ERROR,
-                        "unknown_schema" | "unknown_subject" => reason::UNKNOWN_SCHEMA,
-                        _ => reason::SCHEMA_INVALID,
-                    };
-                    Verdict::DeadLetter(r, e.to_string())
-                }
-                Ok(valid) => {
-                    if let Some(age) = headers
-                        .get(h::CE_TIME)
-                        .and_then(|t| metrics::event_age(t.as_str(), std::time::SystemTime::now()))
-                    {
-                        metrics::record_event_age(&self.config.service, &dest, age);
-                    }
-                    let key = duplicate_key(&subject, route.as_ref(), &valid.value, &headers);
-                    let seen = match &key {
-                        Some(k) => self.config.dedupe.seen(k).await,
-                        None => Ok(false),
-                    };
-                    match seen {
-                        Ok(true) => Verdict::Duplicate,
-                        Err(e) => Verdict::Nak(
-                            self.config.delay_for(delivered).min(Duration::from_secs(1)),
-                        )
-                        .log(&format!("duplicate store unavailable: {e}")),
-                        Ok(false) if key.as_ref().is_some_and(|k| !self.claim(k)) => {
-                            // Another worker of this process is still handling this key.
-                            Verdict::Nak(self.config.delay_for(delivered))
-                        }
-                        Ok(false) => {
-                            let _release = key.clone().map(|k| InFlight(self.in_flight.clone(), k));
-                            let delivery = Delivery {
-                                // A received value a child process or C library cannot
-                                // take (NUL) is treated as absent, never passed on.
-                                correlation_id: headers
-                                    .get(h::CE_CORRELATIONID)
-                                    .map(|v| v.as_str().to_string())
-                                    .filter(|v| h::check_value("correlation id", v).is_ok()),
-                                subject: subject.clone(),
-                                payload: msg.payload.clone(),
-                                value: valid.value,
-                                headers: headers.clone(),
-                                schema_id: valid.schema_id,
-                                delivered,
-                                stream_seq,
-                                stream: self.stream.clone(),
-                                key: key.clone(),
-                            };
-                            let run = AssertUnwindSafe(handler(delivery)).catch_unwind();
-                            let handler_started = Instant::now();
-                            let outcome = tokio::select! {
-                                r = run => Some(r),
-                                _ = abort.wait_for(|a| *a) => None,
-                            };
-                            if outcome.is_some() {
-                                metrics::record_process_duration(
-                                    &self.config.service,
-                                    &dest,
-                                    handler_started.elapsed(),
-                                );
-                            }
-                            match outcome {
-                                None => Verdict::Nak(Duration::ZERO),
-                                Some(Ok(Ok(()))) => {
-                                    if let Some(k) = &key {
-                                        self.record_processed(k).await;
-                                    }
-                                    Verdict::Ack
-                                }
-                                Some(Ok(Err(HandlerError::Reject(e)))) => {
-                                    Verdict::DeadLetter(reason::HANDLER_REJECTED, e)
-                                }
-                                Some(Ok(Err(HandlerError::Retry(e)))) => {
-                                    self.retry_or_give_up(delivered, e)
-                                }
-                                Some(Err(panic)) => {
-                                    self.stats.panics.fetch_add(1, Ordering::Relaxed);
-                                    let text = panic
-                                        .downcast_ref::<&str>()
-                                        .map(|s| s.to_string())
-                                        .or_else(|| panic.downcast_ref::<String>().cloned())
-                                        .unwrap_or_else(|| "handler panicked".into());
-                                    self.retry_or_give_up(delivered, format!("panic: {text}"))
-                                }
-                            }
-                        }
-                    }
-                }
-            };
         let dead_letter_reason = match &verdict {
             Verdict::DeadLetter(why, _) => DlqReason::parse(why),
             _ => None,
@@ -856,12 +899,39 @@ impl Ctx {
         let outcome = self
             .settle(msg, &subject, &headers, delivered, stream_seq, verdict)
             .await;
-        metrics::record_consumed(&self.config.service, &dest, outcome);
+        plan.metrics.record_consumed(outcome);
         if outcome == ConsumedOutcome::DeadLetter {
             if let Some(why) = dead_letter_reason {
-                metrics::record_dlq(&self.config.service, &dest, why);
+                plan.metrics.record_dlq(why);
             }
         }
+    }
+
+    /// The plan for deliveries on `subject`, built on its first delivery.
+    fn plan(&self, subject: &str) -> Arc<SubjectPlan> {
+        let mut plans = self.plans.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(p) = plans.get(subject) {
+            return p.clone();
+        }
+        let Some(route) = self.contracts.route(subject) else {
+            return self
+                .filter_plan
+                .get_or_init(|| {
+                    Arc::new(SubjectPlan {
+                        route: None,
+                        metrics: ConsumeMetrics::new(&self.config.service, &self.config.filter),
+                    })
+                })
+                .clone();
+        };
+        let plan = Arc::new(SubjectPlan {
+            route: Some(route),
+            metrics: ConsumeMetrics::new(&self.config.service, subject),
+        });
+        if plans.len() < MAX_PLANS {
+            plans.insert(subject.to_string(), plan.clone());
+        }
+        plan
     }
 
     /// Records `key` as processed after the handler succeeded. The effect has happened, so

@@ -59,6 +59,22 @@ pub trait Contracts: Send + Sync + 'static {
         schema_hint: Option<&str>,
         payload: &[u8],
     ) -> Result<ValidEvent, ValidationError>;
+    /// Validates an event the caller already holds as a JSON value (a typed event),
+    /// whose serialized form is `size` bytes long: the same checks as [`Contracts::validate`]
+    /// without parsing bytes back into a value. The default serializes and calls `validate`;
+    /// the catalog overrides it.
+    fn validate_value(
+        &self,
+        subject: &str,
+        schema_hint: Option<&str>,
+        value: Value,
+        size: usize,
+    ) -> Result<ValidEvent, ValidationError> {
+        let _ = size;
+        let bytes =
+            serde_json::to_vec(&value).map_err(|e| ValidationError::Decode(e.to_string()))?;
+        self.validate(subject, schema_hint, &bytes)
+    }
     /// Declared consumers.
     fn consumers(&self) -> Vec<ConsumerSpec> {
         Vec::new()

@@ -46,6 +46,64 @@ pub const DLQ_TIME: &str = "Herald-Dlq-Time";
 /// `application/json`.
 pub const JSON: &str = "application/json";
 
+/// The header names a publisher writes for every event, as prebuilt [`HeaderName`]s.
+///
+/// Why: `HeaderMap::insert` with a `&str` name validates it and copies it into a new
+/// buffer on every call; a name built at compile time (`HeaderName::from_static` in a
+/// `const` block) points at the static text, so stamping ten headers on each event allocates only the values.
+pub mod names {
+    use async_nats::header::HeaderName;
+
+    /// [`super::MSG_ID`].
+    pub fn msg_id() -> HeaderName {
+        const { HeaderName::from_static(super::MSG_ID) }
+    }
+    /// [`super::TTL`].
+    pub fn ttl() -> HeaderName {
+        const { HeaderName::from_static(super::TTL) }
+    }
+    /// [`super::CONTENT_TYPE`].
+    pub fn content_type() -> HeaderName {
+        const { HeaderName::from_static(super::CONTENT_TYPE) }
+    }
+    /// [`super::CE_SPECVERSION`].
+    pub fn ce_specversion() -> HeaderName {
+        const { HeaderName::from_static(super::CE_SPECVERSION) }
+    }
+    /// [`super::CE_ID`].
+    pub fn ce_id() -> HeaderName {
+        const { HeaderName::from_static(super::CE_ID) }
+    }
+    /// [`super::CE_SOURCE`].
+    pub fn ce_source() -> HeaderName {
+        const { HeaderName::from_static(super::CE_SOURCE) }
+    }
+    /// [`super::CE_TYPE`].
+    pub fn ce_type() -> HeaderName {
+        const { HeaderName::from_static(super::CE_TYPE) }
+    }
+    /// [`super::CE_TIME`].
+    pub fn ce_time() -> HeaderName {
+        const { HeaderName::from_static(super::CE_TIME) }
+    }
+    /// [`super::CE_DATASCHEMA`].
+    pub fn ce_dataschema() -> HeaderName {
+        const { HeaderName::from_static(super::CE_DATASCHEMA) }
+    }
+    /// [`super::CE_CORRELATIONID`].
+    pub fn ce_correlationid() -> HeaderName {
+        const { HeaderName::from_static(super::CE_CORRELATIONID) }
+    }
+    /// [`super::TRACEPARENT`].
+    pub fn traceparent() -> HeaderName {
+        const { HeaderName::from_static(super::TRACEPARENT) }
+    }
+    /// [`super::REPLY_TO`].
+    pub fn reply_to() -> HeaderName {
+        const { HeaderName::from_static(super::REPLY_TO) }
+    }
+}
+
 /// Why a header value a caller supplied cannot be sent.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum HeaderValueError {

@@ -15,20 +15,21 @@
 //!    so a retried publish whose first attempt was in fact stored is reported
 //!    as a duplicate instead of being stored twice.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream::{self, message::PublishMessage};
-use async_nats::HeaderMap;
+use async_nats::{HeaderMap, HeaderValue, Subject};
 use backon::BackoffBuilder;
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
 use serde::Serialize;
 
 use crate::connection::HeraldClient;
-use crate::contracts::{Contracts, ValidationError, Violation};
-use crate::headers as h;
-use crate::metrics::{self, SentOutcome, Side};
+use crate::contracts::{Contracts, Route, ValidEvent, ValidationError, Violation};
+use crate::headers::{self as h, names};
+use crate::metrics::{self, PublishMetrics, SentOutcome, Side};
 
 /// Where an event ended up.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -355,7 +356,44 @@ struct Inner {
     contracts: Arc<dyn Contracts>,
     config: PublisherConfig,
     /// `max_msg_size` per stream name, from the catalog (read once, checked per publish).
-    stream_limits: std::collections::HashMap<String, i32>,
+    stream_limits: HashMap<String, i32>,
+    /// `ce-source` of every event that does not override it.
+    source: HeaderValue,
+    /// Per catalog subject, what every publish to it needs (see [`SubjectPlan`]).
+    plans: RwLock<HashMap<String, Arc<SubjectPlan>>>,
+}
+
+/// Most subjects a publisher keeps a [`SubjectPlan`] for; past it (a catalog with
+/// wildcard subjects fed endless concrete ones) plans are built per publish instead,
+/// so memory stays bounded.
+const MAX_PLANS: usize = 4096;
+
+/// What publishing to one catalog subject needs, worked out on its first publish and
+/// reused by every later one: the route (stream, identity field, duplicate window),
+/// pre-registered metric handles, the `ce-type` header value and the stream's size
+/// limit. Without it each event paid for a catalog lookup, three label vectors and
+/// a registry lookup per metric, and several string copies.
+struct SubjectPlan {
+    subject: Subject,
+    route: Route,
+    metrics: PublishMetrics,
+    ce_type: HeaderValue,
+    /// The stream's `max_msg_size`, when it sets one.
+    stream_max: Option<usize>,
+}
+
+/// The per-event header values of one publish, kept so a retry can stamp the same
+/// headers again (same `Nats-Msg-Id`) without cloning a whole `HeaderMap` up front.
+struct Stamp {
+    message_id: String,
+    event_id: String,
+    correlation_id: String,
+    time: String,
+    schema_id: String,
+    traceparent: String,
+    source: Option<String>,
+    reply_to: Option<String>,
+    ttl: Option<Duration>,
 }
 
 /// Publishes validated events. Cheap to clone; share one per service.
@@ -402,6 +440,7 @@ impl Publisher {
             .into_iter()
             .map(|s| (s.name, s.max_msg_size))
             .collect();
+        let source = HeaderValue::from(config.service.as_str());
         Publisher {
             inner: Arc::new(Inner {
                 client,
@@ -409,8 +448,39 @@ impl Publisher {
                 contracts,
                 config,
                 stream_limits,
+                source,
+                plans: RwLock::new(HashMap::new()),
             }),
         }
+    }
+
+    /// The plan for `subject`, built on its first publish; `None` when the catalog does
+    /// not know the subject.
+    fn plan(&self, subject: &str) -> Option<Arc<SubjectPlan>> {
+        let plans = &self.inner.plans;
+        if let Some(p) = plans.read().unwrap_or_else(|p| p.into_inner()).get(subject) {
+            return Some(p.clone());
+        }
+        let route = self.inner.contracts.route(subject)?;
+        let stream_max = self
+            .inner
+            .stream_limits
+            .get(&route.stream)
+            .copied()
+            .filter(|m| *m > 0)
+            .map(|m| m as usize);
+        let plan = Arc::new(SubjectPlan {
+            subject: Subject::from(subject),
+            metrics: PublishMetrics::new(&self.inner.config.service, subject),
+            ce_type: HeaderValue::from(subject),
+            route,
+            stream_max,
+        });
+        let mut w = plans.write().unwrap_or_else(|p| p.into_inner());
+        if w.len() < MAX_PLANS {
+            w.insert(subject.to_string(), plan.clone());
+        }
+        Some(plan)
     }
 
     /// The client this publisher uses.
@@ -428,19 +498,33 @@ impl Publisher {
         &self.inner.config.service
     }
 
-    /// Publishes a typed event (serialized to JSON, then validated like any other).
+    /// Publishes a typed event, validated like any other. The event is turned into a
+    /// JSON value once and validated as that value, then written out: the bytes sent are
+    /// never parsed back (the serialize-then-reparse round trip cost as much as the
+    /// validation itself).
     pub async fn publish<T: Serialize + ?Sized>(
         &self,
         subject: &str,
         event: &T,
         options: Publish,
     ) -> Result<PublishReceipt, PublishError> {
-        let payload = serde_json::to_vec(event).map_err(|e| PublishError::Decode {
+        let decode = |e: serde_json::Error| PublishError::Decode {
             subject: subject.to_string(),
             detail: e.to_string(),
-        })?;
-        self.publish_json(subject, Bytes::from(payload), options)
-            .await
+        };
+        options.check()?;
+        let value = serde_json::to_value(event).map_err(decode)?;
+        let payload = Bytes::from(serde_json::to_vec(&value).map_err(decode)?);
+        let plan = self
+            .plan(subject)
+            .ok_or_else(|| PublishError::UnknownSubject(subject.to_string()))?;
+        let valid = self.inner.contracts.validate_value(
+            subject,
+            options.schema.as_deref(),
+            value,
+            payload.len(),
+        );
+        self.send_valid(&plan, payload, valid, options).await
     }
 
     /// Publishes raw JSON bytes (validated first).
@@ -450,31 +534,42 @@ impl Publisher {
         payload: impl Into<Bytes>,
         options: Publish,
     ) -> Result<PublishReceipt, PublishError> {
+        options.check()?;
         let payload: Bytes = payload.into();
-        let (headers, message_id, correlation_id, window) =
-            self.prepare(subject, &payload, &options)?;
+        let plan = self
+            .plan(subject)
+            .ok_or_else(|| PublishError::UnknownSubject(subject.to_string()))?;
+        let valid = self
+            .inner
+            .contracts
+            .validate(subject, options.schema.as_deref(), &payload);
+        self.send_valid(&plan, payload, valid, options).await
+    }
+
+    /// Stamps and sends an event whose validation result is `valid`.
+    async fn send_valid(
+        &self,
+        plan: &SubjectPlan,
+        payload: Bytes,
+        valid: Result<ValidEvent, ValidationError>,
+        options: Publish,
+    ) -> Result<PublishReceipt, PublishError> {
+        let stamp = self.prepare(plan, &payload, valid, options)?;
         let started = Instant::now();
-        let result = self
-            .send_with_retries(subject, headers, payload, &message_id, window)
-            .await;
+        let result = self.send_with_retries(plan, &stamp, payload).await;
         let outcome = match &result {
             Ok((ack, _)) if ack.duplicate => SentOutcome::Duplicate,
             Ok(_) => SentOutcome::Ok,
             Err(_) => SentOutcome::Failed,
         };
-        metrics::record_sent(
-            &self.inner.config.service,
-            subject,
-            outcome,
-            started.elapsed(),
-        );
+        plan.metrics.record_sent(outcome, started.elapsed());
         let (ack, attempts) = result?;
         Ok(PublishReceipt {
             stream: ack.stream,
             sequence: ack.sequence,
             duplicate: ack.duplicate,
-            message_id,
-            correlation_id,
+            message_id: stamp.message_id,
+            correlation_id: stamp.correlation_id,
             attempts,
         })
     }
@@ -490,140 +585,126 @@ impl Publisher {
         I::IntoIter: Send + 'static,
     {
         let k = self.inner.config.in_flight;
+        // The publishes run as futures of the caller's task, not as one spawned task each:
+        // the work per event is a few microseconds, less than spawning and joining a
+        // task costs, and the server is the other process competing for the cores.
         futures::stream::iter(events.into_iter().enumerate())
-            .map(move |(i, o)| {
-                // Each publish is its own task so validation and header building of
-                // upcoming events run on every runtime worker, not only the caller's.
-                let p = self.clone();
-                let task =
-                    tokio::spawn(
-                        async move { p.publish_json(&o.subject, o.payload, o.options).await },
-                    );
-                async move {
-                    let r = task.await.unwrap_or_else(|e| {
-                        Err(PublishError::Rejected(format!("publish task failed: {e}")))
-                    });
-                    (i, r)
-                }
+            .map(move |(i, o)| async move {
+                (i, self.publish_json(&o.subject, o.payload, o.options).await)
             })
             .buffered(k)
     }
 
-    /// Validates and builds headers; returns (headers, message id, correlation id, duplicate window).
+    /// Checks the validation result and works out the event's headers.
     fn prepare(
         &self,
-        subject: &str,
+        plan: &SubjectPlan,
         payload: &Bytes,
-        o: &Publish,
-    ) -> Result<(HeaderMap, String, String, Duration), PublishError> {
+        valid: Result<ValidEvent, ValidationError>,
+        o: Publish,
+    ) -> Result<Stamp, PublishError> {
         o.check()?;
-        let route = self
-            .inner
-            .contracts
-            .route(subject)
-            .ok_or_else(|| PublishError::UnknownSubject(subject.to_string()))?;
-        let valid = self
-            .inner
-            .contracts
-            .validate(subject, o.schema.as_deref(), payload)
-            .map_err(|e| {
-                metrics::record_refusal(&route.schema, Side::Publish, e.reason());
-                metrics::record_sent_outcome(
-                    &self.inner.config.service,
-                    subject,
-                    SentOutcome::Invalid,
-                );
-                PublishError::from_contract(subject, e)
-            })?;
-        if let Some(ttl) = o.ttl {
-            if !self.inner.client.supports_per_message_ttl() {
-                return Err(PublishError::TtlUnsupported {
-                    server_version: self.inner.client.server_version_text().to_string(),
-                });
-            }
-            let _ = ttl;
+        let subject = plan.subject.as_str();
+        let valid = valid.map_err(|e| {
+            metrics::record_refusal(&plan.route.schema, Side::Publish, e.reason());
+            plan.metrics.record_outcome(SentOutcome::Invalid);
+            PublishError::from_contract(subject, e)
+        })?;
+        if o.ttl.is_some() && !self.inner.client.supports_per_message_ttl() {
+            return Err(PublishError::TtlUnsupported {
+                server_version: self.inner.client.server_version_text().to_string(),
+            });
         }
-        let event_id = valid
-            .value
-            .get(&route.identity_field)
+        let ValidEvent { schema_id, value } = valid;
+        let event_id = value
+            .get(&plan.route.identity_field)
             .and_then(value_as_id)
             .filter(|id| h::check_value("event id", id).is_ok())
             .unwrap_or_else(h::fast_uuid);
-        let message_id = o.message_id.clone().unwrap_or_else(|| event_id.clone());
-        let correlation_id = o.correlation_id.clone().unwrap_or_else(h::fast_uuid);
-        let time = valid
-            .value
-            .get("timestamp")
-            .and_then(|v| v.as_str())
-            .filter(|t| h::check_value("timestamp", t).is_ok())
-            .map(str::to_string)
-            .unwrap_or_else(|| chrono::Utc::now().to_rfc3339());
-        let source = o
-            .source
-            .clone()
-            .unwrap_or_else(|| self.inner.config.service.clone());
+        let message_id = o.message_id.unwrap_or_else(|| event_id.clone());
+        let stamp = Stamp {
+            message_id,
+            event_id,
+            correlation_id: o.correlation_id.unwrap_or_else(h::fast_uuid),
+            time: value
+                .get("timestamp")
+                .and_then(|v| v.as_str())
+                .filter(|t| h::check_value("timestamp", t).is_ok())
+                .map(str::to_string)
+                .unwrap_or_else(|| chrono::Utc::now().to_rfc3339()),
+            schema_id,
+            traceparent: o.traceparent.unwrap_or_else(h::new_traceparent),
+            source: o.source,
+            reply_to: o.reply_to,
+            ttl: o.ttl,
+        };
+        let headers = self.headers(plan, &stamp);
+        self.check_size(plan, payload.len() + header_bytes(&headers))?;
+        Ok(stamp)
+    }
+
+    /// The headers of one event (built again for each attempt, identical each time).
+    fn headers(&self, plan: &SubjectPlan, s: &Stamp) -> HeaderMap {
         let mut hm = HeaderMap::new();
-        hm.insert(h::MSG_ID, message_id.as_str());
-        hm.insert(h::CONTENT_TYPE, h::JSON);
-        hm.insert(h::CE_SPECVERSION, "1.0");
-        hm.insert(h::CE_ID, event_id.as_str());
-        hm.insert(h::CE_SOURCE, source.as_str());
-        hm.insert(h::CE_TYPE, subject);
-        hm.insert(h::CE_TIME, time.as_str());
-        hm.insert(h::CE_DATASCHEMA, valid.schema_id.as_str());
-        hm.insert(h::CE_CORRELATIONID, correlation_id.as_str());
-        let tp = o.traceparent.clone().unwrap_or_else(h::new_traceparent);
-        hm.insert(h::TRACEPARENT, tp.as_str());
-        if let Some(r) = &o.reply_to {
-            hm.insert(h::REPLY_TO, r.as_str());
+        hm.insert(names::msg_id(), s.message_id.as_str());
+        hm.insert(names::content_type(), h::JSON);
+        hm.insert(names::ce_specversion(), "1.0");
+        hm.insert(names::ce_id(), s.event_id.as_str());
+        let source = match &s.source {
+            Some(src) => HeaderValue::from(src.as_str()),
+            None => self.inner.source.clone(),
+        };
+        hm.insert(names::ce_source(), source);
+        hm.insert(names::ce_type(), plan.ce_type.clone());
+        hm.insert(names::ce_time(), s.time.as_str());
+        hm.insert(names::ce_dataschema(), s.schema_id.as_str());
+        hm.insert(names::ce_correlationid(), s.correlation_id.as_str());
+        hm.insert(names::traceparent(), s.traceparent.as_str());
+        if let Some(r) = &s.reply_to {
+            hm.insert(names::reply_to(), r.as_str());
         }
-        if let Some(ttl) = o.ttl {
-            hm.insert(h::TTL, format!("{}s", ttl.as_secs().max(1)).as_str());
+        if let Some(ttl) = s.ttl {
+            hm.insert(names::ttl(), format!("{}s", ttl.as_secs().max(1)));
         }
-        self.check_size(&route.stream, payload.len() + header_bytes(&hm))?;
-        Ok((hm, message_id, correlation_id, route.duplicate_window))
+        hm
     }
 
     /// Refuses an event larger than its stream's `max_msg_size` or the server's
     /// `max_payload` before sending it: the server would otherwise close the connection
     /// (max payload) or reject it after a round trip, with a message that names neither size.
-    fn check_size(&self, stream: &str, size: usize) -> Result<(), PublishError> {
+    fn check_size(&self, plan: &SubjectPlan, size: usize) -> Result<(), PublishError> {
         let server = self.inner.client.nats().server_info().max_payload;
-        let stream_max = self
-            .inner
-            .stream_limits
-            .get(stream)
-            .copied()
-            .filter(|m| *m > 0)
-            .map(|m| m as usize);
+        let limit =
+            plan.stream_max
+                .unwrap_or(usize::MAX)
+                .min(if server > 0 { server } else { usize::MAX });
+        if size <= limit {
+            return Ok(());
+        }
+        // Only a refused event pays for the text naming every limit.
         let mut limits = Vec::new();
-        let mut limit = usize::MAX;
-        if let Some(m) = stream_max {
-            limits.push(format!("stream {stream} max_msg_size {m}"));
-            limit = limit.min(m);
+        if let Some(m) = plan.stream_max {
+            limits.push(format!("stream {} max_msg_size {m}", plan.route.stream));
         }
         if server > 0 {
             limits.push(format!("server max_payload {server}"));
-            limit = limit.min(server);
         }
-        if size > limit {
-            return Err(PublishError::TooLarge {
-                size,
-                limit,
-                limits: limits.join(", "),
-            });
-        }
-        Ok(())
+        Err(PublishError::TooLarge {
+            size,
+            limit,
+            limits: limits.join(", "),
+        })
     }
 
     async fn send_with_retries(
         &self,
-        subject: &str,
-        headers: HeaderMap,
+        plan: &SubjectPlan,
+        stamp: &Stamp,
         payload: Bytes,
-        message_id: &str,
-        window: Duration,
     ) -> Result<(jetstream::publish::PublishAck, u32), PublishError> {
+        let subject = plan.subject.as_str();
+        let message_id = stamp.message_id.as_str();
+        let window = plan.route.duplicate_window;
         let start = Instant::now();
         let cfg = &self.inner.config;
         let window_budget = if window.is_zero() {
@@ -643,13 +724,13 @@ impl Publisher {
         loop {
             attempts += 1;
             match self
-                .attempt(subject, headers.clone(), payload.clone())
+                .attempt(plan, self.headers(plan, stamp), payload.clone())
                 .await
             {
                 Ok(ack) => return Ok((ack, attempts)),
                 Err(Attempt::Fatal(e)) => return Err(e),
                 Err(Attempt::Retry(last)) => {
-                    metrics::record_publish_retry(&self.inner.config.service, subject);
+                    plan.metrics.record_retry();
                     let delay = delays.next().unwrap_or(cfg.retry_max_delay);
                     if start.elapsed() + delay >= budget {
                         return Err(PublishError::RetriesExhausted {
@@ -669,16 +750,17 @@ impl Publisher {
 
     async fn attempt(
         &self,
-        subject: &str,
+        plan: &SubjectPlan,
         headers: HeaderMap,
         payload: Bytes,
     ) -> Result<jetstream::publish::PublishAck, Attempt> {
         use jetstream::context::PublishErrorKind as K;
+        let subject = plan.subject.as_str();
         let msg = PublishMessage::build().payload(payload).headers(headers);
         // The server answers a denied publish with an asynchronous -ERR, never an ack:
         // watch for it so the caller learns "permission denied" at once, not after a timeout.
         let mark = self.inner.client.permission_violation_mark();
-        let fut = match self.inner.js.send_publish(subject.to_string(), msg).await {
+        let fut = match self.inner.js.send_publish(plan.subject.clone(), msg).await {
             Ok(f) => f,
             Err(e) => {
                 return Err(match e.kind() {

@@ -5,6 +5,7 @@
 
 pub mod consume;
 pub mod latency;
+pub mod memory;
 pub mod serve;
 pub mod suite;
 pub mod validation;
@@ -51,6 +52,9 @@ pub struct BenchReport {
     pub raw_eps: f64,
     /// herald events per second.
     pub herald_eps: f64,
+    /// herald / raw of each round (raw and herald interleaved, so each round's two
+    /// sides saw the same machine load).
+    pub ratios: Vec<f64>,
 }
 
 impl BenchReport {
@@ -73,7 +77,50 @@ impl std::fmt::Display for BenchReport {
         )?;
         writeln!(f, "raw async-nats : {:>10.0} events/s", self.raw_eps)?;
         writeln!(f, "herald         : {:>10.0} events/s", self.herald_eps)?;
-        write!(f, "ratio          : {:.2}", self.ratio())
+        let s = Spread::of(&self.ratios);
+        write!(
+            f,
+            "ratio          : {:.2} (rounds: min {:.2}, median {:.2}, max {:.2}, {} rounds)",
+            self.ratio(),
+            s.min,
+            s.median,
+            s.max,
+            self.ratios.len()
+        )
+    }
+}
+
+/// Minimum, median and maximum of per-round ratios: how stable a figure is under
+/// the machine's noise.
+#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize)]
+pub struct Spread {
+    /// Smallest.
+    pub min: f64,
+    /// Median (mean of the two middle values for an even count).
+    pub median: f64,
+    /// Largest.
+    pub max: f64,
+}
+
+impl Spread {
+    /// The spread of `values` (all zero when empty).
+    pub fn of(values: &[f64]) -> Spread {
+        let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
+        if v.is_empty() {
+            return Spread::default();
+        }
+        v.sort_by(f64::total_cmp);
+        let n = v.len();
+        let median = if n % 2 == 1 {
+            v[n / 2]
+        } else {
+            (v[n / 2 - 1] + v[n / 2]) / 2.0
+        };
+        Spread {
+            min: v[0],
+            median,
+            max: v[n - 1],
+        }
     }
 }
 
@@ -123,7 +170,8 @@ impl PublishBench {
         let mut raw_time = Duration::ZERO;
         let mut herald_time = Duration::ZERO;
         let mut payload_bytes = 0;
-        for _ in 0..rounds {
+        let mut ratios = Vec::with_capacity(rounds);
+        for round in 0..rounds {
             // Prepare both sides' payloads outside the timed sections.
             let raw_events: Vec<(String, Bytes)> = (0..per_round)
                 .map(|_| {
@@ -143,36 +191,27 @@ impl PublishBench {
                 })
                 .collect();
 
-            let t = Instant::now();
-            let mut pending = FuturesUnordered::new();
-            for (id, body) in raw_events {
-                let mut h = HeaderMap::new();
-                h.insert(herald_runtime::headers::MSG_ID, id.as_str());
-                let fut = raw_js
-                    .send_publish(
-                        self.subject.clone(),
-                        PublishMessage::build().payload(body).headers(h),
-                    )
-                    .await
-                    .map_err(|e| BenchError::Publish(e.to_string()))?;
-                pending.push(std::future::IntoFuture::into_future(fut));
-                while pending.len() >= self.in_flight.max(1) {
-                    if let Some(r) = pending.next().await {
+            // Alternate which side goes first, so warm-up and drift hit both alike.
+            let mut raw_events = Some(raw_events);
+            let mut herald_events = Some(herald_events);
+            let (mut raw_round, mut herald_round) = (Duration::ZERO, Duration::ZERO);
+            for side in [round % 2, 1 - round % 2] {
+                if side == 0 {
+                    let events = raw_events.take().unwrap_or_default();
+                    raw_round = self.raw_round(&raw_js, events).await?;
+                } else {
+                    let events = herald_events.take().unwrap_or_default();
+                    let t = Instant::now();
+                    let mut results = publisher.publish_all(events);
+                    while let Some((_, r)) = results.next().await {
                         r.map_err(|e| BenchError::Publish(e.to_string()))?;
                     }
+                    herald_round = t.elapsed();
                 }
             }
-            while let Some(r) = pending.next().await {
-                r.map_err(|e| BenchError::Publish(e.to_string()))?;
-            }
-            raw_time += t.elapsed();
-
-            let t = Instant::now();
-            let mut results = publisher.publish_all(herald_events);
-            while let Some((_, r)) = results.next().await {
-                r.map_err(|e| BenchError::Publish(e.to_string()))?;
-            }
-            herald_time += t.elapsed();
+            raw_time += raw_round;
+            herald_time += herald_round;
+            ratios.push(raw_round.as_secs_f64() / herald_round.as_secs_f64().max(1e-9));
         }
         let total = (per_round * rounds) as f64;
         Ok(BenchReport {
@@ -180,6 +219,56 @@ impl PublishBench {
             payload_bytes,
             raw_eps: total / raw_time.as_secs_f64().max(1e-9),
             herald_eps: total / herald_time.as_secs_f64().max(1e-9),
+            ratios,
         })
+    }
+
+    /// One raw round: pipelined publishes with a `Nats-Msg-Id` each, `in_flight` acks
+    /// outstanding; returns the time it took.
+    async fn raw_round(
+        &self,
+        raw_js: &async_nats::jetstream::Context,
+        events: Vec<(String, Bytes)>,
+    ) -> Result<Duration, BenchError> {
+        let t = Instant::now();
+        let mut pending = FuturesUnordered::new();
+        for (id, body) in events {
+            let mut h = HeaderMap::new();
+            h.insert(herald_runtime::headers::MSG_ID, id.as_str());
+            let fut = raw_js
+                .send_publish(
+                    self.subject.clone(),
+                    PublishMessage::build().payload(body).headers(h),
+                )
+                .await
+                .map_err(|e| BenchError::Publish(e.to_string()))?;
+            pending.push(std::future::IntoFuture::into_future(fut));
+            while pending.len() >= self.in_flight.max(1) {
+                if let Some(r) = pending.next().await {
+                    r.map_err(|e| BenchError::Publish(e.to_string()))?;
+                }
+            }
+        }
+        while let Some(r) = pending.next().await {
+            r.map_err(|e| BenchError::Publish(e.to_string()))?;
+        }
+        Ok(t.elapsed())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Spread;
+
+    #[test]
+    fn spread_of_rounds_gives_min_median_max() {
+        let s = Spread::of(&[0.9, 0.7, 1.1]);
+        assert_eq!((s.min, s.median, s.max), (0.7, 0.9, 1.1));
+        let s = Spread::of(&[1.0, 0.5, 0.75, 2.0]);
+        assert_eq!((s.min, s.median, s.max), (0.5, 0.875, 2.0));
+        // A round that divided by zero must not poison the figures.
+        let s = Spread::of(&[f64::NAN, 0.8, f64::INFINITY]);
+        assert_eq!((s.min, s.median, s.max), (0.8, 0.8, 0.8));
+        assert_eq!(Spread::of(&[]), Spread::default());
     }
 }

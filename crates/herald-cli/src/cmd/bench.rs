@@ -5,6 +5,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use herald_runtime::Provisioner;
 use herald_test_server::NatsServer;
+use herald_tools::bench::memory::MemoryBench;
 use herald_tools::bench::serve::ServeBench;
 use herald_tools::bench::suite::{Suite, Which};
 use herald_tools::bench::PublishBench;
@@ -63,8 +64,11 @@ herald serve runs in-process on a loopback port. Goal: serve >= 0.5x the library
     /// against an embedded nats-server: raw, herald and their ratio per row.
     All {
         /// Events per side (validation: per event type; fixed-rate latency: at most 5,000).
-        #[arg(long, default_value_t = 20_000)]
+        #[arg(long, default_value_t = 40_000)]
         events: usize,
+        /// Interleaved raw/herald rounds; each ratio is reported as min/median/max over them.
+        #[arg(long, default_value_t = 8)]
+        rounds: usize,
     },
     /// Validation only: serde_json + jsonschema raw vs herald, per event type (no server).
     Validate {
@@ -77,6 +81,32 @@ herald serve runs in-process on a loopback port. Goal: serve >= 0.5x the library
         /// Events per side.
         #[arg(long, default_value_t = 20_000)]
         events: usize,
+    },
+    /// Peak memory: a consumer handling the same events under a small and a huge
+    /// backlog, and `herald publish --jsonl` of a large file (each run as a child process).
+    #[command(
+        after_help = "Needs `nats-server` on PATH and about 1 GB of free disk in the temp directory for the defaults."
+    )]
+    Memory {
+        /// Backlogs the consumer runs under.
+        #[arg(long, value_delimiter = ',', default_value = "10000,1000000")]
+        pending: Vec<usize>,
+        /// Events the consumer handles in each run.
+        #[arg(long, default_value_t = 10_000)]
+        consume: usize,
+        /// Lines of the file for `publish --jsonl` (0 skips it).
+        #[arg(long, default_value_t = 1_000_000)]
+        lines: usize,
+    },
+    /// The measured side of `bench memory`: consume EVENTS on a durable of its own, print the count.
+    #[command(hide = true)]
+    ConsumeRss {
+        /// Events to handle.
+        #[arg(long)]
+        events: usize,
+        /// Subject filter.
+        #[arg(long)]
+        subject: String,
     },
     /// End-to-end latency publish -> handler at a fixed rate and at saturation.
     Latency {
@@ -123,15 +153,32 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<Outcome> {
         };
         return serve_bench(global, catalog, bench);
     }
-    let (which, events, rate) = match &args.command {
-        BenchCommand::All { events } => (Which::All, *events, 1_000.0),
-        BenchCommand::Validate { events } => (Which::Validate, *events, 1_000.0),
-        BenchCommand::Consume { events } => (Which::Consume, *events, 1_000.0),
-        BenchCommand::Latency { events, rate } => (Which::Latency, *events, *rate),
-        BenchCommand::Publish { .. } | BenchCommand::Serve { .. } => (Which::Publish, 0, 0.0),
+    let (which, events, rate, rounds) = match &args.command {
+        BenchCommand::All { events, rounds } => (Which::All, *events, 1_000.0, *rounds),
+        BenchCommand::Validate { events } => (Which::Validate, *events, 1_000.0, 8),
+        BenchCommand::Consume { events } => (Which::Consume, *events, 1_000.0, 4),
+        BenchCommand::Latency { events, rate } => (Which::Latency, *events, *rate, 1),
+        BenchCommand::Publish { .. } | BenchCommand::Serve { .. } => (Which::Publish, 0, 0.0, 0),
+        BenchCommand::Memory {
+            pending,
+            consume,
+            lines,
+        } => return memory(global, catalog, pending, *consume, *lines),
+        BenchCommand::ConsumeRss { events, subject } => {
+            let contracts: Arc<dyn herald_runtime::Contracts> = Arc::new(catalog);
+            return super::nats::runtime()?.block_on(async {
+                let client = super::nats::connect(global, "herald-bench").await?;
+                let n =
+                    herald_tools::bench::memory::consume_rss(&client, contracts, subject, *events)
+                        .await?;
+                client.drain().await;
+                println!("{n}");
+                Ok(Outcome::Ok)
+            });
+        }
     };
     if which != Which::Publish {
-        return suite(global, catalog, which, events, rate);
+        return suite(global, catalog, which, events, rate, rounds);
     }
     let contracts: Arc<dyn herald_runtime::Contracts> = Arc::new(catalog);
     match &args.command {
@@ -232,9 +279,13 @@ fn suite(
     which: Which,
     events: usize,
     rate: f64,
+    rounds: usize,
 ) -> anyhow::Result<Outcome> {
     if events == 0 {
         anyhow::bail!("--events must be at least 1");
+    }
+    if rounds == 0 {
+        anyhow::bail!("--rounds must be at least 1");
     }
     if !(rate > 0.0 && rate.is_finite()) {
         anyhow::bail!("--rate must be a positive number of events per second");
@@ -250,6 +301,7 @@ fn suite(
         events,
         which,
         latency_rate: rate,
+        rounds,
     };
     let report = super::nats::runtime()?.block_on(async {
         if which == Which::Validate {
@@ -273,8 +325,8 @@ fn suite(
     match global.format {
         Format::Json => print_json(&report)?,
         Format::Markdown => {
-            outln!("| bench | case | unit | raw | herald | ratio (herald/raw) | goal |");
-            outln!("|---|---|---|---:|---:|---:|---|");
+            outln!("| bench | case | unit | raw | herald | ratio (herald/raw) | rounds: min / median / max | goal |");
+            outln!("|---|---|---|---:|---:|---:|---:|---|");
             for r in &report.rows {
                 let fig = |x: f64| {
                     if r.unit == "ms" {
@@ -284,13 +336,14 @@ fn suite(
                     }
                 };
                 outln!(
-                    "| {} | {} | {} | {} | {} | {:.2} | {} |",
+                    "| {} | {} | {} | {} | {} | {:.2} | {} | {} |",
                     r.group,
                     r.name,
                     r.unit,
                     fig(r.raw),
                     fig(r.herald),
                     r.ratio,
+                    spread(r),
                     r.goal.clone().unwrap_or_default()
                 );
             }
@@ -321,6 +374,7 @@ fn suite(
                         fig(r.raw),
                         fig(r.herald),
                         format!("{:.2}", r.ratio),
+                        spread(r),
                         r.goal.clone().unwrap_or_default(),
                     ]
                 })
@@ -328,7 +382,16 @@ fn suite(
             outln!(
                 "{}",
                 table(
-                    &["BENCH", "CASE", "UNIT", "RAW", "HERALD", "RATIO", "GOAL"],
+                    &[
+                        "BENCH",
+                        "CASE",
+                        "UNIT",
+                        "RAW",
+                        "HERALD",
+                        "RATIO",
+                        "MIN/MEDIAN/MAX",
+                        "GOAL"
+                    ],
                     &rows
                 )
             );
@@ -342,6 +405,99 @@ fn suite(
                     &report.server
                 }
             );
+        }
+    }
+    Ok(Outcome::Ok)
+}
+
+/// A row's per-round ratios as `min / median / max (n)`.
+fn spread(r: &herald_tools::bench::suite::Row) -> String {
+    format!(
+        "{:.2} / {:.2} / {:.2} ({})",
+        r.spread.min, r.spread.median, r.spread.max, r.rounds
+    )
+}
+
+/// `herald bench memory`: peak RSS of a consumer under backlog and of `publish --jsonl`.
+fn memory(
+    global: &Global,
+    catalog: herald_contracts::Catalog,
+    pending: &[usize],
+    consume: usize,
+    lines: usize,
+) -> anyhow::Result<Outcome> {
+    if global.server.is_some() {
+        anyhow::bail!(
+            "this benchmark purges the usage stream, so it runs only on its own embedded \
+             nats-server: drop --server"
+        );
+    }
+    if pending.is_empty() || pending.contains(&0) || consume == 0 {
+        anyhow::bail!("--pending needs backlogs of at least 1 event and --consume at least 1");
+    }
+    let contracts: Arc<dyn herald_runtime::Contracts> = Arc::new(catalog);
+    let subject = "usage.metered.api_call";
+    let stream = contracts
+        .route(subject)
+        .map(|r| r.stream)
+        .context("the catalog has no usage.metered.api_call subject")?;
+    let exe = std::env::current_exe().context("cannot find the herald binary")?;
+    let work = tempfile::tempdir().context("cannot create a temporary directory")?;
+    let report = super::nats::runtime()?.block_on(async {
+        let server = NatsServer::start()
+            .await
+            .context("cannot start an embedded nats-server")?;
+        let mut g = global.clone();
+        g.server = Some(server.url());
+        let client = super::nats::connect(&g, "herald-bench").await?;
+        Provisioner::new(client.clone(), contracts.clone())
+            .apply(false, false)
+            .await?;
+        let mut global_args = vec!["--server".to_string(), server.url()];
+        if let Some(dir) = &global.contracts {
+            global_args.extend(["--contracts".to_string(), dir.display().to_string()]);
+        }
+        let bench = MemoryBench {
+            exe,
+            global_args,
+            subject: subject.into(),
+            template: herald_tools::bench::suite::usage_template(),
+            stream,
+            pending: pending.to_vec(),
+            consume,
+            jsonl_lines: lines,
+            work_dir: work.path().to_path_buf(),
+        };
+        let report = bench.run(&client).await?;
+        client.drain().await;
+        drop(server);
+        Ok::<_, anyhow::Error>(report)
+    })?;
+    match global.format {
+        Format::Json => print_json(&report)?,
+        Format::Text | Format::Markdown => {
+            outln!("| measurement | figure | goal |");
+            outln!("|---|---:|---|");
+            for c in &report.consumer {
+                outln!(
+                    "| consumer peak RSS, {} pending, {} handled | {:.1} MiB | |",
+                    c.pending,
+                    c.consumed,
+                    c.max_rss_mib
+                );
+            }
+            outln!(
+                "| consumer growth, largest vs smallest backlog | {:.1} % | < 20 % |",
+                report.consumer_growth_pct
+            );
+            if report.jsonl_lines > 0 {
+                outln!(
+                    "| `publish --jsonl` peak RSS, {} lines ({:.0} MiB file) | {:.1} MiB | < 64 MiB |",
+                    report.jsonl_lines,
+                    report.jsonl_file_mib,
+                    report.jsonl_max_rss_mib
+                );
+            }
         }
     }
     Ok(Outcome::Ok)

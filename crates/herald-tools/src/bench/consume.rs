@@ -83,7 +83,9 @@ impl ConsumeBench {
         let rounds = self.rounds.max(1);
         let per_round = (self.events / rounds).max(1);
         let (mut raw_t, mut herald_t) = (Duration::ZERO, Duration::ZERO);
+        let mut ratios = Vec::with_capacity(rounds);
         for round in 0..rounds {
+            let (raw_before, herald_before) = (raw_t, herald_t);
             let batch: Vec<Outgoing> = (0..per_round)
                 .map(|_| Outgoing {
                     subject: self.subject.clone(),
@@ -104,6 +106,10 @@ impl ConsumeBench {
                     herald_t += herald_round(&herald, per_round).await?;
                 }
             }
+            ratios.push(
+                (raw_t - raw_before).as_secs_f64()
+                    / (herald_t - herald_before).as_secs_f64().max(1e-9),
+            );
         }
         let total = (per_round * rounds) as f64;
         let _ = stream.delete_consumer("bench-raw").await;
@@ -115,6 +121,7 @@ impl ConsumeBench {
                 .unwrap_or(0),
             raw_eps: total / raw_t.as_secs_f64().max(1e-9),
             herald_eps: total / herald_t.as_secs_f64().max(1e-9),
+            ratios,
         })
     }
 

@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 
 use super::consume::ConsumeBench;
 use super::latency::LatencyBench;
-use super::{BenchError, PublishBench};
+use super::{BenchError, PublishBench, Spread};
 use herald_runtime::connection::HeraldClient;
 use herald_runtime::contracts::Contracts;
 
@@ -30,8 +30,12 @@ pub struct Row {
     pub raw: f64,
     /// herald figure.
     pub herald: f64,
-    /// herald / raw.
+    /// herald / raw over the whole run.
     pub ratio: f64,
+    /// herald / raw of each interleaved round: min, median, max.
+    pub spread: Spread,
+    /// Rounds the spread is taken over.
+    pub rounds: usize,
     /// `higher` or `lower`.
     pub better: String,
     /// The goal on the ratio, when the issue sets one (ratio >= goal for throughput).
@@ -63,6 +67,9 @@ pub struct Suite {
     pub which: Which,
     /// Fixed rate for the moderate latency run, events/s.
     pub latency_rate: f64,
+    /// Interleaved raw/herald rounds per throughput benchmark (and latency runs at
+    /// saturation), over which each ratio's min/median/max is reported.
+    pub rounds: usize,
 }
 
 /// The results.
@@ -86,7 +93,14 @@ fn ratio(raw: f64, herald: f64) -> f64 {
     }
 }
 
-fn throughput(group: &str, name: &str, raw: f64, herald: f64, goal: Option<&str>) -> Row {
+fn throughput(
+    group: &str,
+    name: &str,
+    raw: f64,
+    herald: f64,
+    ratios: &[f64],
+    goal: Option<&str>,
+) -> Row {
     Row {
         group: group.into(),
         name: name.into(),
@@ -94,6 +108,8 @@ fn throughput(group: &str, name: &str, raw: f64, herald: f64, goal: Option<&str>
         raw,
         herald,
         ratio: ratio(raw, herald),
+        spread: Spread::of(ratios),
+        rounds: ratios.len(),
         better: "higher".into(),
         goal: goal.map(str::to_string),
     }
@@ -127,17 +143,19 @@ impl Suite {
         let contracts: Arc<dyn Contracts> = catalog.clone();
         let subject = "usage.metered.api_call".to_string();
         let events = self.events.max(10);
+        let rounds = self.rounds.max(1);
         let mut rows = Vec::new();
         let want = |w: Which| self.which == Which::All || self.which == w;
         if want(Which::Validate) {
-            let figures = super::validation::run(&catalog, events, 8)?;
+            let figures = super::validation::run(&catalog, events, rounds.max(8))?;
             for f in figures {
                 rows.push(throughput(
                     "validate",
                     &f.schema,
                     f.raw_eps,
                     f.herald_eps,
-                    Some(">= 0.9"),
+                    &f.ratios,
+                    Some(">= 0.95"),
                 ));
             }
         }
@@ -153,7 +171,7 @@ impl Suite {
                     events,
                     size: 512,
                     in_flight: 256,
-                    rounds: 4,
+                    rounds,
                     subject: subject.clone(),
                     template: usage_template(),
                 }
@@ -164,13 +182,14 @@ impl Suite {
                     "pipelined, 256 in flight, 512 B",
                     r.raw_eps,
                     r.herald_eps,
-                    Some(">= 0.9"),
+                    &r.ratios,
+                    Some(">= 0.8"),
                 ));
             }
             if want(Which::Consume) {
                 let r = ConsumeBench {
                     events,
-                    rounds: 4,
+                    rounds,
                     subject: subject.clone(),
                     template: usage_template(),
                     concurrency: 16,
@@ -182,30 +201,53 @@ impl Suite {
                     "pull + ack",
                     r.raw_eps,
                     r.herald_eps,
+                    &r.ratios,
                     Some(">= 0.8"),
                 ));
             }
             if want(Which::Latency) {
-                let runs = [(Some(self.latency_rate), events.min(5_000)), (None, events)];
-                for (rate, n) in runs {
-                    let r = LatencyBench {
-                        events: n,
-                        rate,
-                        subject: subject.clone(),
-                        template: usage_template(),
+                // One paced run (its percentiles need every sample of one run), then
+                // `rounds` (at most 3) runs at saturation, each with raw then herald.
+                let runs = [
+                    (Some(self.latency_rate), events.min(5_000), 1),
+                    (None, events, rounds.min(3)),
+                ];
+                for (rate, n, times) in runs {
+                    let mut reports = Vec::new();
+                    for _ in 0..times {
+                        let r = LatencyBench {
+                            events: n,
+                            rate,
+                            subject: subject.clone(),
+                            template: usage_template(),
+                        }
+                        .run(client, contracts.clone())
+                        .await?;
+                        reports.push(r);
                     }
-                    .run(client, contracts.clone())
-                    .await?;
                     let at = match rate {
                         Some(x) => format!("{x:.0}/s"),
                         None => "saturation".to_string(),
                     };
-                    for (p, raw, herald) in [
-                        ("p50", r.raw.p50_ms, r.herald.p50_ms),
-                        ("p99", r.raw.p99_ms, r.herald.p99_ms),
-                        ("p999", r.raw.p999_ms, r.herald.p999_ms),
-                    ] {
-                        let goal = (rate.is_some() && p == "p99").then(|| "herald < 5 ms".into());
+                    type Pick = fn(&super::latency::Percentiles) -> f64;
+                    let picks: [(&str, Pick); 3] = [
+                        ("p50", |p| p.p50_ms),
+                        ("p99", |p| p.p99_ms),
+                        ("p999", |p| p.p999_ms),
+                    ];
+                    for (p, pick) in picks {
+                        let raws: Vec<f64> = reports.iter().map(|r| pick(&r.raw)).collect();
+                        let heralds: Vec<f64> = reports.iter().map(|r| pick(&r.herald)).collect();
+                        let ratios: Vec<f64> = reports
+                            .iter()
+                            .map(|r| ratio(pick(&r.raw), pick(&r.herald)))
+                            .collect();
+                        let goal = match (rate.is_some(), p) {
+                            (true, "p99") => Some("herald < 2 ms".into()),
+                            (false, "p50" | "p99") => Some("<= 1.5".into()),
+                            _ => None,
+                        };
+                        let (raw, herald) = (Spread::of(&raws).median, Spread::of(&heralds).median);
                         rows.push(Row {
                             group: "latency".into(),
                             name: format!("{p} @ {at}"),
@@ -213,6 +255,8 @@ impl Suite {
                             raw,
                             herald,
                             ratio: ratio(raw, herald),
+                            spread: Spread::of(&ratios),
+                            rounds: ratios.len(),
                             better: "lower".into(),
                             goal,
                         });

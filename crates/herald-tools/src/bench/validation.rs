@@ -54,6 +54,8 @@ pub struct ValidationFigures {
     pub raw_eps: f64,
     /// herald events per second.
     pub herald_eps: f64,
+    /// herald / raw of each round.
+    pub ratios: Vec<f64>,
 }
 
 /// Runs `events` validations per side and event type, in `rounds` interleaved rounds.
@@ -101,7 +103,9 @@ pub fn run(
             .validate_bytes(subject, None, &bytes)
             .map_err(|e| setup(format!("{file}: {e}")))?;
         let (mut raw_t, mut herald_t) = (Duration::ZERO, Duration::ZERO);
+        let mut ratios = Vec::with_capacity(rounds);
         for round in 0..rounds {
+            let (raw_before, herald_before) = (raw_t, herald_t);
             // Alternate which side goes first.
             for side in [round % 2, 1 - round % 2] {
                 let t = Instant::now();
@@ -120,6 +124,11 @@ pub fn run(
                     herald_t += t.elapsed();
                 }
             }
+            // Same event count on both sides: the throughput ratio is the time ratio.
+            ratios.push(
+                (raw_t - raw_before).as_secs_f64()
+                    / (herald_t - herald_before).as_secs_f64().max(1e-9),
+            );
         }
         let total = (per_round * rounds) as f64;
         out.push(ValidationFigures {
@@ -127,6 +136,7 @@ pub fn run(
             subject: subject.to_string(),
             raw_eps: total / raw_t.as_secs_f64().max(1e-9),
             herald_eps: total / herald_t.as_secs_f64().max(1e-9),
+            ratios,
         });
     }
     Ok(out)
