@@ -2,19 +2,14 @@
 //! against real nats-server processes started by the test.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
+use herald_test_server::testing::herald_command;
 use herald_test_server::NatsServer;
 
 fn herald(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_herald"));
-    c.args(args)
-        .env_remove("NATS_URL")
-        .env_remove("NATS_USER")
-        .env_remove("NATS_PASSWORD")
-        .env_remove("NATS_TOKEN")
-        .env_remove("NATS_NKEY")
-        .env("NO_COLOR", "1");
+    let mut c = herald_command(env!("CARGO_BIN_EXE_herald"));
+    c.args(args);
     for (k, v) in env {
         c.env(k, v);
     }
