@@ -8,6 +8,7 @@
 //! event, a failed check, a breaking change), 2 usage, I/O or connection error.
 
 mod cmd;
+mod input;
 mod output;
 
 use std::path::PathBuf;
@@ -40,7 +41,9 @@ pub struct Cli {
 /// Options every subcommand understands.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Global {
-    /// Contracts directory (holding catalog.toml); default: the contracts built into herald.
+    /// Contracts directory (holding catalog.toml). Default: the nearest contracts/catalog.toml
+    /// from the current directory upwards (as git finds its root), else the contracts built
+    /// into herald. Every command says which contracts it used.
     #[arg(long, global = true, env = "HERALD_CONTRACTS", value_name = "DIR")]
     contracts: Option<PathBuf>,
     /// Output format: text for people, json for machines.
@@ -118,6 +121,12 @@ enum Command {
     Lock(cmd::lock::Args),
     /// Print every schema version's classified changes, in Markdown.
     Changelog(cmd::changelog::Args),
+    /// Generate the contracts' static documentation site.
+    Docs(cmd::docs::Args),
+    /// Print the catalog as an AsyncAPI 3.0 document (YAML; JSON with --format json).
+    Asyncapi(cmd::asyncapi::Args),
+    /// Write self-contained schema files for other languages' validators and generators.
+    Export(cmd::export::Args),
     /// Provision the catalog's JetStream streams (apply) or list them (ls).
     Streams(cmd::streams::Args),
     /// Publish events, validated, with idempotency keys and retries.
@@ -138,6 +147,8 @@ enum Command {
     Watch(cmd::watch::Args),
     /// Least-privilege NATS users and permissions derived from the catalog.
     Auth(cmd::auth::Args),
+    /// Publish over HTTP, serve the schemas and a read-only Schema Registry subset.
+    Serve(cmd::serve::Args),
 }
 
 /// What a command concluded, when it ran to the end.
@@ -163,6 +174,9 @@ fn main() -> ExitCode {
         Command::Diff(args) => cmd::diff::run(&cli.global, args),
         Command::Lock(args) => cmd::lock::run(&cli.global, args),
         Command::Changelog(args) => cmd::changelog::run(&cli.global, args),
+        Command::Docs(args) => cmd::docs::run(&cli.global, args),
+        Command::Asyncapi(args) => cmd::asyncapi::run(&cli.global, args),
+        Command::Export(args) => cmd::export::run(&cli.global, args),
         Command::Streams(args) => cmd::streams::run(&cli.global, args),
         Command::Publish(args) => cmd::publish::run(&cli.global, args),
         Command::Consume(args) => cmd::consume::run(&cli.global, args),
@@ -173,6 +187,7 @@ fn main() -> ExitCode {
         Command::Demo(args) => cmd::demo::run(&cli.global, args),
         Command::Watch(args) => cmd::watch::run(&cli.global, args),
         Command::Auth(args) => cmd::auth::run(&cli.global, args),
+        Command::Serve(args) => cmd::serve::run(&cli.global, args),
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,
@@ -185,25 +200,100 @@ fn main() -> ExitCode {
     }
 }
 
+/// Where a command's contracts came from. One rule for every command, so that `check`,
+/// `lock`, `diff` and the runtime commands never disagree about what they look at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ContractsSource {
+    /// `--contracts DIR` or `HERALD_CONTRACTS`.
+    Given(PathBuf),
+    /// The nearest `contracts/catalog.toml` from the current directory upwards.
+    Found(PathBuf),
+    /// No directory given or found: the contracts compiled into the binary.
+    Embedded,
+}
+
+impl ContractsSource {
+    /// The directory, unless embedded.
+    pub fn dir(&self) -> Option<&std::path::Path> {
+        match self {
+            ContractsSource::Given(d) | ContractsSource::Found(d) => Some(d),
+            ContractsSource::Embedded => None,
+        }
+    }
+
+    /// One line for people: which contracts, and why those.
+    pub fn describe(&self) -> String {
+        match self {
+            ContractsSource::Given(d) => format!("{} (--contracts)", d.display()),
+            ContractsSource::Found(d) => {
+                format!("{} (found from the current directory)", d.display())
+            }
+            ContractsSource::Embedded => format!(
+                "built into herald {} (no contracts/catalog.toml here or above)",
+                env!("CARGO_PKG_VERSION")
+            ),
+        }
+    }
+
+    /// The machine-readable form, for the `contracts` field of JSON output.
+    pub fn to_json(&self) -> serde_json::Value {
+        match self {
+            ContractsSource::Given(d) => {
+                serde_json::json!({"source": "given", "dir": d.display().to_string()})
+            }
+            ContractsSource::Found(d) => {
+                serde_json::json!({"source": "found", "dir": d.display().to_string()})
+            }
+            ContractsSource::Embedded => serde_json::json!({"source": "embedded", "dir": null}),
+        }
+    }
+}
+
+/// The nearest `contracts/catalog.toml` from `start` upwards.
+pub fn find_contracts(start: &std::path::Path) -> Option<PathBuf> {
+    start
+        .ancestors()
+        .map(|a| a.join("contracts"))
+        .find(|c| c.join("catalog.toml").is_file())
+}
+
 impl Global {
-    /// Loads the contracts named by `--contracts`, else the embedded ones.
+    /// Which contracts this invocation uses: `--contracts`/`HERALD_CONTRACTS`, else the
+    /// nearest `contracts/catalog.toml` upwards from the current directory, else the
+    /// embedded contracts.
+    pub fn contracts_source(&self) -> ContractsSource {
+        if let Some(dir) = &self.contracts {
+            return ContractsSource::Given(dir.clone());
+        }
+        match std::env::current_dir()
+            .ok()
+            .and_then(|cwd| find_contracts(&cwd))
+        {
+            Some(dir) => ContractsSource::Found(dir),
+            None => ContractsSource::Embedded,
+        }
+    }
+
+    /// Loads the contracts [`Global::contracts_source`] names.
     pub fn catalog(&self) -> anyhow::Result<herald_contracts::Catalog> {
-        Ok(match &self.contracts {
+        Ok(match self.contracts_source().dir() {
             Some(dir) => herald_contracts::Catalog::load(dir)?,
             None => herald_contracts::Catalog::embedded()?,
         })
     }
 
-    /// The contracts directory on disk, for commands that write to it or read
-    /// its git history: `--contracts`, else `./contracts`.
+    /// The contracts directory on disk, for commands that write to it or read its git
+    /// history; the same rule as [`Global::catalog`], minus the embedded fallback.
     pub fn contracts_dir(&self) -> anyhow::Result<PathBuf> {
-        let dir = self
-            .contracts
-            .clone()
-            .unwrap_or_else(|| PathBuf::from("contracts"));
+        let Some(dir) = self.contracts_source().dir().map(PathBuf::from) else {
+            anyhow::bail!(
+                "no contracts/catalog.toml in the current directory or above: run this inside a \
+checkout or give --contracts DIR"
+            );
+        };
         if !dir.join("catalog.toml").is_file() {
             anyhow::bail!(
-                "no catalog.toml in {}: run this in the repository root or give --contracts DIR",
+                "no catalog.toml in {}: give --contracts the directory that holds it",
                 dir.display()
             );
         }
@@ -212,7 +302,7 @@ impl Global {
 
     /// The contract files, unloaded (for `herald check`, which reports load failures itself).
     pub fn contract_files(&self) -> anyhow::Result<herald_contracts::ContractFiles> {
-        Ok(match &self.contracts {
+        Ok(match self.contracts_source().dir() {
             Some(dir) => herald_contracts::ContractFiles::from_dir(dir)?,
             None => herald_contracts::ContractFiles::embedded(),
         })

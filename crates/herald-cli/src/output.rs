@@ -14,6 +14,25 @@ pub enum Format {
     Markdown,
 }
 
+/// `s` made safe to print on a terminal: every control character (ESC, CR, BEL, NUL,
+/// ...) from event data or headers is written as an escape (`\u{1b}`), so an event cannot
+/// move the cursor, rewrite earlier lines or change the terminal's state. With
+/// `keep_newlines`, LF and TAB are kept (pretty JSON payloads).
+pub fn terminal_safe(s: &str, keep_newlines: bool) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        let keep = keep_newlines && (c == '\n' || c == '\t');
+        if (c.is_control() && !keep)
+            || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+        {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// ANSI colors when the stream is a terminal.
 #[derive(Debug, Clone, Copy)]
 pub struct Style {
@@ -128,4 +147,19 @@ macro_rules! outln {
 #[macro_export]
 macro_rules! out {
     ($($t:tt)*) => { $crate::output::write_stdout(format_args!($($t)*)) };
+}
+
+#[cfg(test)]
+mod terminal_tests {
+    use super::terminal_safe;
+
+    #[test]
+    fn control_characters_are_escaped() {
+        assert_eq!(
+            terminal_safe("a\u{1b}[2Jb\r\nc\u{7}", false),
+            "a\\u{1b}[2Jb\\u{d}\\u{a}c\\u{7}"
+        );
+        assert_eq!(terminal_safe("{\n\t\"a\": 1}", true), "{\n\t\"a\": 1}");
+        assert_eq!(terminal_safe("x\u{202e}y", true), "x\\u{202e}y");
+    }
 }

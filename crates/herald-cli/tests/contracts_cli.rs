@@ -156,7 +156,6 @@ fn usage_and_lookup_errors_exit_2_with_one_line() {
             ],
             "cannot read /no/such/file.json",
         ),
-        (vec!["validate", &file], "--subject"),
         (
             vec!["validate", "--schema", "Bad Name", &file],
             "not a schema name",
@@ -457,5 +456,165 @@ fn catalog_lists_every_subject() {
     assert_eq!(
         usage["consumers"],
         serde_json::json!(["billing-service--usage", "analytics-service--usage"])
+    );
+}
+
+#[test]
+fn validate_without_subject_or_schema_uses_the_events_own_schema() {
+    // An event naming its schema validates against exactly that version.
+    let with = example("UsageEvent/valid/with-schema-1.0.0.json");
+    let out = run(&["validate", &with]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("valid (UsageEvent@1.0.0)"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    // An event without `$schema` is refused, saying what to give instead.
+    let without = br#"{"event_id": "550e8400-e29b-41d4-a716-446655440000"}"#;
+    let out = run_stdin(&["validate", "-"], without);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stdout).contains(
+            "the event has no $schema: give --subject SUBJECT or --schema NAME[@VERSION]"
+        ),
+        "{}",
+        text(&out.stdout)
+    );
+
+    // A `$schema` the contracts do not have is named.
+    let unknown =
+        br#"{"$schema": "https://contracts.platform.internal/schemas/UsageEvent/9.0.0.json"}"#;
+    let out = run_stdin(&["validate", "-"], unknown);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stdout).contains("UsageEvent/9.0.0.json` is not a schema in these contracts"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+#[test]
+fn jsonl_on_empty_input_is_an_error() {
+    for input in [&b""[..], b"\n\n  \n"] {
+        let out = run_stdin(
+            &[
+                "validate",
+                "--subject",
+                "usage.metered.api_call",
+                "--jsonl",
+                "-",
+            ],
+            input,
+        );
+        assert_eq!(out.status.code(), Some(1), "{:?}", text(&out.stdout));
+        assert!(
+            text(&out.stdout).contains("empty input: no event to validate"),
+            "{}",
+            text(&out.stdout)
+        );
+    }
+}
+
+#[test]
+fn bom_surrogates_and_sizes_are_named_exactly() {
+    let args = ["validate", "--subject", "usage.metered.api_call", "-"];
+    let out = run_stdin(&args, b"\xEF\xBB\xBF{}");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stdout).contains("byte order mark (BOM)"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = run_stdin(&args, br#"{"event_id": "\ud800"}"#);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stdout).contains(r"lone UTF-16 surrogate `\ud800`"),
+        "{}",
+        text(&out.stdout)
+    );
+    // 2,000,000 bytes: reported as such, not as the limit plus one.
+    let big = vec![b' '; 2_000_000];
+    let out = run_stdin(&args, &big);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stdout).contains("event is 2000000 bytes, over the 1048576-byte limit"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+#[test]
+fn violation_messages_name_the_rule_and_stay_readable() {
+    // A subject constraint's violation names the constraint, not the schema.
+    let file = example("UsageEvent/valid/spec-example.json");
+    let out = run(&["validate", "--subject", "usage.metered.api_call", &file]);
+    assert!(
+        text(&out.stdout).contains(
+            r#"/event_type: the constraint of subject usage.metered.api_call: "api_call" was expected (const"#
+        ),
+        "{}",
+        text(&out.stdout)
+    );
+
+    // An enum violation lists the allowed values.
+    let bogus = std::fs::read_to_string(&file)
+        .unwrap()
+        .replace("\"model_inference\"", "\"bogus\"");
+    let out = run_stdin(
+        &["validate", "--schema", "UsageEvent", "-"],
+        bogus.as_bytes(),
+    );
+    assert!(
+        text(&out.stdout).contains(
+            r#""bogus" is not one of the allowed values: "api_call", "model_inference", "embedding", "document_processing", "storage""#
+        ),
+        "{}",
+        text(&out.stdout)
+    );
+
+    // A constraint holding a huge regex gets a one-line summary.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("contracts");
+    copy_dir(&contracts(), &dir);
+    let alternatives: Vec<String> = (0..20_000).map(|i| format!("x{i:05}")).collect();
+    let pattern = format!("^({})$", alternatives.join("|"));
+    let catalog = std::fs::read_to_string(dir.join("catalog.toml"))
+        .unwrap()
+        .replace(
+            r#"constraint = { properties = { event_type = { const = "api_call" } } }"#,
+            &format!(
+                r#"constraint = {{ properties = {{ event_type = {{ pattern = "{pattern}" }} }} }}"#
+            ),
+        );
+    std::fs::write(dir.join("catalog.toml"), catalog).unwrap();
+    let api_call = std::fs::read_to_string(&file)
+        .unwrap()
+        .replace("\"model_inference\"", "\"api_call\"");
+    let out = run_stdin(
+        &[
+            "--contracts",
+            dir.to_str().unwrap(),
+            "validate",
+            "--subject",
+            "usage.metered.api_call",
+            "-",
+        ],
+        api_call.as_bytes(),
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    assert!(
+        stdout.len() < 600,
+        "{} bytes: {}",
+        stdout.len(),
+        &stdout[..600]
+    );
+    assert!(stdout.contains("characters in all)"), "{stdout}");
+    assert!(
+        stdout.contains("the constraint of subject usage.metered.api_call"),
+        "{stdout}"
     );
 }

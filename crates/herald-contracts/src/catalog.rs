@@ -185,6 +185,21 @@ pub struct Service {
     /// What it does.
     #[serde(default)]
     pub description: String,
+    /// Backend service (default) or client. A topic's `producers = ["*"]` means every
+    /// backend service; a client publishes only where it is named.
+    #[serde(default)]
+    pub kind: ServiceKind,
+}
+
+/// Whether a service runs on the platform's side or in users' hands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ServiceKind {
+    /// Runs on the platform's side.
+    #[default]
+    Backend,
+    /// Browser, mobile or other user-controlled code (never trusted as a producer by `*`).
+    Client,
 }
 
 /// Where JetStream keeps a message when the stream is full.
@@ -537,6 +552,8 @@ struct RouteVersion {
     /// The subject's constraint, compiled on its own: checking it apart is
     /// cheaper than one `allOf` wrapper around a `$ref`.
     constraint: Option<Arc<jsonschema::Validator>>,
+    /// The subject whose constraint `constraint` is (named in its violations).
+    constraint_of: String,
 }
 
 impl RouteVersion {
@@ -547,7 +564,14 @@ impl RouteVersion {
     fn violations(&self, event: &Value) -> ValidationError {
         let mut violations = violations(&self.validator, event);
         if let Some(c) = &self.constraint {
-            violations.extend(self::violations(c, event));
+            // Name the rule that failed: the subject's constraint, not the schema.
+            violations.extend(self::violations(c, event).into_iter().map(|mut v| {
+                v.message = format!(
+                    "the constraint of subject {}: {}",
+                    self.constraint_of, v.message
+                );
+                v
+            }));
         }
         ValidationError::Invalid {
             schema_id: self.id.clone(),
@@ -751,6 +775,7 @@ impl Catalog {
                     id: doc.id.clone(),
                     validator: schema_validators[&doc.id].clone(),
                     constraint: constraint.clone(),
+                    constraint_of: s.name.clone(),
                 });
             }
             if s.name.split('.').any(|t| t == "*" || t == ">") {
@@ -875,7 +900,14 @@ impl Catalog {
     /// The services allowed to produce on a topic, `*` expanded.
     pub fn producers_of<'a>(&'a self, topic: &'a Topic) -> Vec<&'a str> {
         if topic.producers.iter().any(|p| p == "*") {
-            self.services.iter().map(|s| s.name.as_str()).collect()
+            // `*` is every backend service, plus clients only where named explicitly.
+            self.services
+                .iter()
+                .filter(|s| {
+                    s.kind == ServiceKind::Backend || topic.producers.iter().any(|p| p == &s.name)
+                })
+                .map(|s| s.name.as_str())
+                .collect()
         } else {
             topic.producers.iter().map(String::as_str).collect()
         }
@@ -967,6 +999,39 @@ impl Catalog {
         Ok((validated, event))
     }
 
+    /// Validates a received event with the reader's rules: against the newest version of
+    /// the subject's major, whatever version the event pins (`ce-dataschema` or
+    /// `$schema`). A pinned version must still exist and be of that schema and major;
+    /// pinning an older minor cannot loosen the checks (the gate guarantees every older
+    /// minor's valid events stay valid under the newest).
+    pub fn validate_bytes_as_reader(
+        &self,
+        subject: &str,
+        schema_hint: Option<&str>,
+        bytes: &[u8],
+    ) -> Result<(Validated<'_>, Value), ValidationError> {
+        let event = self.decode(bytes)?;
+        let route = self
+            .route(subject)
+            .ok_or_else(|| ValidationError::UnknownSubject(subject.to_string()))?;
+        let spec = &self.subjects[route.subject];
+        if let Some(id) = schema_hint.or_else(|| event.get("$schema").and_then(Value::as_str)) {
+            self.pick_version(route, spec, subject, id)?;
+        }
+        let newest = route.versions.last().expect("routes have a version");
+        if newest.is_valid(&event) {
+            return Ok((
+                Validated {
+                    subject: spec,
+                    schema_id: &newest.id,
+                    version: newest.version,
+                },
+                event,
+            ));
+        }
+        Err(newest.violations(&event))
+    }
+
     /// Parses an event, refusing oversized, non-UTF-8 or over-deep input
     /// with an error rather than a panic or a stack overflow.
     pub fn decode(&self, bytes: &[u8]) -> Result<Value, ValidationError> {
@@ -1018,13 +1083,9 @@ pub fn decode_event(bytes: &[u8], limit: usize) -> Result<Value, ValidationError
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(ValidationError::Decode("empty input".into()));
     }
-    // serde_json stops at 128 levels of nesting, so hostile depth is an error, not a crash.
-    serde_json::from_slice(bytes).map_err(|e| match std::str::from_utf8(bytes) {
-        Err(u) => {
-            ValidationError::Decode(format!("invalid UTF-8 at byte {} ({e})", u.valid_up_to()))
-        }
-        Ok(_) => ValidationError::Decode(e.to_string()),
-    })
+    // serde_json stops at 128 levels of nesting, so hostile depth is an error, not a
+    // crash; duplicate member names are refused (see `decode`).
+    crate::decode::parse(bytes).map_err(ValidationError::Decode)
 }
 
 fn violations(validator: &jsonschema::Validator, event: &Value) -> Vec<Violation> {
@@ -1033,9 +1094,51 @@ fn violations(validator: &jsonschema::Validator, event: &Value) -> Vec<Violation
         .map(|e| Violation {
             instance_path: e.instance_path().as_str().to_string(),
             keyword: e.kind().keyword().to_string(),
-            message: e.to_string(),
+            message: violation_message(&e),
         })
         .collect()
+}
+
+/// How many allowed values an `enum` violation lists.
+const ENUM_VALUES_SHOWN: usize = 10;
+/// Longest violation message kept whole; a longer one (a 360 KB regex in a
+/// constraint) is cut to one readable line.
+const MESSAGE_MAX_CHARS: usize = 300;
+
+/// The violation's message, made to tell the user what to fix: an `enum` lists its
+/// allowed values (up to [`ENUM_VALUES_SHOWN`]), and a huge message is summarized.
+fn violation_message(e: &jsonschema::ValidationError<'_>) -> String {
+    if let jsonschema::error::ValidationErrorKind::Enum { options } = e.kind() {
+        if let Some(list) = options.as_array() {
+            let shown: Vec<String> = list
+                .iter()
+                .take(ENUM_VALUES_SHOWN)
+                .map(|v| shorten(&v.to_string(), 60))
+                .collect();
+            let more = list.len().saturating_sub(ENUM_VALUES_SHOWN);
+            let tail = if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            };
+            return format!(
+                "{} is not one of the allowed values: {}{tail}",
+                shorten(&e.instance().to_string(), 60),
+                shown.join(", ")
+            );
+        }
+    }
+    shorten(&e.to_string(), MESSAGE_MAX_CHARS)
+}
+
+/// Cuts `s` to at most `max` characters, saying how long it was.
+fn shorten(s: &str, max: usize) -> String {
+    let n = s.chars().count();
+    if n <= max {
+        return s.to_string();
+    }
+    let cut: String = s.chars().take(max.saturating_sub(40)).collect();
+    format!("{cut}… ({n} characters in all)")
 }
 
 /// Whether a NATS subject filter (with `*` and `>`) matches a concrete subject.

@@ -27,7 +27,12 @@ pub trait Event: Serialize + DeserializeOwned + Send + Sync {
     fn correlation_id(&self) -> Option<&str> {
         None
     }
+    /// The subject the event belongs on, derived from the field the catalog
+    /// constrains it by (`usage.metered.<event_type>`, ...).
+    fn subject(&self) -> String;
 }
+
+mod build;
 
 /// What a unit of usage cost.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -118,6 +123,9 @@ pub struct UsageEvent {
     pub unit: Option<String>,
     /// Cost of the usage.
     pub cost: Cost,
+    /// Cloud region where the usage ran (since 1.1.0), e.g. `eu-west-1`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
     /// Correlation id for tracing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub correlation_id: Option<String>,
@@ -490,6 +498,9 @@ macro_rules! event {
             fn correlation_id(&self) -> Option<&str> {
                 self.correlation_id.as_deref()
             }
+            fn subject(&self) -> String {
+                <$ty>::subject(self)
+            }
         }
     };
 }
@@ -507,5 +518,8 @@ impl Event for Heartbeat {
     }
     fn time(&self) -> DateTime<Utc> {
         self.timestamp
+    }
+    fn subject(&self) -> String {
+        Heartbeat::subject(self)
     }
 }

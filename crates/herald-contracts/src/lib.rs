@@ -21,10 +21,12 @@
 
 pub mod catalog;
 pub mod check;
+mod decode;
 pub mod error;
 pub mod events;
 pub mod evolution;
 pub mod schema;
+mod subject_filter;
 pub mod versions;
 
 pub use catalog::{

@@ -306,7 +306,7 @@ pub fn consumer_contract_failures(catalog: &Catalog) -> Vec<String> {
         for s in catalog
             .subjects()
             .iter()
-            .filter(|s| crate::check::filters_overlap(&c.filter, &s.name))
+            .filter(|s| crate::subject_filter::filters_overlap(&c.filter, &s.name))
         {
             if s.schema == c.reads.schema && s.major != c.reads.major {
                 out.push(format!(

@@ -5,9 +5,14 @@
 //! every case, and under lenient with `compatible_lenient` where the case gives it.
 //! Cases carrying `original_metadata`/`update_metadata` pass their reserved names
 //! (`confluent:reserved`) to the comparison like any caller would.
+//!
+//! The suites run with [`RequiredRule::DeclaredOnly`], Confluent's rule for
+//! `required` names missing from `properties`. herald's default (`AllNames`) is the
+//! instance semantics and differs from Confluent on exactly those cases; the test
+//! `the_default_required_rule_is_stricter_than_confluent` below pins which ones.
 
 use herald_contracts::evolution::{
-    compare_documents, Document, Mode, NoExternalSchemas, Options, Policy,
+    compare_documents, Document, Mode, NoExternalSchemas, Options, Policy, RequiredRule,
 };
 use serde_json::Value;
 use std::path::PathBuf;
@@ -39,6 +44,10 @@ fn load(file: &str) -> Vec<Value> {
 }
 
 fn verdict(case: &Value, policy: Policy) -> Result<bool, String> {
+    verdict_with(case, policy, RequiredRule::DeclaredOnly)
+}
+
+fn verdict_with(case: &Value, policy: Policy, rule: RequiredRule) -> Result<bool, String> {
     let mut old = Document::new(&case["original_schema"]);
     let mut new = Document::new(&case["update_schema"]);
     if let Some(m) = case.get("original_metadata") {
@@ -47,7 +56,9 @@ fn verdict(case: &Value, policy: Policy) -> Result<bool, String> {
     if let Some(m) = case.get("update_metadata") {
         new = new.with_confluent_metadata(m);
     }
-    let opts = Options::new(Mode::Backward).with_policy(policy);
+    let opts = Options::new(Mode::Backward)
+        .with_policy(policy)
+        .with_required_rule(rule);
     compare_documents(&old, &new, &opts, &NoExternalSchemas)
         .map(|r| r.compatible)
         .map_err(|e| e.to_string())
@@ -112,4 +123,34 @@ fn combined_examples() {
 #[test]
 fn combined_draft2020_examples() {
     run(FILES[3]);
+}
+
+/// Under herald's default rule, the only Confluent cases whose strict verdict changes
+/// are those where a `required` name missing from `properties` is added, and each
+/// becomes incompatible (the sound answer: old events lack the name).
+#[test]
+fn the_default_required_rule_is_stricter_than_confluent() {
+    let mut differing = Vec::new();
+    for file in FILES {
+        for (i, case) in load(file).iter().enumerate() {
+            let confluent = verdict_with(case, Policy::Strict, RequiredRule::DeclaredOnly);
+            let herald = verdict_with(case, Policy::Strict, RequiredRule::AllNames);
+            if confluent != herald {
+                assert_eq!(
+                    (confluent.clone(), herald.clone()),
+                    (Ok(true), Ok(false)),
+                    "{file} #{i}: the default rule may only be stricter"
+                );
+                differing.push(format!("{file} #{i} {}", case["description"]));
+            }
+        }
+    }
+    assert_eq!(
+        differing.len(),
+        2,
+        "cases where herald's default differs from Confluent: {differing:#?}"
+    );
+    assert!(differing
+        .iter()
+        .all(|d| d.contains("Detect required array to be changed")));
 }

@@ -167,6 +167,7 @@ fn usage() -> impl Strategy<Value = UsageEvent> {
                     rate,
                     extra: Default::default(),
                 },
+                region: None,
                 correlation_id,
                 metadata,
                 extra: Default::default(),

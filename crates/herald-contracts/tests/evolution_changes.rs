@@ -611,15 +611,15 @@ fn string_kinds() {
         "format.widened",
         "/format",
         C,
-        U,
+        I,
     );
     only(
         json!({"format": "date"}),
         json!({"format": "date-time"}),
         "format.changed",
         "/format",
-        U,
-        U,
+        I,
+        I,
     );
 }
 

@@ -37,6 +37,19 @@ impl Contracts for Catalog {
         })
     }
 
+    fn validate_received(
+        &self,
+        subject: &str,
+        schema_hint: Option<&str>,
+        payload: &[u8],
+    ) -> Result<ValidEvent, ValidationError> {
+        let (validated, value) = self.validate_bytes_as_reader(subject, schema_hint, payload)?;
+        Ok(ValidEvent {
+            schema_id: validated.schema_id.to_string(),
+            value,
+        })
+    }
+
     fn consumers(&self) -> Vec<ConsumerSpec> {
         Catalog::consumers(self).to_vec()
     }

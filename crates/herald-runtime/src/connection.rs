@@ -223,6 +223,9 @@ impl ConnectConfig {
         if let Some(seed) = &self.nkey_seed {
             o = o.nkey(seed.clone());
         }
+        if let Some(prefix) = self.inbox_prefix() {
+            o = o.custom_inbox_prefix(prefix);
+        }
         if let Some(ca) = &self.tls_ca {
             check_readable("TLS CA certificate", ca)?;
             o = o.add_root_certificates(ca.clone());
@@ -273,6 +276,36 @@ impl ConnectConfig {
             });
         Ok(o)
     }
+}
+
+impl ConnectConfig {
+    /// The inbox prefix of this user: replies, pulled messages and publish acks arrive
+    /// on `_INBOX_<user>.>`, which `herald auth generate` lets only that user read (a
+    /// shared `_INBOX.>` would let any service read the operator's `dlq ls` replies).
+    /// `None` (the library's `_INBOX`) without a user name or nkey.
+    pub fn inbox_prefix(&self) -> Option<String> {
+        if let Some((user, _)) = &self.user {
+            return Some(inbox_prefix_for(user));
+        }
+        let seed = self.nkey_seed.as_ref()?;
+        let kp = nkeys::KeyPair::from_seed(seed.trim()).ok()?;
+        Some(inbox_prefix_for(&kp.public_key()))
+    }
+}
+
+/// `_INBOX_<identity>` with every character a subject token cannot hold replaced by `_`.
+pub fn inbox_prefix_for(identity: &str) -> String {
+    let clean: String = identity
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("_INBOX_{clean}")
 }
 
 fn check_readable(what: &'static str, path: &PathBuf) -> Result<(), ConnectError> {
@@ -443,6 +476,22 @@ impl HeraldClient {
         self.violations.find(subject, 0)
     }
 
+    /// The newest permission violation reported after `mark`, whatever its subject: a
+    /// request that timed out may have been refused (the server drops it and reports
+    /// `-ERR` asynchronously), and this tells the user so instead of "timed out".
+    pub fn permission_violation_since(&self, mark: u64) -> Option<String> {
+        let v = self
+            .violations
+            .recent
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        v.iter()
+            .rev()
+            .take_while(|(n, _)| *n > mark)
+            .next()
+            .map(|(_, t)| t.clone())
+    }
+
     /// A marker of the violations seen so far, for [`HeraldClient::next_permission_violation`].
     pub fn permission_violation_mark(&self) -> u64 {
         *self.violations.seq.borrow()
@@ -460,6 +509,31 @@ impl HeraldClient {
             if rx.changed().await.is_err() {
                 return std::future::pending().await;
             }
+        }
+    }
+
+    /// Subscribes to `subject` and reports a refusal: the server answers a subscription
+    /// its permissions deny with an asynchronous `-ERR` and simply never delivers, so a
+    /// caller that did not look would wait for ever. The `-ERR` comes before the flush's
+    /// `PONG`; its event is given a second to be recorded.
+    pub async fn subscribe_checked(&self, subject: &str) -> Result<async_nats::Subscriber, String> {
+        let mark = self.permission_violation_mark();
+        let sub = self
+            .client
+            .subscribe(subject.to_string())
+            .await
+            .map_err(|e| format!("cannot subscribe to {subject}: {e}"))?;
+        let _ = self.client.flush().await;
+        let denied = tokio::time::timeout(
+            Duration::from_secs(1),
+            self.next_permission_violation(subject, mark),
+        )
+        .await;
+        match denied {
+            Ok(detail) => Err(format!(
+                "permission denied subscribing to {subject}: {detail}"
+            )),
+            Err(_) => Ok(sub),
         }
     }
 

@@ -38,6 +38,7 @@ use crate::dedupe::DedupeStore;
 use crate::dlq::{self, reason, DeadLetter};
 use crate::headers as h;
 use crate::metrics::{self, ConsumedOutcome, DlqReason, Side};
+use crate::poison;
 use crate::publisher::Publish;
 
 /// What a handler reports when it does not succeed.
@@ -55,6 +56,20 @@ impl std::fmt::Display for HandlerError {
             HandlerError::Retry(e) => write!(f, "retryable: {e}"),
             HandlerError::Reject(e) => write!(f, "rejected: {e}"),
         }
+    }
+}
+
+impl std::error::Error for HandlerError {}
+
+impl HandlerError {
+    /// A temporary failure from any error: redeliver later.
+    pub fn retry(e: impl std::fmt::Display) -> Self {
+        HandlerError::Retry(e.to_string())
+    }
+
+    /// A permanent failure from any error: dead-letter the event.
+    pub fn reject(e: impl std::fmt::Display) -> Self {
+        HandlerError::Reject(e.to_string())
     }
 }
 
@@ -82,14 +97,15 @@ pub struct Delivery {
     pub stream: String,
     /// Correlation id (`ce-correlationid`), if any.
     pub correlation_id: Option<String>,
-    /// Idempotency key (`Nats-Msg-Id`, else the identity field), if any.
+    /// Duplicate key: the identity field in canonical form, else a non-blank `Nats-Msg-Id`.
     pub key: Option<String>,
 }
 
 impl Delivery {
     /// The event as a typed value.
+    /// Deserializes from the decoded tree in place, without cloning it.
     pub fn event<T: DeserializeOwned>(&self) -> Result<T, HandlerError> {
-        serde_json::from_value(self.value.clone()).map_err(|e| HandlerError::Reject(e.to_string()))
+        T::deserialize(&self.value).map_err(|e| HandlerError::Reject(e.to_string()))
     }
 
     /// Publish options continuing this event's correlation and trace (for events a handler emits).
@@ -286,6 +302,20 @@ pub enum ConsumeError {
     },
 }
 
+/// The durable pull consumer configuration for `c` (also what `herald streams apply`
+/// creates for catalog consumers).
+pub fn pull_config(c: &ConsumerConfig) -> pull::Config {
+    pull::Config {
+        durable_name: Some(c.durable.clone()),
+        filter_subject: c.filter.clone(),
+        ack_policy: jetstream::consumer::AckPolicy::Explicit,
+        ack_wait: c.ack_wait,
+        max_deliver: c.max_deliver,
+        max_ack_pending: c.max_ack_pending,
+        ..Default::default()
+    }
+}
+
 /// A durable consumer bound to a catalog and a handler.
 pub struct Consumer {
     client: HeraldClient,
@@ -341,6 +371,17 @@ impl Shutdown {
     /// Requests shutdown.
     pub fn trigger(&self) {
         let _ = self.0.send(true);
+    }
+
+    /// Whether shutdown was requested.
+    pub fn is_triggered(&self) -> bool {
+        *self.0.borrow()
+    }
+
+    /// Resolves once shutdown is requested (at once if it already was).
+    pub async fn requested(&self) {
+        let mut rx = self.0.subscribe();
+        let _ = rx.wait_for(|stop| *stop).await;
     }
 
     fn subscribe(&self) -> watch::Receiver<bool> {
@@ -423,15 +464,22 @@ impl Consumer {
     ) -> Result<jetstream::consumer::Consumer<pull::Config>, ConsumeError> {
         let js = self.client.jetstream();
         let stream = js.get_stream(&self.stream).await.map_err(|e| self.api(e))?;
-        let cfg = pull::Config {
-            durable_name: Some(self.config.durable.clone()),
-            filter_subject: self.config.filter.clone(),
-            ack_policy: jetstream::consumer::AckPolicy::Explicit,
-            ack_wait: self.config.ack_wait,
-            max_deliver: self.config.max_deliver,
-            max_ack_pending: self.config.max_ack_pending,
-            ..Default::default()
-        };
+        // Look the durable up first: `herald streams apply` creates every catalog
+        // consumer's durable, and services' credentials may not create consumers.
+        if let Ok(existing) = stream
+            .get_consumer::<pull::Config>(&self.config.durable)
+            .await
+        {
+            let c = existing.cached_info().config.clone();
+            let same = c.filter_subject == self.config.filter
+                && c.ack_wait == self.config.ack_wait
+                && c.max_deliver == self.config.max_deliver
+                && c.max_ack_pending == self.config.max_ack_pending;
+            if same {
+                return Ok(existing);
+            }
+        }
+        let cfg = pull_config(&self.config);
         match stream.create_consumer(cfg).await {
             Ok(c) => Ok(c),
             Err(create_err) => {
@@ -501,9 +549,18 @@ impl Consumer {
             })
         };
         let mut tasks = tokio::task::JoinSet::new();
+        let conn_stats = self.client.nats().statistics();
+        let mut connects = conn_stats.connects.load(Ordering::Relaxed);
         'outer: loop {
             if *stop.borrow() {
                 break;
+            }
+            // A message the client cannot decode drops the connection on every delivery:
+            // after a reconnect, find such deliveries and settle them another way.
+            let now = conn_stats.connects.load(Ordering::Relaxed);
+            if now != connects {
+                connects = now;
+                self.sweep_undecodable(&ctx).await;
             }
             // Pull a batch of about twice the free handler slots: messages waiting for a
             // slot are "fetched but not started" and are NAKed at shutdown.
@@ -581,6 +638,96 @@ impl Consumer {
     }
 }
 
+impl Consumer {
+    /// Dead-letters (reason `decode_error`, raw bytes kept) and terminates every delivered,
+    /// unacknowledged message on this consumer's filter whose header block the client
+    /// cannot parse; see [`crate::poison`].
+    async fn sweep_undecodable(&self, ctx: &Ctx) {
+        let js = self.client.jetstream();
+        let durable = &self.config.durable;
+        let info = match js.get_stream(&self.stream).await {
+            Ok(s) => s.consumer_info(durable).await,
+            Err(e) => {
+                tracing::warn!(error = %e, consumer = %durable, "undecodable-message sweep: stream info failed");
+                return;
+            }
+        };
+        let info = match info {
+            Ok(i) => i,
+            Err(e) => {
+                tracing::warn!(error = %e, consumer = %durable, "undecodable-message sweep: consumer info failed");
+                return;
+            }
+        };
+        let from = info.ack_floor.stream_sequence + 1;
+        let to = info
+            .delivered
+            .stream_sequence
+            .min(from + poison::SWEEP_LIMIT - 1);
+        for seq in from..=to {
+            let m = match poison::get_stored(&self.client, &self.stream, seq).await {
+                Ok(Some(m)) => m,
+                Ok(None) => continue,
+                Err(e) => {
+                    tracing::warn!(error = %e, seq, consumer = %durable, "undecodable-message sweep: message get failed");
+                    return;
+                }
+            };
+            if !poison::on_filter(&self.config.filter, &m.subject) {
+                continue;
+            }
+            let Some(problem) = poison::header_block_problem(&m.header_block) else {
+                continue;
+            };
+            let mut hm = HeaderMap::new();
+            hm.insert(
+                poison::RAW_HEADERS,
+                poison::encode_block(&m.header_block).as_str(),
+            );
+            let error = format!("the NATS client cannot decode this message: {problem}");
+            let dl = DeadLetter {
+                subject: &m.subject,
+                payload: m.payload.clone(),
+                headers: Some(&hm),
+                reason: reason::DECODE_ERROR,
+                error: &error,
+                consumer: durable,
+                stream: &self.stream,
+                stream_seq: seq,
+                deliveries: 0,
+            };
+            let dest = if self.contracts.route(&m.subject).is_some() {
+                m.subject.clone()
+            } else {
+                self.config.filter.clone()
+            };
+            match dlq::dead_letter(&ctx.dlq_js, dl).await {
+                Ok(_) => {
+                    let term = poison::term_subject(&self.stream, durable, seq);
+                    if let Err(e) = self.client.nats().publish(term, "+TERM".into()).await {
+                        tracing::warn!(error = %e, seq, "could not terminate an undecodable message");
+                    }
+                    let _ = self.client.nats().flush().await;
+                    tracing::warn!(seq, consumer = %durable, %problem, "undecodable message dead-lettered (decode_error)");
+                    self.stats.dead_lettered.fetch_add(1, Ordering::Relaxed);
+                    metrics::record_consumed(
+                        &self.config.service,
+                        &dest,
+                        ConsumedOutcome::DeadLetter,
+                    );
+                    if let Some(why) = DlqReason::parse(reason::DECODE_ERROR) {
+                        metrics::record_dlq(&self.config.service, &dest, why);
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, seq, consumer = %durable, "dead-letter publish failed for an undecodable message");
+                    metrics::record_dlq_write_failure(&self.config.service, &dest);
+                }
+            }
+        }
+    }
+}
+
 struct Ctx {
     contracts: Arc<dyn Contracts>,
     config: ConsumerConfig,
@@ -627,109 +774,103 @@ impl Ctx {
         } else {
             self.config.filter.clone()
         };
-        let verdict = match self
-            .contracts
-            .validate(&subject, hint.as_deref(), &msg.payload)
-        {
-            Err(e) => {
-                let schema = route.as_ref().map_or("unknown", |r| r.schema.as_str());
-                metrics::record_validation_failure(schema, Side::Consume);
-                let r = match e.reason() {
-                    "decode_error" | "too_large" => reason::DECODE_ERROR,
-                    "unknown_schema" | "unknown_subject" => reason::UNKNOWN_SCHEMA,
-                    _ => reason::SCHEMA_INVALID,
-                };
-                Verdict::DeadLetter(r, e.to_string())
-            }
-            Ok(valid) => {
-                if let Some(age) = headers
-                    .get(h::CE_TIME)
-                    .and_then(|t| metrics::event_age(t.as_str(), std::time::SystemTime::now()))
-                {
-                    metrics::record_event_age(&self.config.service, &dest, age);
+        let verdict =
+            match self
+                .contracts
+                .validate_received(&subject, hint.as_deref(), &msg.payload)
+            {
+                Err(e) => {
+                    let schema = route.as_ref().map_or("unknown", |r| r.schema.as_str());
+                    metrics::record_validation_failure(schema, Side::Consume);
+                    let r = match e.reason() {
+                        "decode_error" | "too_large" => reason::DECODE_ERROR,
+                        "unknown_schema" | "unknown_subject" => reason::UNKNOWN_SCHEMA,
+                        _ => reason::SCHEMA_INVALID,
+                    };
+                    Verdict::DeadLetter(r, e.to_string())
                 }
-                let identity = route
-                    .as_ref()
-                    .and_then(|r| valid.value.get(&r.identity_field).cloned());
-                let key = headers
-                    .get(h::MSG_ID)
-                    .map(|v| v.as_str().to_string())
-                    .or_else(|| match identity {
-                        Some(Value::String(s)) => Some(s),
-                        Some(Value::Number(n)) => Some(n.to_string()),
-                        _ => None,
-                    });
-                let seen = match &key {
-                    Some(k) => self.config.dedupe.seen(k).await,
-                    None => Ok(false),
-                };
-                match seen {
-                    Ok(true) => Verdict::Duplicate,
-                    Err(e) => {
-                        Verdict::Nak(self.config.delay_for(delivered).min(Duration::from_secs(1)))
-                            .log(&format!("duplicate store unavailable: {e}"))
+                Ok(valid) => {
+                    if let Some(age) = headers
+                        .get(h::CE_TIME)
+                        .and_then(|t| metrics::event_age(t.as_str(), std::time::SystemTime::now()))
+                    {
+                        metrics::record_event_age(&self.config.service, &dest, age);
                     }
-                    Ok(false) if key.as_ref().is_some_and(|k| !self.claim(k)) => {
-                        // Another worker of this process is still handling this key.
-                        Verdict::Nak(self.config.delay_for(delivered))
-                    }
-                    Ok(false) => {
-                        let _release = key.clone().map(|k| InFlight(self.in_flight.clone(), k));
-                        let delivery = Delivery {
-                            correlation_id: headers
-                                .get(h::CE_CORRELATIONID)
-                                .map(|v| v.as_str().to_string()),
-                            subject: subject.clone(),
-                            payload: msg.payload.clone(),
-                            value: valid.value,
-                            headers: headers.clone(),
-                            schema_id: valid.schema_id,
-                            delivered,
-                            stream_seq,
-                            stream: self.stream.clone(),
-                            key: key.clone(),
-                        };
-                        let run = AssertUnwindSafe(handler(delivery)).catch_unwind();
-                        let handler_started = Instant::now();
-                        let outcome = tokio::select! {
-                            r = run => Some(r),
-                            _ = abort.wait_for(|a| *a) => None,
-                        };
-                        if outcome.is_some() {
-                            metrics::record_process_duration(
-                                &self.config.service,
-                                &dest,
-                                handler_started.elapsed(),
-                            );
+                    let key = duplicate_key(route.as_ref(), &valid.value, &headers);
+                    let seen = match &key {
+                        Some(k) => self.config.dedupe.seen(k).await,
+                        None => Ok(false),
+                    };
+                    match seen {
+                        Ok(true) => Verdict::Duplicate,
+                        Err(e) => Verdict::Nak(
+                            self.config.delay_for(delivered).min(Duration::from_secs(1)),
+                        )
+                        .log(&format!("duplicate store unavailable: {e}")),
+                        Ok(false) if key.as_ref().is_some_and(|k| !self.claim(k)) => {
+                            // Another worker of this process is still handling this key.
+                            Verdict::Nak(self.config.delay_for(delivered))
                         }
-                        match outcome {
-                            None => Verdict::Nak(Duration::ZERO),
-                            Some(Ok(Ok(()))) => {
-                                if let Some(k) = &key {
-                                    self.record_processed(k).await;
+                        Ok(false) => {
+                            let _release = key.clone().map(|k| InFlight(self.in_flight.clone(), k));
+                            let delivery = Delivery {
+                                // A received value a child process or C library cannot
+                                // take (NUL) is treated as absent, never passed on.
+                                correlation_id: headers
+                                    .get(h::CE_CORRELATIONID)
+                                    .map(|v| v.as_str().to_string())
+                                    .filter(|v| h::check_value("correlation id", v).is_ok()),
+                                subject: subject.clone(),
+                                payload: msg.payload.clone(),
+                                value: valid.value,
+                                headers: headers.clone(),
+                                schema_id: valid.schema_id,
+                                delivered,
+                                stream_seq,
+                                stream: self.stream.clone(),
+                                key: key.clone(),
+                            };
+                            let run = AssertUnwindSafe(handler(delivery)).catch_unwind();
+                            let handler_started = Instant::now();
+                            let outcome = tokio::select! {
+                                r = run => Some(r),
+                                _ = abort.wait_for(|a| *a) => None,
+                            };
+                            if outcome.is_some() {
+                                metrics::record_process_duration(
+                                    &self.config.service,
+                                    &dest,
+                                    handler_started.elapsed(),
+                                );
+                            }
+                            match outcome {
+                                None => Verdict::Nak(Duration::ZERO),
+                                Some(Ok(Ok(()))) => {
+                                    if let Some(k) = &key {
+                                        self.record_processed(k).await;
+                                    }
+                                    Verdict::Ack
                                 }
-                                Verdict::Ack
-                            }
-                            Some(Ok(Err(HandlerError::Reject(e)))) => {
-                                Verdict::DeadLetter(reason::HANDLER_REJECTED, e)
-                            }
-                            Some(Ok(Err(HandlerError::Retry(e)))) => {
-                                self.retry_or_give_up(delivered, e)
-                            }
-                            Some(Err(panic)) => {
-                                self.stats.panics.fetch_add(1, Ordering::Relaxed);
-                                let text = panic
-                                    .downcast_ref::<&str>()
-                                    .map(|s| s.to_string())
-                                    .or_else(|| panic.downcast_ref::<String>().cloned())
-                                    .unwrap_or_else(|| "handler panicked".into());
-                                self.retry_or_give_up(delivered, format!("panic: {text}"))
+                                Some(Ok(Err(HandlerError::Reject(e)))) => {
+                                    Verdict::DeadLetter(reason::HANDLER_REJECTED, e)
+                                }
+                                Some(Ok(Err(HandlerError::Retry(e)))) => {
+                                    self.retry_or_give_up(delivered, e)
+                                }
+                                Some(Err(panic)) => {
+                                    self.stats.panics.fetch_add(1, Ordering::Relaxed);
+                                    let text = panic
+                                        .downcast_ref::<&str>()
+                                        .map(|s| s.to_string())
+                                        .or_else(|| panic.downcast_ref::<String>().cloned())
+                                        .unwrap_or_else(|| "handler panicked".into());
+                                    self.retry_or_give_up(delivered, format!("panic: {text}"))
+                                }
                             }
                         }
                     }
                 }
-            }
-        };
+            };
         let dead_letter_reason = match &verdict {
             Verdict::DeadLetter(why, _) => DlqReason::parse(why),
             _ => None,
@@ -833,7 +974,15 @@ impl Ctx {
                         ConsumedOutcome::DeadLetter
                     }
                     Err(e) => {
-                        tracing::warn!(error = %e, "dead-letter publish failed; redelivering later");
+                        tracing::error!(
+                            error = %e,
+                            consumer = %self.config.durable,
+                            stream = %self.stream,
+                            seq = stream_seq,
+                            reason = why,
+                            "dead-letter publish failed; NAKed for redelivery"
+                        );
+                        metrics::record_dlq_write_failure(&self.config.service, subject);
                         let _ = msg
                             .ack_with(AckKind::Nak(Some(Duration::from_secs(1))))
                             .await;
@@ -867,16 +1016,34 @@ pub async fn watch_max_deliveries(
     stream: String,
     shutdown: Shutdown,
 ) -> Result<u64, ConsumeError> {
-    let subject = format!("$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{stream}.*");
-    let mut sub = client
-        .nats()
-        .subscribe(subject)
-        .await
-        .map_err(|e| ConsumeError::Api {
-            consumer: "*".into(),
-            detail: e.to_string(),
-        })?;
-    let _ = client.nats().flush().await;
+    watch_max_deliveries_of(client, stream, None, shutdown).await
+}
+
+/// [`watch_max_deliveries`] for one durable (`Some`) or every consumer of the stream
+/// (`None`). A service's generated credentials allow the advisories of its own durables
+/// only. A refused subscription is an error, logged and counted in
+/// `herald_subscriptions_refused_total`: the backstop must never be off silently.
+pub async fn watch_max_deliveries_of(
+    client: HeraldClient,
+    stream: String,
+    durable: Option<String>,
+    shutdown: Shutdown,
+) -> Result<u64, ConsumeError> {
+    let subject = format!(
+        "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{stream}.{}",
+        durable.as_deref().unwrap_or("*")
+    );
+    let mut sub = match client.subscribe_checked(&subject).await {
+        Ok(s) => s,
+        Err(detail) => {
+            tracing::error!(%subject, %detail, "max-deliveries backstop is OFF: subscription refused");
+            metrics::record_subscription_refused("max_deliveries_advisory");
+            return Err(ConsumeError::Api {
+                consumer: durable.unwrap_or_else(|| "*".into()),
+                detail,
+            });
+        }
+    };
     let mut stop = shutdown.subscribe();
     let mut copied = 0;
     loop {
@@ -895,27 +1062,81 @@ pub async fn watch_max_deliveries(
         let consumer = adv["consumer"].as_str().unwrap_or("").to_string();
         let deliveries = adv["deliveries"].as_i64().unwrap_or(0);
         let Ok(s) = client.jetstream().get_stream(&stream).await else {
+            tracing::error!(%stream, seq, "max-deliveries backstop: stream info failed");
             continue;
         };
-        let Ok(raw) = s.get_raw_message(seq).await else {
-            continue;
+        let (subject, payload, headers, why, error) = match s.get_raw_message(seq).await {
+            Ok(raw) => (
+                raw.subject.to_string(),
+                raw.payload,
+                raw.headers,
+                reason::MAX_DELIVERIES,
+                "max deliveries reached (advisory)".to_string(),
+            ),
+            // The client could not read it: perhaps a header block it cannot decode.
+            Err(e) => match poison::get_stored(&client, &stream, seq).await {
+                Ok(Some(m)) => match poison::header_block_problem(&m.header_block) {
+                    Some(problem) => {
+                        let mut hm = HeaderMap::new();
+                        hm.insert(
+                            poison::RAW_HEADERS,
+                            poison::encode_block(&m.header_block).as_str(),
+                        );
+                        (
+                            m.subject,
+                            m.payload,
+                            hm,
+                            reason::DECODE_ERROR,
+                            format!("the NATS client cannot decode this message: {problem}"),
+                        )
+                    }
+                    None => {
+                        tracing::error!(error = %e, %stream, seq, "max-deliveries backstop could not read the event");
+                        continue;
+                    }
+                },
+                Ok(None) => continue,
+                Err(e2) => {
+                    tracing::error!(error = %e, retry_error = %e2, %stream, seq, "max-deliveries backstop could not read the event");
+                    continue;
+                }
+            },
         };
         let dl = DeadLetter {
-            subject: raw.subject.as_str(),
-            payload: raw.payload.clone(),
-            headers: Some(&raw.headers),
-            reason: reason::MAX_DELIVERIES,
-            error: "max deliveries reached (advisory)",
+            subject: &subject,
+            payload,
+            headers: Some(&headers),
+            reason: why,
+            error: &error,
             consumer: &consumer,
             stream: &stream,
             stream_seq: seq,
             deliveries,
         };
-        if dlq::dead_letter(client.jetstream(), dl).await.is_ok() {
-            copied += 1;
+        match dlq::dead_letter(client.jetstream(), dl).await {
+            Ok(_) => copied += 1,
+            Err(e) => {
+                tracing::error!(error = %e, %stream, seq, %consumer, "max-deliveries backstop could not dead-letter the event");
+                metrics::record_dlq_write_failure(&consumer, &subject);
+            }
         }
     }
     Ok(copied)
+}
+
+/// The duplicate key of a delivery: the event's identity field in canonical form (the
+/// schema makes it the idempotency key; the same event republished under another
+/// `Nats-Msg-Id`, or with its UUID in upper case, is the same event), else a non-blank
+/// `Nats-Msg-Id` for events without an identity.
+pub fn duplicate_key(
+    route: Option<&crate::contracts::Route>,
+    value: &Value,
+    headers: &HeaderMap,
+) -> Option<String> {
+    route
+        .and_then(|r| value.get(&r.identity_field))
+        .and_then(h::canonical_identity)
+        .or_else(|| h::received_key(headers))
 }
 
 /// Releases a key claimed by `Ctx::claim` when its handling ends, however it ends.

@@ -63,4 +63,15 @@ pub trait Contracts: Send + Sync + 'static {
     fn consumers(&self) -> Vec<ConsumerSpec> {
         Vec::new()
     }
+    /// Validates an event a consumer received, with the reader's rules: the newest
+    /// version of the subject's major, whatever older version the event pins. Defaults
+    /// to [`Contracts::validate`].
+    fn validate_received(
+        &self,
+        subject: &str,
+        schema_hint: Option<&str>,
+        payload: &[u8],
+    ) -> Result<ValidEvent, ValidationError> {
+        self.validate(subject, schema_hint, payload)
+    }
 }

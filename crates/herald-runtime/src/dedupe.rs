@@ -1,6 +1,7 @@
 //! Duplicate stores: "has this consumer already processed the event with this key?"
 //!
-//! The key is the event's idempotency key (`Nats-Msg-Id`, else its identity field).
+//! The key is the event's identity field in canonical form (UUIDs lower-cased), else a
+//! non-blank `Nats-Msg-Id` for events without one (see [`crate::consumer::duplicate_key`]).
 //! A delivery whose key is recorded is acked without calling the handler.
 //!
 //! Guarantees:
@@ -68,6 +69,56 @@ impl Default for DedupeStore {
     }
 }
 
+/// How long `streams apply` makes duplicate-store buckets remember a key (the default of
+/// `herald consume --dedupe-ttl`).
+pub const DEFAULT_TTL: Duration = Duration::from_secs(24 * 3600);
+
+/// Name of the key-value bucket a durable consumer's duplicate store uses
+/// (`herald consume --dedupe kv`, `herald streams apply`, `herald auth generate`).
+pub fn bucket_for(durable: &str) -> String {
+    format!("herald-dedupe-{}", durable.replace('.', "_"))
+}
+
+/// Creates bucket `bucket` (its backing stream `KV_<bucket>`) when missing. Services'
+/// generated credentials may not create streams (a stream they create could source any
+/// other stream), so `herald streams apply` calls this for every catalog consumer.
+/// Returns whether it was created.
+pub async fn create_bucket(
+    client: &HeraldClient,
+    bucket: &str,
+    ttl: Duration,
+    replicas: usize,
+) -> Result<bool, DedupeError> {
+    use async_nats::jetstream::stream::{Config, DiscardPolicy, StorageType};
+    let js = client.jetstream();
+    if js.get_stream(format!("KV_{bucket}")).await.is_ok() {
+        return Ok(false);
+    }
+    // The bucket's backing stream, created directly: the same layout
+    // `create_key_value` uses, but accepted by nats-server 2.9 too.
+    js.get_or_create_stream(Config {
+        name: format!("KV_{bucket}"),
+        description: Some("herald processed-event keys".into()),
+        subjects: vec![format!("$KV.{bucket}.>")],
+        max_messages_per_subject: 1,
+        max_age: ttl,
+        storage: StorageType::File,
+        allow_rollup: true,
+        deny_delete: true,
+        allow_direct: true,
+        discard: DiscardPolicy::New,
+        num_replicas: replicas.max(1),
+        max_messages: -1,
+        max_bytes: -1,
+        max_message_size: -1,
+        duplicate_window: ttl.min(Duration::from_secs(120)),
+        ..Default::default()
+    })
+    .await
+    .map_err(|e| DedupeError(format!("create bucket {bucket}: {e}")))?;
+    Ok(true)
+}
+
 /// Key-value keys allow `[-/_=.a-zA-Z0-9]`; anything else is hex-encoded.
 fn kv_key(key: &str) -> String {
     let ok = !key.is_empty()
@@ -112,33 +163,11 @@ impl DedupeStore {
         ttl: Duration,
         replicas: usize,
     ) -> Result<Self, DedupeError> {
-        use async_nats::jetstream::stream::{Config, DiscardPolicy, StorageType};
         let js = client.jetstream();
         if let Ok(s) = js.get_key_value(bucket).await {
             return Ok(DedupeStore::KeyValue(Arc::new(s)));
         }
-        // The bucket's backing stream, created directly: the same layout
-        // `create_key_value` uses, but accepted by nats-server 2.9 too.
-        js.get_or_create_stream(Config {
-            name: format!("KV_{bucket}"),
-            description: Some("herald processed-event keys".into()),
-            subjects: vec![format!("$KV.{bucket}.>")],
-            max_messages_per_subject: 1,
-            max_age: ttl,
-            storage: StorageType::File,
-            allow_rollup: true,
-            deny_delete: true,
-            allow_direct: true,
-            discard: DiscardPolicy::New,
-            num_replicas: replicas.max(1),
-            max_messages: -1,
-            max_bytes: -1,
-            max_message_size: -1,
-            duplicate_window: ttl.min(Duration::from_secs(120)),
-            ..Default::default()
-        })
-        .await
-        .map_err(|e| DedupeError(format!("create bucket {bucket}: {e}")))?;
+        create_bucket(client, bucket, ttl, replicas).await?;
         let store = js
             .get_key_value(bucket)
             .await

@@ -46,6 +46,71 @@ pub const DLQ_TIME: &str = "Herald-Dlq-Time";
 /// `application/json`.
 pub const JSON: &str = "application/json";
 
+/// Why a header value a caller supplied cannot be sent.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HeaderValueError {
+    /// Empty or only blanks: as an idempotency key it would make unrelated events
+    /// duplicates of each other.
+    #[error("{0} is empty; give a non-blank value or leave it out")]
+    Blank(&'static str),
+    /// CR or LF would end the header line (header injection); NUL breaks child processes
+    /// and C consumers. The NATS client itself panics on CR/LF.
+    #[error(
+        "{0} contains a control character ({1}); CR, LF and NUL are not allowed in header values"
+    )]
+    ControlCharacter(&'static str, &'static str),
+}
+
+/// Checks a header value a caller supplied: no CR, LF or NUL (the NATS client panics on
+/// CR/LF, and a NUL breaks every `--exec` child that receives it as an environment value).
+pub fn check_value(name: &'static str, value: &str) -> Result<(), HeaderValueError> {
+    for (c, label) in [('\r', "CR"), ('\n', "LF"), ('\0', "NUL")] {
+        if value.contains(c) {
+            return Err(HeaderValueError::ControlCharacter(name, label));
+        }
+    }
+    Ok(())
+}
+
+/// Checks an idempotency key: [`check_value`], and not empty or all blank.
+pub fn check_key(name: &'static str, value: &str) -> Result<(), HeaderValueError> {
+    if value.trim().is_empty() {
+        return Err(HeaderValueError::Blank(name));
+    }
+    check_value(name, value)
+}
+
+/// A received idempotency key, if it is one: empty and all-blank values are absent
+/// (any client can send `Nats-Msg-Id: ""`; treating it as a key would make every such
+/// event a duplicate of the first), and so are values holding a NUL byte (they would
+/// break every `--exec` child that gets the key in its environment).
+pub fn received_key(hm: &async_nats::HeaderMap) -> Option<String> {
+    hm.get(MSG_ID)
+        .map(|v| v.as_str().trim())
+        .filter(|v| !v.is_empty() && check_value(MSG_ID, v).is_ok())
+        .map(str::to_string)
+}
+
+/// The canonical form of an identity value used as a duplicate key: UUIDs lower-cased and
+/// hyphenated (`ABC...` and `abc...` are the same event), numbers in decimal, other
+/// strings trimmed; `None` for empty strings and other JSON types.
+pub fn canonical_identity(v: &serde_json::Value) -> Option<String> {
+    match v {
+        serde_json::Value::String(s) => {
+            let s = s.trim();
+            if s.is_empty() {
+                return None;
+            }
+            Some(match uuid::Uuid::try_parse(s) {
+                Ok(u) => u.hyphenated().to_string(),
+                Err(_) => s.to_string(),
+            })
+        }
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
 /// A fresh W3C `traceparent` (`00-<trace id>-<span id>-01`).
 pub fn new_traceparent() -> String {
     let trace: u128 = rand::random::<u128>() | 1;

@@ -8,6 +8,9 @@ use chrono::{DateTime, Utc};
 use herald_contracts::events::Heartbeat;
 use uuid::Uuid;
 
+use crate::consumer::Shutdown;
+use crate::publisher::{Publish, Publisher};
+
 /// The subject prefix of herald-internal heartbeats (`herald.heartbeat.>`).
 pub const HEARTBEAT_PREFIX: &str = "herald.heartbeat.";
 
@@ -44,4 +47,36 @@ pub fn new_heartbeat(
         metadata: None,
         extra: serde_json::Map::new(),
     }
+}
+
+/// Publishes a heartbeat for the publisher's service every `interval` until
+/// `shutdown`. A failed beat is logged and tried again at the next tick; the
+/// monitor allows three missed intervals before calling a service down.
+pub fn spawn(
+    publisher: Publisher,
+    interval: Duration,
+    shutdown: Shutdown,
+) -> tokio::task::JoinHandle<()> {
+    let service = publisher.service().to_owned();
+    let instance = Uuid::new_v4();
+    let started_at = Utc::now();
+    let subject = heartbeat_subject(&service);
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = ticker.tick() => {}
+                _ = shutdown.requested() => return,
+            }
+            let beat = new_heartbeat(&service, instance, interval, started_at, Utc::now());
+            let id = beat.heartbeat_id.to_string();
+            if let Err(e) = publisher
+                .publish(&subject, &beat, Publish::build().message_id(id))
+                .await
+            {
+                tracing::warn!(%service, error = %e, "heartbeat not sent");
+            }
+        }
+    })
 }

@@ -92,6 +92,11 @@ pub struct Plan {
     pub dry_run: bool,
     /// One entry per desired stream, in catalog order (`DLQ` last).
     pub streams: Vec<StreamPlan>,
+    /// Every catalog consumer's durable (pull) consumer: (name, created now). Services'
+    /// credentials may not create consumers (a push consumer could deliver anywhere).
+    pub durables: Vec<(String, bool)>,
+    /// Every catalog consumer's duplicate-store bucket: (name, created now).
+    pub buckets: Vec<(String, bool)>,
 }
 
 impl Plan {
@@ -380,6 +385,8 @@ impl Provisioner {
         let mut plan = Plan {
             dry_run,
             streams: Vec::new(),
+            durables: Vec::new(),
+            buckets: Vec::new(),
         };
         for def in self.desired() {
             let want = stream_config(&def);
@@ -439,7 +446,94 @@ impl Provisioner {
                 action,
             });
         }
+        plan.durables = self.apply_durables(dry_run).await?;
+        plan.buckets = self.apply_dedupe_buckets(dry_run).await?;
         Ok(plan)
+    }
+
+    /// Creates the durable pull consumer of every catalog consumer that lacks one, with
+    /// the settings a [`crate::Consumer`] built from the declaration would use. Services
+    /// then only look their durable up; the generated permissions grant them no consumer
+    /// creation at all, so none can make a push consumer delivering to any subject.
+    pub async fn apply_durables(
+        &self,
+        dry_run: bool,
+    ) -> Result<Vec<(String, bool)>, ProvisionError> {
+        let js = self.client.jetstream();
+        let mut out = Vec::new();
+        for c in self.contracts.consumers() {
+            let cfg = crate::consumer::ConsumerConfig::from_def(&c);
+            let Some(stream_name) =
+                crate::consumer::stream_for_filter(self.contracts.as_ref(), &c.filter)
+            else {
+                continue;
+            };
+            let api = |e: &dyn fmt::Display| ProvisionError::Api {
+                stream: stream_name.clone(),
+                detail: format!("consumer {}: {e}", cfg.durable),
+            };
+            let stream = match js.get_stream(&stream_name).await {
+                Ok(s) => s,
+                // Not provisioned (dry run): it would be created with the stream.
+                Err(_) if dry_run => {
+                    out.push((cfg.durable.clone(), true));
+                    continue;
+                }
+                Err(e) => return Err(api(&e)),
+            };
+            let exists = stream
+                .get_consumer::<async_nats::jetstream::consumer::pull::Config>(&cfg.durable)
+                .await
+                .is_ok();
+            if !exists && !dry_run {
+                stream
+                    .create_consumer(crate::consumer::pull_config(&cfg))
+                    .await
+                    .map_err(|e| api(&e))?;
+            }
+            out.push((cfg.durable.clone(), !exists));
+        }
+        Ok(out)
+    }
+
+    /// Creates the duplicate-store bucket of every catalog consumer that lacks one
+    /// (`herald streams apply` runs this with the admin's rights; services may only read
+    /// and write their own bucket). Returns `(bucket, created)` per consumer; a dry run
+    /// creates nothing and reports what is missing as `created`.
+    pub async fn apply_dedupe_buckets(
+        &self,
+        dry_run: bool,
+    ) -> Result<Vec<(String, bool)>, ProvisionError> {
+        let js = self.client.jetstream();
+        let streams = self.contracts.streams();
+        let mut out = Vec::new();
+        for c in self.contracts.consumers() {
+            let bucket = crate::dedupe::bucket_for(&c.durable_name());
+            let exists = js.get_stream(format!("KV_{bucket}")).await.is_ok();
+            let created = if exists {
+                false
+            } else if dry_run {
+                true
+            } else {
+                let replicas =
+                    crate::consumer::stream_for_filter(self.contracts.as_ref(), &c.filter)
+                        .and_then(|name| streams.iter().find(|s| s.name == name))
+                        .map_or(1, |s| s.replicas);
+                crate::dedupe::create_bucket(
+                    &self.client,
+                    &bucket,
+                    crate::dedupe::DEFAULT_TTL,
+                    replicas,
+                )
+                .await
+                .map_err(|e| ProvisionError::Api {
+                    stream: format!("KV_{bucket}"),
+                    detail: e.to_string(),
+                })?
+            };
+            out.push((bucket, created));
+        }
+        Ok(out)
     }
 
     /// Every stream on the server (not only herald's), for `herald streams ls`.

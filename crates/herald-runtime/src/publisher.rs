@@ -67,6 +67,8 @@ pub enum PublishErrorKind {
     PermissionDenied,
     /// Per-message TTL requested from a server older than 2.11.
     TtlUnsupported,
+    /// A header value the caller supplied is blank (idempotency key) or holds CR, LF or NUL.
+    InvalidHeader,
     /// JetStream refused the message for another reason.
     Rejected,
     /// Every retry inside the duplicate window failed; the outcome is unknown.
@@ -127,6 +129,9 @@ pub enum PublishError {
         /// Server version.
         server_version: String,
     },
+    /// A header value the caller supplied cannot be sent; nothing was sent.
+    #[error("{0}")]
+    InvalidHeader(#[from] h::HeaderValueError),
     /// JetStream returned an error.
     #[error("JetStream rejected the event: {0}")]
     Rejected(String),
@@ -158,6 +163,7 @@ impl PublishError {
             PublishError::NoStream(_) => PublishErrorKind::NoStream,
             PublishError::PermissionDenied { .. } => PublishErrorKind::PermissionDenied,
             PublishError::TtlUnsupported { .. } => PublishErrorKind::TtlUnsupported,
+            PublishError::InvalidHeader(_) => PublishErrorKind::InvalidHeader,
             PublishError::Rejected(_) => PublishErrorKind::Rejected,
             PublishError::RetriesExhausted { .. } => PublishErrorKind::RetriesExhausted,
         }
@@ -172,6 +178,7 @@ impl PublishError {
                 | PublishErrorKind::UnknownSubject
                 | PublishErrorKind::UnknownSchema
                 | PublishErrorKind::TooLarge
+                | PublishErrorKind::InvalidHeader
         )
     }
 
@@ -264,10 +271,36 @@ impl Publish {
         self
     }
 
+    /// Checks every header value given: an idempotency key that is blank, or any value
+    /// holding CR, LF or NUL, is an [`PublishError::InvalidHeader`] (also checked by every
+    /// publish, before anything is sent).
+    pub fn check(&self) -> Result<(), PublishError> {
+        if let Some(k) = &self.message_id {
+            h::check_key("idempotency key (Nats-Msg-Id)", k)?;
+        }
+        let values = [
+            ("correlation id", &self.correlation_id),
+            ("traceparent", &self.traceparent),
+            ("reply-to", &self.reply_to),
+            ("source", &self.source),
+            ("schema", &self.schema),
+        ];
+        for (name, v) in values {
+            if let Some(v) = v {
+                h::check_value(name, v)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Continue the causal chain of a consumed event: same correlation id, child trace span.
+    /// A received correlation id that could not be sent again (a NUL byte) is replaced by a
+    /// fresh one rather than failing the handler's publish.
     pub fn caused_by(mut self, headers: &HeaderMap) -> Self {
         if let Some(c) = headers.get(h::CE_CORRELATIONID) {
-            self.correlation_id = Some(c.as_str().to_string());
+            if h::check_value("correlation id", c.as_str()).is_ok() {
+                self.correlation_id = Some(c.as_str().to_string());
+            }
         }
         if let Some(tp) = headers.get(h::TRACEPARENT) {
             self.traceparent = Some(h::child_traceparent(tp.as_str()));
@@ -483,6 +516,7 @@ impl Publisher {
         payload: &Bytes,
         o: &Publish,
     ) -> Result<(HeaderMap, String, String, Duration), PublishError> {
+        o.check()?;
         let route = self
             .inner
             .contracts
@@ -513,6 +547,7 @@ impl Publisher {
             .value
             .get(&route.identity_field)
             .and_then(value_as_id)
+            .filter(|id| h::check_value("event id", id).is_ok())
             .unwrap_or_else(h::fast_uuid);
         let message_id = o.message_id.clone().unwrap_or_else(|| event_id.clone());
         let correlation_id = o.correlation_id.clone().unwrap_or_else(h::fast_uuid);
@@ -520,6 +555,7 @@ impl Publisher {
             .value
             .get("timestamp")
             .and_then(|v| v.as_str())
+            .filter(|t| h::check_value("timestamp", t).is_ok())
             .map(str::to_string)
             .unwrap_or_else(|| chrono::Utc::now().to_rfc3339());
         let source = o

@@ -531,9 +531,7 @@ async fn dlq_replay_round_trip_survives_a_crash_between_republish_and_removal() 
     // Crash simulation: entry 1 republished, but the process died before removing it.
     let first = &entries[0];
     let before = stream_count(&client, "USAGE").await;
-    dlq.republish(first, &format!("replay:{}", first.seq))
-        .await
-        .unwrap();
+    dlq.republish(first, &Dlq::replay_id(first)).await.unwrap();
     assert_eq!(stream_count(&client, "USAGE").await, before + 1);
     // Replay everything: entry 1's republish is recognised as a duplicate, nothing is lost.
     let replayed = dlq.replay_all(&DlqFilter::default(), false).await.unwrap();
@@ -570,8 +568,8 @@ async fn dlq_replay_round_trip_survives_a_crash_between_republish_and_removal() 
     let mut got = got.lock().unwrap().clone();
     got.sort();
     let mut want = [
-        format!("{}|replay:{}", event_id("r-1"), entries[0].seq),
-        format!("{}|replay:{}", event_id("r-2"), entries[1].seq),
+        format!("{}|{}", event_id("r-1"), Dlq::replay_id(&entries[0])),
+        format!("{}|{}", event_id("r-2"), Dlq::replay_id(&entries[1])),
     ];
     want.sort();
     assert_eq!(got, want);

@@ -8,8 +8,8 @@
 //! - **one user per service**, allowed to publish only the concrete subjects of
 //!   the topics it produces, plus exactly the JetStream API subjects its own
 //!   durable consumers need (stream info, create/info/next of *its* durables,
-//!   acks on them), the dead-letter subjects of what it consumes, and its own
-//!   duplicate-store bucket. It subscribes only to inboxes (replies, pulled
+//!   acks on them), the dead-letter subjects of what it consumes, and get/put on
+//!   its own duplicate-store bucket (which `herald streams apply` creates). It subscribes only to inboxes (replies, pulled
 //!   messages, publish acks). Creating a consumer goes through the extended
 //!   `$JS.API.CONSUMER.CREATE.<stream>.<durable>.<filter>` subject, so the
 //!   permission pins the filter too: a service cannot point its durable at a
@@ -87,7 +87,14 @@ pub struct UserSpec {
 /// Name of the key-value bucket a consumer's durable duplicate store uses
 /// (`herald consume --dedupe kv` and the fault tests use this name).
 pub fn dedupe_bucket(durable: &str) -> String {
-    format!("herald-dedupe-{}", durable.replace('.', "_"))
+    herald_runtime::dedupe::bucket_for(durable)
+}
+
+/// The inbox subscription of user `name` as [`plan`] writes it; [`generate`] replaces the
+/// name by the user's public nkey for nkey users (the identity herald's client derives
+/// its prefix from). No user can subscribe to another user's replies.
+pub fn inbox_subject(name: &str) -> String {
+    format!("{}.>", herald_runtime::connection::inbox_prefix_for(name))
 }
 
 fn add(set: &mut BTreeSet<String>, s: impl Into<String>) {
@@ -117,8 +124,9 @@ pub fn plan(catalog: &Catalog) -> Vec<UserSpec> {
     for service in catalog.services() {
         let name = service.name.clone();
         let mut p = Permissions::default();
-        // Replies to requests, pulled messages and publish acks all arrive on inboxes.
-        add(&mut p.subscribe, "_INBOX.>");
+        // Replies to requests, pulled messages and publish acks arrive on this user's own
+        // inbox prefix (herald's client uses it; see `inbox_subject`).
+        add(&mut p.subscribe, inbox_subject(&name));
         for topic in catalog.topics() {
             if !catalog.producers_of(topic).contains(&name.as_str()) {
                 continue;
@@ -162,22 +170,31 @@ pub fn plan(catalog: &Catalog) -> Vec<UserSpec> {
             };
             let (x, d) = (stream.name.as_str(), c.durable_name());
             add(&mut p.publish, format!("$JS.API.STREAM.INFO.{x}"));
-            add(
-                &mut p.publish,
-                format!("$JS.API.CONSUMER.CREATE.{x}.{d}.{}", c.filter),
-            );
+            // No consumer creation: `herald streams apply` creates the durable as a pull
+            // consumer. A service allowed to create it could make it a push consumer
+            // delivering to any subject (the server does not check `deliver_subject`
+            // against the creator's permissions).
             add(&mut p.publish, format!("$JS.API.CONSUMER.INFO.{x}.{d}"));
             add(&mut p.publish, format!("$JS.API.CONSUMER.MSG.NEXT.{x}.{d}"));
             add(&mut p.publish, format!("$JS.ACK.{x}.{d}.>"));
+            // The max-deliveries backstop (`herald consume`): the advisories of its own
+            // durable, and the stream's messages by sequence (also how undecodable
+            // messages are read, see herald_runtime::poison).
+            add(
+                &mut p.subscribe,
+                format!("$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{x}.{d}"),
+            );
+            add(&mut p.publish, format!("$JS.API.STREAM.MSG.GET.{x}"));
             // Dead letters of what it consumes, and nothing else.
             add(
                 &mut p.publish,
                 format!("{}.{}", catalog.dlq().subject_prefix, c.filter),
             );
-            // Its own durable duplicate store.
+            // Its own durable duplicate store: get and put only. `herald streams apply`
+            // (admin) creates the bucket; a service that could create "its" bucket's
+            // stream could also make it source any other stream and read it back.
             let b = dedupe_bucket(&d);
             add(&mut p.publish, format!("$JS.API.STREAM.INFO.KV_{b}"));
-            add(&mut p.publish, format!("$JS.API.STREAM.CREATE.KV_{b}"));
             add(&mut p.publish, format!("$JS.API.STREAM.MSG.GET.KV_{b}"));
             add(&mut p.publish, format!("$JS.API.DIRECT.GET.KV_{b}.>"));
             add(&mut p.publish, format!("$KV.{b}.>"));
@@ -227,8 +244,36 @@ pub fn plan(catalog: &Catalog) -> Vec<UserSpec> {
             add(&mut op.publish, s.clone());
         }
     }
-    add(&mut op.subscribe, "_INBOX.>");
+    add(&mut op.subscribe, inbox_subject(OPERATOR_USER));
     add(&mut op.subscribe, "$JS.EVENT.ADVISORY.>");
+    // The operator reads herald's alerts (`herald tail 'alerts.>'`): an ordered consumer
+    // on the alerts stream, and the subjects themselves.
+    for t in catalog
+        .topics()
+        .iter()
+        .filter(|t| t.name.starts_with("alerts"))
+    {
+        for s in &t.subjects {
+            add(&mut op.subscribe, s.clone());
+        }
+        if let Some(stream) = catalog.streams().into_iter().find(|st| {
+            t.subjects
+                .iter()
+                .any(|s| st.subjects.iter().any(|p| filter_within(s, p)))
+        }) {
+            let x = &stream.name;
+            for s in [
+                format!("$JS.API.CONSUMER.CREATE.{x}"),
+                format!("$JS.API.CONSUMER.CREATE.{x}.>"),
+                format!("$JS.API.CONSUMER.DELETE.{x}.>"),
+                format!("$JS.API.CONSUMER.MSG.NEXT.{x}.>"),
+                format!("$JS.ACK.{x}.>"),
+                format!("$JS.FC.{x}.>"),
+            ] {
+                add(&mut op.publish, s);
+            }
+        }
+    }
     users.push(UserSpec {
         name: OPERATOR_USER.into(),
         role: Role::Operator,
@@ -237,7 +282,7 @@ pub fn plan(catalog: &Catalog) -> Vec<UserSpec> {
 
     let mut admin = Permissions::default();
     add(&mut admin.publish, "$JS.API.>");
-    add(&mut admin.subscribe, "_INBOX.>");
+    add(&mut admin.subscribe, inbox_subject(ADMIN_USER));
     users.push(UserSpec {
         name: ADMIN_USER.into(),
         role: Role::Admin,
@@ -407,10 +452,16 @@ pub fn generate(
     })?;
     let mut users = Vec::new();
     let mut passwords = Vec::new();
-    for spec in plan(catalog) {
+    for mut spec in plan(catalog) {
         let (secret_file, public_key) = match kind {
             SecretKind::Nkey => {
                 let kp = nkeys::KeyPair::new_user();
+                let by_name = inbox_subject(&spec.name);
+                if spec.permissions.subscribe.remove(&by_name) {
+                    spec.permissions
+                        .subscribe
+                        .insert(inbox_subject(&kp.public_key()));
+                }
                 let seed = kp.seed().map_err(|e| AuthError::Key(e.to_string()))?;
                 let path = out_dir.join(format!("{}.nk", spec.name));
                 write_private(&path, format!("{seed}\n").as_bytes())?;
@@ -495,9 +546,7 @@ mod tests {
         let users = plan(&catalog());
         let billing = user(&users, "billing-service");
         let p = &billing.permissions.publish;
-        assert!(p.contains(
-            "$JS.API.CONSUMER.CREATE.INGEST.billing-service--ingest.ingest.document.processed"
-        ));
+        assert!(!p.iter().any(|s| s.starts_with("$JS.API.CONSUMER.CREATE")));
         assert!(p.contains("$JS.API.CONSUMER.MSG.NEXT.INGEST.billing-service--ingest"));
         assert!(p.contains("$JS.ACK.INGEST.billing-service--ingest.>"));
         assert!(p.contains("dlq.ingest.document.processed"));
@@ -505,7 +554,7 @@ mod tests {
         assert!(!p.iter().any(|s| s.contains("ORCHESTRATOR")));
         assert_eq!(
             billing.permissions.subscribe.iter().collect::<Vec<_>>(),
-            vec!["_INBOX.>"]
+            vec!["_INBOX_billing-service.>"]
         );
     }
 

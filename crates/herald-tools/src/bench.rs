@@ -5,6 +5,7 @@
 
 pub mod consume;
 pub mod latency;
+pub mod serve;
 pub mod suite;
 pub mod validation;
 

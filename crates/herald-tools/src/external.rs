@@ -5,9 +5,14 @@
 //!
 //! | command | HTTP | outcome |
 //! |---|---|---|
-//! | exit 0 | 2xx | ack |
-//! | exit 75 (`EX_TEMPFAIL`), killed by a signal, timeout | 429, 5xx, timeout, connection error | retry with backoff |
-//! | any other exit | other status (4xx ...) | dead-letter `handler_rejected` with stderr / body |
+//! | exit 0 | 2xx, empty body or `{"status":"SUCCESS"}` | ack |
+//! | exit 75 (`EX_TEMPFAIL`), killed by a signal, timeout | `{"status":"RETRY"}`, 429, 5xx, timeout, connection error | retry with backoff |
+//! | any other exit | `{"status":"DROP"}`, other status (4xx ...) | dead-letter `handler_rejected` with stderr / body |
+//!
+//! HTTP requests use the CloudEvents binary mode (`ce-specversion`, `ce-id`,
+//! `ce-source`, `ce-type`, `ce-time`, `ce-dataschema` headers, the event as the
+//! body), and the responses follow Dapr's pub/sub contract too, so an app written
+//! for Dapr's delivery works unchanged.
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -157,17 +162,33 @@ async fn exec(command: &str, timeout: Duration, d: &Delivery) -> HandlerResult {
     }
 }
 
+/// Longest response body read from a handler (Dapr's status object is tiny).
+const MAX_RESPONSE_BODY: usize = 64 * 1024;
+
+/// Sends the event as a CloudEvents binary-mode request: the body is the event, the
+/// attributes are `ce-*` headers (what Dapr's pub/sub delivery and CloudEvents SDKs read).
 async fn http(url: &HttpUrl, timeout: Duration, d: &Delivery) -> HandlerResult {
-    let mut head = format!(
-        "POST {} HTTP/1.1\r\nHost: {}:{}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\nce-type: {}\r\n",
-        url.path,
-        url.host,
-        url.port,
-        d.payload.len(),
-        d.subject
-    );
+    use http_body_util::{BodyExt, Full, Limited};
+
+    let mut req = hyper::Request::builder()
+        .method("POST")
+        .uri(url.path.as_str())
+        .header("host", format!("{}:{}", url.host, url.port))
+        .header("content-type", h::JSON)
+        .header("connection", "close")
+        .header(h::CE_SPECVERSION, "1.0")
+        .header(h::CE_TYPE, d.subject.as_str());
+    // ce-id is required by CloudEvents: the event's, else its key, else its stream position.
+    let id = d
+        .header(h::CE_ID)
+        .map(str::to_string)
+        .or_else(|| d.key.clone())
+        .unwrap_or_else(|| format!("{}:{}", d.stream, d.stream_seq));
+    req = req.header(h::CE_ID, id);
+    if d.header(h::CE_SOURCE).is_none() {
+        req = req.header(h::CE_SOURCE, "herald");
+    }
     for name in [
-        h::CE_ID,
         h::CE_SOURCE,
         h::CE_CORRELATIONID,
         h::CE_DATASCHEMA,
@@ -176,43 +197,84 @@ async fn http(url: &HttpUrl, timeout: Duration, d: &Delivery) -> HandlerResult {
         h::MSG_ID,
     ] {
         if let Some(v) = d.header(name) {
-            if !v.contains(['\r', '\n']) {
-                head.push_str(&format!("{name}: {v}\r\n"));
+            if let Ok(v) = hyper::header::HeaderValue::from_str(v) {
+                req = req.header(name, v);
             }
         }
     }
-    head.push_str(&format!("Herald-Delivered: {}\r\n\r\n", d.delivered));
-    let call = async {
-        let mut s = tokio::net::TcpStream::connect((url.host.as_str(), url.port)).await?;
-        s.write_all(head.as_bytes()).await?;
-        s.write_all(&d.payload).await?;
-        let mut buf = Vec::new();
-        s.read_to_end(&mut buf).await?;
-        Ok::<Vec<u8>, std::io::Error>(buf)
+    let req = match req
+        .header("Herald-Delivered", d.delivered.to_string())
+        .body(Full::new(d.payload.clone()))
+    {
+        Ok(r) => r,
+        Err(e) => {
+            return Err(HandlerError::Retry(format!(
+                "cannot build the request: {e}"
+            )))
+        }
     };
-    let buf = match tokio::time::timeout(timeout, call).await {
+    let call = async {
+        let s = tokio::net::TcpStream::connect((url.host.as_str(), url.port))
+            .await
+            .map_err(|e| e.to_string())?;
+        let (mut sender, conn) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(s))
+                .await
+                .map_err(|e| e.to_string())?;
+        tokio::spawn(conn);
+        let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
+        let status = resp.status().as_u16();
+        let body = Limited::new(resp.into_body(), MAX_RESPONSE_BODY)
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
+        Ok::<(u16, bytes::Bytes), String>((status, body))
+    };
+    let (status, body) = match tokio::time::timeout(timeout, call).await {
         Err(_) => {
             return Err(HandlerError::Retry(format!(
                 "HTTP timeout after {timeout:?}"
             )))
         }
         Ok(Err(e)) => return Err(HandlerError::Retry(format!("HTTP error: {e}"))),
-        Ok(Ok(b)) => b,
+        Ok(Ok(r)) => r,
     };
-    let text = String::from_utf8_lossy(&buf);
-    let status: u16 = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let body = text.split_once("\r\n\r\n").map(|x| x.1).unwrap_or("");
+    outcome(status, &body)
+}
+
+/// Maps a handler's answer, accepting Dapr's pub/sub response contract as well as
+/// herald's own: 2xx with an empty (or non-status) body or `{"status":"SUCCESS"}` acks;
+/// `{"status":"RETRY"}`, 429 and 5xx retry; `{"status":"DROP"}` and other 4xx dead-letter.
+fn outcome(status: u16, body: &[u8]) -> HandlerResult {
+    let text = String::from_utf8_lossy(body);
     match status {
-        200..=299 => Ok(()),
-        429 | 500..=599 | 0 => Err(HandlerError::Retry(truncate(&format!(
-            "HTTP {status}: {body}"
+        200..=299 => {
+            let dapr = serde_json::from_slice::<serde_json::Value>(body)
+                .ok()
+                .and_then(|v| {
+                    v.get("status")
+                        .and_then(|s| s.as_str())
+                        .map(str::to_ascii_uppercase)
+                });
+            match dapr.as_deref() {
+                None | Some("SUCCESS") | Some("") => Ok(()),
+                Some("RETRY") => Err(HandlerError::Retry(truncate(&format!(
+                    "HTTP {status}: the app asked to retry (status RETRY)"
+                )))),
+                Some("DROP") => Err(HandlerError::Reject(truncate(&format!(
+                    "HTTP {status}: the app dropped the event (status DROP): {text}"
+                )))),
+                Some(other) => Err(HandlerError::Retry(truncate(&format!(
+                    "HTTP {status}: unknown status {other:?} (expected SUCCESS, RETRY or DROP)"
+                )))),
+            }
+        }
+        429 | 500..=599 => Err(HandlerError::Retry(truncate(&format!(
+            "HTTP {status}: {text}"
         )))),
         _ => Err(HandlerError::Reject(truncate(&format!(
-            "HTTP {status}: {body}"
+            "HTTP {status}: {text}"
         )))),
     }
 }
@@ -278,6 +340,8 @@ mod tests {
         let req = req.await.unwrap();
         assert!(req.starts_with("POST /events HTTP/1.1"), "{req}");
         assert!(req.contains("ce-type: usage.metered.api_call"), "{req}");
+        assert!(req.contains("ce-specversion: 1.0"), "{req}");
+        assert!(req.contains("ce-id: e-1"), "{req}");
         assert!(req.ends_with("{\"event_id\":\"e-1\"}"), "{req}");
         for (status, retry) in [
             ("503 Service Unavailable", true),
@@ -306,6 +370,26 @@ mod tests {
                 .await,
             Err(HandlerError::Retry(_))
         ));
+    }
+
+    #[test]
+    fn dapr_response_contract_maps_to_outcomes() {
+        assert_eq!(outcome(200, b""), Ok(()));
+        assert_eq!(outcome(204, b""), Ok(()));
+        assert_eq!(outcome(200, br#"{"status":"SUCCESS"}"#), Ok(()));
+        assert_eq!(outcome(200, b"thanks"), Ok(()));
+        assert!(matches!(
+            outcome(200, br#"{"status":"RETRY"}"#),
+            Err(HandlerError::Retry(_))
+        ));
+        assert!(
+            matches!(outcome(200, br#"{"status":"DROP"}"#), Err(HandlerError::Reject(e)) if e.contains("DROP"))
+        );
+        assert!(matches!(outcome(429, b""), Err(HandlerError::Retry(_))));
+        assert!(matches!(outcome(503, b""), Err(HandlerError::Retry(_))));
+        assert!(
+            matches!(outcome(404, b"no route"), Err(HandlerError::Reject(e)) if e == "HTTP 404: no route")
+        );
     }
 
     #[tokio::test]

@@ -2,12 +2,13 @@
 //! `herald` binary drives them; a service never links this crate.
 //!
 //! - [`demo`]: the platform's services exchanging events, faults included;
-//! - [`bench`]: side-by-side benchmarks against the raw client;
+//! - [`mod@bench`]: side-by-side benchmarks against the raw client;
 //! - [`monitor`]: `herald watch`, alerts from heartbeats, backlogs and dead letters;
 //! - [`auth`]: least-privilege NATS users derived from the catalog;
 //! - [`tail`]: follow a subject, marking invalid events;
 //! - [`external`]: hand events to a command or an HTTP endpoint (`herald consume`);
-//! - [`metrics_http`]: serve `/metrics` over HTTP.
+//! - [`metrics_http`]: serve `/metrics` over HTTP;
+//! - [`tokens`]: bearer tokens for `herald serve`, one per service.
 
 pub mod auth;
 pub mod bench;
@@ -16,3 +17,4 @@ pub mod external;
 pub mod metrics_http;
 pub mod monitor;
 pub mod tail;
+pub mod tokens;

@@ -59,9 +59,14 @@ pub async fn tail(
     filter: &str,
     start: TailStart,
 ) -> Result<impl Stream<Item = TailEvent>, TailError> {
+    let mark = client.permission_violation_mark();
+    // A refused request looks like a timeout to the client: say what really happened.
     let err = |d: String| TailError {
         filter: filter.to_string(),
-        detail: d,
+        detail: match client.permission_violation_since(mark) {
+            Some(v) => format!("permission denied: {v}"),
+            None => d,
+        },
     };
     let stream_name = stream_for_filter(contracts.as_ref(), filter)
         .ok_or_else(|| err("no stream in the catalog captures it".into()))?;

@@ -71,6 +71,7 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<Outcome> {
         None => "herald's embedded contracts".to_string(),
     };
     let g = auth::generate(&catalog, kind, out, &source)?;
+    let tokens = herald_tools::tokens::generate(&catalog, out)?;
     match global.format {
         Format::Json => print_json(&json!({
             "server_conf": g.server_conf,
@@ -82,6 +83,8 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<Outcome> {
                 "publish": u.spec.permissions.publish,
                 "subscribe": u.spec.permissions.subscribe,
             })).collect::<Vec<_>>(),
+            "serve_tokens": tokens.tokens_file,
+            "tokens": tokens.files.iter().map(|(s, f)| json!({"service": s, "token_file": f})).collect::<Vec<_>>(),
         }))?,
         Format::Text | Format::Markdown => {
             crate::outln!("wrote {} (mode 0600)", g.server_conf.display());
@@ -102,6 +105,12 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<Outcome> {
             crate::outln!(
                 "start the server with: nats-server -js -c {}",
                 g.server_conf.display()
+            );
+            crate::outln!(
+                "wrote {} HTTP bearer tokens under {} (mode 0600); run: herald serve --tokens {}",
+                tokens.files.len(),
+                out.join("tokens").display(),
+                tokens.tokens_file.display()
             );
         }
     }

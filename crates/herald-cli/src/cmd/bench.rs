@@ -5,6 +5,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use herald_runtime::Provisioner;
 use herald_test_server::NatsServer;
+use herald_tools::bench::serve::ServeBench;
 use herald_tools::bench::suite::{Suite, Which};
 use herald_tools::bench::PublishBench;
 use serde_json::json;
@@ -33,6 +34,25 @@ enum BenchCommand {
         #[arg(long, default_value_t = 512)]
         size: usize,
         /// Acks in flight.
+        #[arg(long, default_value_t = 256)]
+        in_flight: usize,
+        /// Alternating rounds.
+        #[arg(long, default_value_t = 4)]
+        rounds: usize,
+    },
+    /// Publishing over HTTP (`herald serve`, keep-alive HTTP/1.1 clients) vs the library publisher.
+    #[command(
+        after_help = "Without --server, herald starts its own nats-server (needs `nats-server` on PATH). \
+herald serve runs in-process on a loopback port. Goal: serve >= 0.5x the library."
+    )]
+    Serve {
+        /// Events per side.
+        #[arg(long, default_value_t = 20_000)]
+        events: usize,
+        /// Concurrent HTTP clients (one keep-alive connection each; default: as many as the library's acks in flight).
+        #[arg(long, default_value_t = 256)]
+        clients: usize,
+        /// Library acks in flight.
         #[arg(long, default_value_t = 256)]
         in_flight: usize,
         /// Alternating rounds.
@@ -86,12 +106,29 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<Outcome> {
         "metadata": {"endpoint": "/v1/chat"},
         "cost": {"amount": 0.001, "currency": "EUR"}
     });
+    if let BenchCommand::Serve {
+        events,
+        clients,
+        in_flight,
+        rounds,
+    } = &args.command
+    {
+        let bench = ServeBench {
+            events: *events,
+            clients: *clients,
+            in_flight: *in_flight,
+            rounds: *rounds,
+            subject: subject.into(),
+            template,
+        };
+        return serve_bench(global, catalog, bench);
+    }
     let (which, events, rate) = match &args.command {
         BenchCommand::All { events } => (Which::All, *events, 1_000.0),
         BenchCommand::Validate { events } => (Which::Validate, *events, 1_000.0),
         BenchCommand::Consume { events } => (Which::Consume, *events, 1_000.0),
         BenchCommand::Latency { events, rate } => (Which::Latency, *events, *rate),
-        BenchCommand::Publish { .. } => (Which::Publish, 0, 0.0),
+        BenchCommand::Publish { .. } | BenchCommand::Serve { .. } => (Which::Publish, 0, 0.0),
     };
     if which != Which::Publish {
         return suite(global, catalog, which, events, rate);
@@ -140,6 +177,52 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<Outcome> {
         }),
         _ => Ok(Outcome::Ok),
     }
+}
+
+/// `herald bench serve`: HTTP publishing vs the library, on `--server` or an embedded server.
+fn serve_bench(
+    global: &Global,
+    catalog: herald_contracts::Catalog,
+    bench: ServeBench,
+) -> anyhow::Result<Outcome> {
+    if bench.events == 0 || bench.clients == 0 {
+        anyhow::bail!("--events and --clients must be at least 1");
+    }
+    super::nats::runtime()?.block_on(async {
+        let mut embedded = None;
+        let mut g = global.clone();
+        if g.server.is_none() {
+            let s = NatsServer::start()
+                .await
+                .context("cannot start an embedded nats-server")?;
+            eprintln!("embedded nats-server at {}", s.url());
+            g.server = Some(s.url());
+            embedded = Some(s);
+        }
+        let url = g.server.clone().unwrap_or_default();
+        let client = super::nats::connect(&g, "herald-bench").await?;
+        let contracts: Arc<dyn herald_runtime::Contracts> = Arc::new(
+            herald_contracts::Catalog::from_files(catalog.files().clone())?,
+        );
+        Provisioner::new(client.clone(), contracts)
+            .apply(false, false)
+            .await?;
+        let report = bench.run(&url, &catalog).await?;
+        match global.format {
+            Format::Json => print_json(&json!({
+                "events": report.events, "clients": report.clients,
+                "library_events_per_sec": report.library_eps, "serve_events_per_sec": report.serve_eps,
+                "ratio": report.ratio(), "server": client.server_version_text(),
+            }))?,
+            Format::Text | Format::Markdown => println!(
+                "{report}\nserver: nats-server {}",
+                client.server_version_text()
+            ),
+        }
+        client.drain().await;
+        drop(embedded);
+        Ok(Outcome::Ok)
+    })
 }
 
 /// `herald bench all|validate|consume|latency`: the suite, on an embedded server.

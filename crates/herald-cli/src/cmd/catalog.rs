@@ -8,14 +8,26 @@ use crate::{Global, Outcome};
 
 /// Show topics, subjects with their schemas, and consumers.
 #[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Contracts: --contracts DIR, else the nearest contracts/catalog.toml from the current directory \
+upwards, else the contracts built into herald; the first line (or the `contracts` field in JSON) says which."
+)]
 pub struct Args {}
 
 /// Runs `herald catalog`.
 pub fn run(global: &Global, _args: &Args) -> anyhow::Result<Outcome> {
+    let source = global.contracts_source();
     let catalog = global.catalog()?;
     match global.format {
-        Format::Json => print_json(&as_json(&catalog))?,
-        Format::Text | Format::Markdown => print_text(&catalog),
+        Format::Json => {
+            let mut v = as_json(&catalog);
+            v["contracts"] = source.to_json();
+            print_json(&v)?
+        }
+        Format::Text | Format::Markdown => {
+            crate::outln!("contracts: {}", source.describe());
+            print_text(&catalog)
+        }
     }
     Ok(Outcome::Ok)
 }

@@ -9,6 +9,8 @@ use crate::{Global, Outcome};
     after_help = "Checks: schemas valid against the 2020-12 metaschema; $ids unique and matching their paths; \
 every $ref resolves offline; every subject maps to a schema and matches its topic; every producer and consumer \
 is declared; valid examples validate and invalid ones fail for their stated reason.\n\n\
+Contracts: --contracts DIR, else the nearest contracts/catalog.toml from the current directory upwards, \
+else the contracts built into herald; the first line of output (or the `contracts` field in JSON) says which.\n\n\
 Exit codes: 0 all checks pass, 1 a check failed, 2 the contracts could not be read."
 )]
 pub struct Args {
@@ -19,6 +21,7 @@ pub struct Args {
 
 /// Runs `herald check`.
 pub fn run(global: &Global, args: &Args) -> anyhow::Result<Outcome> {
+    let source = global.contracts_source();
     let files = global.contract_files()?;
     let (catalog, mut report) = herald_contracts::check::run(files);
     if let Some(rev) = &args.base {
@@ -34,13 +37,18 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<Outcome> {
     }
     match global.format {
         Format::Json => print_json(&serde_json::json!({
+            "contracts": source.to_json(),
             "passed": report.passed(),
             "failures": report.failure_count(),
             "report": report,
         }))?,
         Format::Text | Format::Markdown => {
             let style = Style::stdout();
-            crate::outln!("{} {}", style.bold("herald check"), report.origin);
+            crate::outln!(
+                "{} contracts: {}",
+                style.bold("herald check"),
+                source.describe()
+            );
             for c in &report.checks {
                 let mark = if c.passed() {
                     style.green("ok  ")

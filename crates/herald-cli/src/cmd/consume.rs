@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use herald_runtime::consumer::{termination_signal, watch_max_deliveries};
+use herald_runtime::consumer::{termination_signal, watch_max_deliveries_of};
 use herald_runtime::{Consumer, ConsumerConfig, DedupeStore, Shutdown};
 use herald_tools::external::{ExternalHandler, HttpUrl};
 
@@ -23,9 +23,10 @@ pub enum DedupeKind {
 /// Consume a subject for a service, handing each valid event to a command or an HTTP endpoint.
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "The event is the command's standard input (or the POST body). Command exit 0 / HTTP 2xx: ack.\n\
-Exit 75 (EX_TEMPFAIL) / HTTP 429, 5xx or timeout: retry with backoff. Any other exit / 4xx: dead-letter\n\
-(handler_rejected, with stderr or the body). Invalid events go to the DLQ without reaching the handler.\n\
+    after_help = "The event is the command's standard input (or the POST body, with CloudEvents binary-mode\n\
+ce-* headers). Command exit 0 / HTTP 2xx (empty or {\"status\":\"SUCCESS\"}): ack.\n\
+Exit 75 (EX_TEMPFAIL) / HTTP 429, 5xx, timeout or {\"status\":\"RETRY\"}: retry with backoff. Any other exit /\n\
+4xx or {\"status\":\"DROP\"}: dead-letter (handler_rejected, with stderr or the body). Dapr pub/sub apps work unchanged. Invalid events go to the DLQ without reaching the handler.\n\
 Environment for commands: HERALD_SUBJECT HERALD_STREAM HERALD_STREAM_SEQ HERALD_DELIVERED HERALD_SCHEMA\n\
 HERALD_CORRELATION_ID HERALD_MESSAGE_ID. Stops gracefully on SIGINT/SIGTERM.\n\n\
 Examples:\n  herald consume --service billing-service --subject 'usage.metered.>' --exec 'python3 bill.py'\n  \
@@ -156,7 +157,7 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<Outcome> {
             &args.service,
             heartbeat_interval,
         );
-        let bucket = format!("herald-dedupe-{}", cfg.durable.replace('.', "_"));
+        let bucket = herald_runtime::dedupe::bucket_for(&cfg.durable);
         let store = match args.dedupe {
             DedupeKind::Memory => DedupeStore::default(),
             DedupeKind::Off => DedupeStore::Off,
@@ -165,9 +166,10 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<Outcome> {
         cfg = cfg.dedupe(store);
         let consumer = Consumer::new(client.clone(), contracts, cfg)?;
         let shutdown = Shutdown::new();
-        let watcher = tokio::spawn(watch_max_deliveries(
+        let watcher = tokio::spawn(watch_max_deliveries_of(
             client.clone(),
             consumer.stream_name().to_string(),
+            Some(consumer.config().durable.clone()),
             shutdown.clone(),
         ));
         let s = shutdown.clone();

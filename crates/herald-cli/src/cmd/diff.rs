@@ -18,6 +18,10 @@ use crate::{Global, Outcome};
 readers, old events); forward: the old schema accepts everything the new one does (old consumers, new events).\n\n\
 Examples:\n  herald diff UsageEvent@1.0.0 UsageEvent@1.1.0\n  herald diff old.json new.json --mode backward --policy strict\n  \
 herald --format markdown diff UsageEvent@1.0.0 ./UsageEvent-next.json\n\n\
+Warnings (printed, and in the JSON `warnings` field): NEW older than OLD (a downgrade), and OLD and NEW \
+being different schemas.\n\n\
+Contracts (for Name@VERSION): --contracts DIR, else the nearest contracts/catalog.toml from the current \
+directory upwards, else the contracts built into herald; the first line says which.\n\n\
 Exit codes: 0 compatible, 1 breaking (or undecidable), 2 error."
 )]
 pub struct Args {
@@ -37,6 +41,7 @@ struct Side {
     schema: Value,
     uri: Option<String>,
     name: Option<String>,
+    version: Option<herald_contracts::Version>,
     label: String,
 }
 
@@ -47,10 +52,13 @@ fn load(catalog: &Catalog, arg: &str) -> anyhow::Result<Side> {
         let schema: Value =
             serde_json::from_str(&text).with_context(|| format!("{arg} is not JSON"))?;
         let id = schema.get("$id").and_then(Value::as_str).map(String::from);
-        let name = id
+        let parsed = id
             .as_deref()
-            .and_then(|id| herald_contracts::schema::parse_id(&catalog.settings().schema_base, id))
-            .map(|(n, _)| n);
+            .and_then(|id| herald_contracts::schema::parse_id(&catalog.settings().schema_base, id));
+        let (name, version) = match parsed {
+            Some((n, v)) => (Some(n), Some(v)),
+            None => (None, None),
+        };
         let uri = id.or_else(|| {
             std::fs::canonicalize(path)
                 .ok()
@@ -60,6 +68,7 @@ fn load(catalog: &Catalog, arg: &str) -> anyhow::Result<Side> {
             schema,
             uri,
             name,
+            version,
             label: arg.to_string(),
         });
     }
@@ -71,6 +80,7 @@ fn load(catalog: &Catalog, arg: &str) -> anyhow::Result<Side> {
         schema: doc.document.clone(),
         uri: Some(doc.id.clone()),
         name: Some(doc.name.clone()),
+        version: Some(doc.version),
         label: doc.label(),
     })
 }
@@ -107,8 +117,15 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<Outcome> {
     }
     let (old_doc, new_doc) = (doc(&old, &reserved), doc(&new, &reserved));
     let report = evolution::compare_documents(&old_doc, &new_doc, &options, &catalog)?;
+    let warnings = warnings(&old, &new);
+    let source = global.contracts_source();
     match global.format {
-        Format::Json => print_json(&report)?,
+        Format::Json => {
+            let mut v = serde_json::to_value(&report)?;
+            v["contracts"] = source.to_json();
+            v["warnings"] = serde_json::json!(warnings);
+            print_json(&v)?
+        }
         Format::Markdown => {
             let mut consumers: Vec<String> = match &name {
                 Some(n) => catalog
@@ -121,16 +138,24 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<Outcome> {
             };
             consumers.dedup();
             let title = format!("{} → {}", old.label, new.label);
+            crate::outln!("<!-- contracts: {} -->", source.describe());
+            for w in &warnings {
+                crate::outln!("> **warning:** {w}\n");
+            }
             crate::out!("{}", render::markdown(&report, &title, &consumers));
         }
         Format::Text => {
             crate::outln!(
-                "{} → {} (mode {}, policy {})",
+                "{} → {} (mode {}, policy {}; contracts: {})",
                 old.label,
                 new.label,
                 report.mode,
-                report.policy
+                report.policy,
+                source.describe()
             );
+            for w in &warnings {
+                crate::outln!("warning: {w}");
+            }
             crate::out!("{}", render::text(&report));
         }
     }
@@ -139,4 +164,28 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<Outcome> {
     } else {
         Outcome::Failed
     })
+}
+
+/// What a user comparing these two sides probably did not mean: the comparison still
+/// runs (it can be useful), but the result needs reading with this in mind.
+fn warnings(old: &Side, new: &Side) -> Vec<String> {
+    let mut w = Vec::new();
+    if let (Some(a), Some(b)) = (&old.name, &new.name) {
+        if a != b {
+            w.push(format!(
+                "OLD is schema {a} and NEW is schema {b}: these are different schemas, not two \
+versions of one"
+            ));
+        }
+    }
+    if let (Some(a), Some(b)) = (old.version, new.version) {
+        let same_schema = old.name == new.name;
+        if same_schema && (b.major, b.minor, b.patch) < (a.major, a.minor, a.patch) {
+            w.push(format!(
+                "NEW ({b}) is older than OLD ({a}): this is a downgrade; swap the arguments to \
+judge the upgrade"
+            ));
+        }
+    }
+    w
 }

@@ -4,7 +4,7 @@ use anyhow::bail;
 use herald_runtime::{Dlq, DlqEntry, DlqFilter};
 use serde_json::json;
 
-use crate::output::{print_json, Format};
+use crate::output::{print_json, terminal_safe, Format};
 use crate::{Global, Outcome};
 
 /// Inspect and replay dead letters.
@@ -56,9 +56,14 @@ enum DlqCommand {
         all: bool,
         #[command(flatten)]
         filter: Filter,
-        /// Show what would be replayed.
+        /// Show what would be replayed (each original event counted once).
         #[arg(long)]
         dry_run: bool,
+    },
+    /// Drop one dead letter without replaying it.
+    Rm {
+        /// DLQ sequence.
+        seq: u64,
     },
 }
 
@@ -86,7 +91,7 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<Outcome> {
                             "SEQ", "SUBJECT", "REASON", "CONSUMER", "DELIV"
                         );
                         for e in &entries {
-                            let mut err = e.error.clone();
+                            let mut err = terminal_safe(&e.error, false);
                             if err.len() > 60 {
                                 let mut cut = 60;
                                 while !err.is_char_boundary(cut) {
@@ -97,7 +102,12 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<Outcome> {
                             }
                             println!(
                                 "{:>6}  {:<32} {:<17} {:<30} {:>5}  {}",
-                                e.seq, e.subject, e.reason, e.consumer, e.deliveries, err
+                                e.seq,
+                                terminal_safe(&e.subject, false),
+                                terminal_safe(&e.reason, false),
+                                terminal_safe(&e.consumer, false),
+                                e.deliveries,
+                                err
                             );
                         }
                         println!("{} dead letter(s)", entries.len());
@@ -125,15 +135,17 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<Outcome> {
                     }
                     Format::Text | Format::Markdown => {
                         println!("seq:        {}", e.seq);
-                        println!("subject:    {}", e.subject);
-                        println!("reason:     {}", e.reason);
-                        println!("error:      {}", e.error);
-                        println!("consumer:   {}", e.consumer);
+                        println!("subject:    {}", terminal_safe(&e.subject, false));
+                        println!("reason:     {}", terminal_safe(&e.reason, false));
+                        println!("error:      {}", terminal_safe(&e.error, false));
+                        println!("consumer:   {}", terminal_safe(&e.consumer, false));
                         println!(
                             "original:   {} seq {} ({} deliveries)",
-                            e.stream, e.stream_seq, e.deliveries
+                            terminal_safe(&e.stream, false),
+                            e.stream_seq,
+                            e.deliveries
                         );
-                        println!("time:       {}", e.time);
+                        println!("time:       {}", terminal_safe(&e.time, false));
                         println!("headers:");
                         let mut names: Vec<(String, String)> = e
                             .headers
@@ -146,9 +158,13 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<Outcome> {
                             .collect();
                         names.sort();
                         for (k, v) in names {
-                            println!("  {k}: {v}");
+                            println!(
+                                "  {}: {}",
+                                terminal_safe(&k, false),
+                                terminal_safe(&v, false)
+                            );
                         }
-                        println!("payload:\n{payload}");
+                        println!("payload:\n{}", terminal_safe(&payload, true));
                     }
                 }
                 Ok(Outcome::Ok)
@@ -159,11 +175,42 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<Outcome> {
                 filter,
                 dry_run,
             } => {
-                let done = match (seq, all) {
-                    (Some(s), _) => vec![dlq.replay(*s, *dry_run).await?],
-                    (None, true) => dlq.replay_all(&filter.to_filter(), *dry_run).await?,
+                // Warn first about events that are still invalid: replayed as they are,
+                // they will come straight back to the DLQ.
+                let contracts = super::nats::contracts(global)?;
+                let pending = match (seq, all) {
+                    (Some(s), _) => vec![dlq.show(*s).await?],
+                    (None, true) => dlq.list(&filter.to_filter()).await?,
                     (None, false) => bail!("give --seq N or --all"),
                 };
+                for e in &pending {
+                    if e.payload.is_empty() && e.header(herald_runtime::dlq::DLQ_PAYLOAD).is_some() {
+                        continue;
+                    }
+                    if let Err(v) = contracts.validate(&e.subject, None, &e.payload) {
+                        eprintln!(
+                            "warning: dlq seq {} ({}) is still invalid and will be dead-lettered again: {}",
+                            e.seq,
+                            terminal_safe(&e.subject, false),
+                            terminal_safe(&v.to_string(), false)
+                        );
+                    }
+                }
+                let report = match (seq, all) {
+                    (Some(s), _) => herald_runtime::dlq::ReplayReport {
+                        replayed: vec![dlq.replay(*s, *dry_run).await?],
+                        ..Default::default()
+                    },
+                    _ => dlq.replay_report(&filter.to_filter(), *dry_run).await?,
+                };
+                for (seq, why) in &report.refused {
+                    let _ = seq;
+                    eprintln!("refused: {}", terminal_safe(why, false));
+                }
+                for seq in &report.already_replayed {
+                    eprintln!("skipped: dlq seq {seq} was already replayed by another run");
+                }
+                let done = report.replayed;
                 match global.format {
                     Format::Json => print_json(&json!(done
                         .iter()
@@ -194,6 +241,18 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<Outcome> {
                             }
                         );
                     }
+                }
+                Ok(if report.refused.is_empty() {
+                    Outcome::Ok
+                } else {
+                    Outcome::Failed
+                })
+            }
+            DlqCommand::Rm { seq } => {
+                dlq.remove(*seq).await?;
+                match global.format {
+                    Format::Json => print_json(&json!({"removed": seq}))?,
+                    Format::Text | Format::Markdown => println!("removed dlq seq {seq}"),
                 }
                 Ok(Outcome::Ok)
             }

@@ -10,6 +10,8 @@ use crate::{Global, Outcome};
 #[command(
     after_help = "Released versions are immutable: once locked, editing or deleting a version file makes \
 `herald check` fail. To change a schema, add a new version file, then run `herald lock`.\n\n\
+Contracts: --contracts DIR, else the nearest contracts/catalog.toml from the current directory upwards \
+(the same rule as `herald check`).\n\n\
 Exit codes: 0 lock up to date or updated, 1 a released version was edited or deleted (nothing written; \
 with --check: versions are missing from the lock), 2 I/O error."
 )]
@@ -33,12 +35,14 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<Outcome> {
     }
     match global.format {
         Format::Json => print_json(&serde_json::json!({
+            "contracts": global.contracts_source().to_json(),
             "written": write,
             "added": update.added,
             "edited": update.edited,
             "removed": update.removed,
         }))?,
         _ => {
+            crate::outln!("contracts: {}", global.contracts_source().describe());
             for e in update.edited.iter().chain(&update.removed) {
                 crate::outln!("refused: {e}");
             }

@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod asyncapi;
 pub mod auth;
 pub mod bench;
 pub mod catalog;
@@ -9,10 +10,13 @@ pub mod consume;
 pub mod demo;
 pub mod diff;
 pub mod dlq;
+pub mod docs;
+pub mod export;
 pub mod lag;
 pub mod lock;
 pub mod nats;
 pub mod publish;
+pub mod serve;
 pub mod streams;
 pub mod tail;
 pub mod validate;

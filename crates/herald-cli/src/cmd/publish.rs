@@ -1,11 +1,10 @@
 //! `herald publish`: validated, idempotent publishing of one event or a JSON Lines batch.
 
-use std::io::{IsTerminal, Read};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 use futures::StreamExt;
-use herald_runtime::publisher::Outgoing;
 use herald_runtime::{Publish, PublishError, Publisher, PublisherConfig};
 use serde_json::json;
 
@@ -40,25 +39,6 @@ pub struct Args {
     file: Option<PathBuf>,
 }
 
-fn read_input(file: &Option<PathBuf>) -> anyhow::Result<(String, Vec<u8>)> {
-    match file {
-        None => read_stdin(),
-        Some(p) if p.as_os_str() == "-" => read_stdin(),
-        Some(p) => Ok((
-            p.display().to_string(),
-            std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?,
-        )),
-    }
-}
-
-fn read_stdin() -> anyhow::Result<(String, Vec<u8>)> {
-    let mut buf = Vec::new();
-    std::io::stdin()
-        .read_to_end(&mut buf)
-        .context("cannot read standard input")?;
-    Ok(("<stdin>".into(), buf))
-}
-
 fn describe(e: &PublishError) -> String {
     match e {
         PublishError::Invalid {
@@ -82,61 +62,101 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<Outcome> {
             args.subject
         );
     }
+    let mut opts = Publish::build();
+    if let Some(k) = &args.idempotency_key {
+        opts = opts.message_id(k.clone());
+    }
+    if let Some(c) = &args.correlation_id {
+        opts = opts.correlation_id(c.clone());
+    }
+    // A blank key or a CR/LF/NUL in a header value is a usage error (exit 2), refused
+    // before reading input or connecting.
+    opts.check().map_err(|e| anyhow::anyhow!("{e}"))?;
     let contracts = super::nats::contracts(global)?;
-    let (origin, input) = read_input(&args.file)?;
-    let events: Vec<(usize, Vec<u8>)> = if args.jsonl {
-        input
-            .split(|b| *b == b'\n')
-            .enumerate()
-            .filter(|(_, l)| !l.iter().all(u8::is_ascii_whitespace))
-            .map(|(i, l)| (i + 1, l.to_vec()))
-            .collect()
+    let limit = catalog.settings().max_event_bytes;
+    let path = args.file.clone().unwrap_or_else(|| PathBuf::from("-"));
+    let (origin, reader) = crate::input::open(&path)?;
+    // JSON Lines are read on a thread and handed over through a bounded channel: at most
+    // `in_flight` events plus one line are in memory, whatever the input size.
+    let (tx, rx) = tokio::sync::mpsc::channel::<Item>(args.in_flight.max(1));
+    let reader_thread = if args.jsonl {
+        let origin = origin.clone();
+        std::thread::spawn(move || -> anyhow::Result<()> {
+            let mut lines = crate::input::Lines::new(reader, limit);
+            while let Some(line) = lines
+                .next_line()
+                .with_context(|| format!("cannot read {origin}"))?
+            {
+                let item = match line {
+                    crate::input::Line::Event { number, bytes } => Item::Event(number, bytes),
+                    crate::input::Line::TooLong { number, len } => Item::TooLong(number, len),
+                };
+                if tx.blocking_send(item).is_err() {
+                    break;
+                }
+            }
+            Ok(())
+        })
     } else {
-        if input.iter().all(u8::is_ascii_whitespace) {
+        let body = crate::input::read_capped(reader, limit, &origin)?;
+        if body.iter().all(u8::is_ascii_whitespace) {
             bail!("{origin}: no event to publish (empty input)");
         }
-        vec![(1, input)]
+        let item = if body.len() > limit {
+            Item::TooLong(1, body.len() as u64)
+        } else {
+            Item::Event(1, body)
+        };
+        std::thread::spawn(move || -> anyhow::Result<()> {
+            let _ = tx.blocking_send(item);
+            Ok(())
+        })
     };
     let rt = super::nats::runtime()?;
-    rt.block_on(async {
+    let outcome = rt.block_on(async {
         let client = super::nats::connect(global, &args.service).await?;
         let publisher = Publisher::new(
             client,
             contracts,
             PublisherConfig::new(&args.service).in_flight(args.in_flight),
         );
-        let mut opts = Publish::build();
-        if let Some(k) = &args.idempotency_key {
-            opts = opts.message_id(k.clone());
-        }
-        if let Some(c) = &args.correlation_id {
-            opts = opts.correlation_id(c.clone());
-        }
-        let lines: Vec<usize> = events.iter().map(|(l, _)| *l).collect();
-        let outgoing: Vec<Outgoing> = events
-            .into_iter()
-            .map(|(_, body)| Outgoing {
-                subject: args.subject.clone(),
-                payload: body.into(),
-                options: opts.clone(),
-            })
-            .collect();
-        let total = outgoing.len();
         let bar = (args.jsonl && std::io::stderr().is_terminal()).then(|| {
-            let b = indicatif::ProgressBar::new(total as u64);
+            let b = indicatif::ProgressBar::new_spinner();
             b.set_style(
-                indicatif::ProgressStyle::with_template(
-                    "{bar:40} {pos}/{len} events {per_sec} eta {eta}",
-                )
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+                indicatif::ProgressStyle::with_template("{spinner} {pos} events {per_sec}")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
             );
             b
         });
         let (mut published, mut duplicates, mut rejected, mut failed) = (0usize, 0usize, 0, 0);
         let mut last_receipt = None;
         let err_style = Style::stderr();
-        let mut results = publisher.publish_all(outgoing);
-        while let Some((i, r)) = results.next().await {
+        let subject = args.subject.clone();
+        let results = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|i| (i, rx)) })
+            .map(|item| {
+                let p = publisher.clone();
+                let (subject, opts) = (subject.clone(), opts.clone());
+                async move {
+                    match item {
+                        Item::Event(line, body) => {
+                            (line, p.publish_json(&subject, body, opts).await)
+                        }
+                        Item::TooLong(line, len) => (
+                            line,
+                            Err(PublishError::TooLarge {
+                                size: usize::try_from(len).unwrap_or(usize::MAX),
+                                limit,
+                                limits: format!("catalog max_event_bytes {limit}"),
+                            }),
+                        ),
+                    }
+                }
+            })
+            .buffered(args.in_flight.max(1));
+        let mut results = std::pin::pin!(results);
+        let mut total = 0usize;
+        while let Some((line, r)) = results.next().await {
+            total += 1;
             if let Some(b) = &bar {
                 b.inc(1);
             }
@@ -151,7 +171,7 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<Outcome> {
                 }
                 Err(e) => {
                     let where_ = if args.jsonl {
-                        format!("{origin}:{}", lines[i])
+                        format!("{origin}:{line}")
                     } else {
                         origin.clone()
                     };
@@ -201,10 +221,27 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<Outcome> {
                 }
             }
         }
-        Ok(if rejected + failed > 0 {
+        anyhow::Ok(if rejected + failed > 0 {
             Outcome::Failed
         } else {
             Outcome::Ok
         })
-    })
+    });
+    // A failure before the input was consumed (no connection) is reported at once; the
+    // reader, perhaps blocked on a terminal, is left behind. Otherwise the reader has
+    // finished, and its own error (unreadable input) wins.
+    let outcome = outcome?;
+    match reader_thread.join() {
+        Ok(Err(e)) => Err(e),
+        Ok(Ok(())) => Ok(outcome),
+        Err(_) => bail!("the input reader failed"),
+    }
+}
+
+/// One input line for the publish pipeline.
+enum Item {
+    /// Line number and the event's bytes.
+    Event(usize, Vec<u8>),
+    /// Line number and length of a line over the maximum event size.
+    TooLong(usize, u64),
 }

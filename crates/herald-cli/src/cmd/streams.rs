@@ -42,6 +42,9 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<Outcome> {
         match &args.command {
             StreamsCommand::Apply { dry_run, force } => {
                 let plan = prov.apply(*dry_run, *force).await?;
+                // Durables and duplicate-store buckets are created here, with these
+                // rights: services' credentials may create neither.
+                let buckets = &plan.buckets;
                 match global.format {
                     Format::Json => {
                         let rows: Vec<_> = plan
@@ -49,9 +52,27 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<Outcome> {
                             .iter()
                             .map(|s| json!({"stream": s.stream, "action": format!("{:?}", s.action)}))
                             .collect();
-                        print_json(&json!({"dry_run": plan.dry_run, "drift": plan.has_drift(), "refused": plan.has_refusals(), "streams": rows}))?;
+                        let kv: Vec<_> = buckets
+                            .iter()
+                            .map(|(b, created)| json!({"bucket": b, "created": created}))
+                            .collect();
+                        let durables: Vec<_> = plan
+                            .durables
+                            .iter()
+                            .map(|(d, created)| json!({"durable": d, "created": created}))
+                            .collect();
+                        print_json(&json!({"dry_run": plan.dry_run, "drift": plan.has_drift(), "refused": plan.has_refusals(), "streams": rows, "durables": durables, "dedupe_buckets": kv}))?;
                     }
-                    Format::Text | Format::Markdown => print!("{plan}"),
+                    Format::Text | Format::Markdown => {
+                        print!("{plan}");
+                        let verb = if *dry_run { "would create" } else { "created" };
+                        for (d, _) in plan.durables.iter().filter(|(_, created)| *created) {
+                            println!("durable consumer {d}: {verb}");
+                        }
+                        for (b, _) in buckets.iter().filter(|(_, created)| *created) {
+                            println!("duplicate-store bucket {b}: {verb}");
+                        }
+                    }
                 }
                 let failed = plan.has_refusals() || (*dry_run && plan.has_drift());
                 if plan.has_refusals() {

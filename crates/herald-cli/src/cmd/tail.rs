@@ -7,7 +7,7 @@ use futures::StreamExt;
 use herald_runtime::consumer::termination_signal;
 use herald_tools::tail::{tail, TailStart};
 
-use crate::output::Style;
+use crate::output::{terminal_safe, Style};
 use crate::{Global, Outcome};
 
 /// Follow a subject (an ephemeral consumer; nothing is acknowledged or removed).
@@ -67,11 +67,20 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<Outcome> {
                 Ok(_) => style.green("ok"),
                 Err(e) => {
                     invalid += 1;
-                    style.red(&format!("INVALID ({}): {e}", e.reason()))
+                    style.red(&terminal_safe(
+                        &format!("INVALID ({}): {e}", e.reason()),
+                        false,
+                    ))
                 }
             };
             let mut out = std::io::stdout().lock();
-            let _ = writeln!(out, "#{} {} {}", ev.seq, ev.subject, mark);
+            let _ = writeln!(
+                out,
+                "#{} {} {}",
+                ev.seq,
+                terminal_safe(&ev.subject, false),
+                mark
+            );
             if args.headers {
                 let mut hs: Vec<(String, String)> = ev
                     .headers
@@ -84,10 +93,19 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<Outcome> {
                     .collect();
                 hs.sort();
                 for (k, v) in hs {
-                    let _ = writeln!(out, "  {k}: {v}");
+                    let _ = writeln!(
+                        out,
+                        "  {}: {}",
+                        terminal_safe(&k, false),
+                        terminal_safe(&v, false)
+                    );
                 }
             }
-            let _ = writeln!(out, "  {}", String::from_utf8_lossy(&ev.payload));
+            let _ = writeln!(
+                out,
+                "  {}",
+                terminal_safe(&String::from_utf8_lossy(&ev.payload), true)
+            );
             let _ = out.flush();
         }
         eprintln!("{seen} event(s), {invalid} invalid");

@@ -190,6 +190,8 @@ id_enum! {
         BranchRemoved => "branch_removed",
         /// A `oneOf` branch may now overlap another one, so "exactly one" is unsure.
         OverlapUnknown => "overlap_unknown",
+        /// A value provably matches two `oneOf` branches on the receiving side.
+        Overlap => "overlap",
         /// A reserved name is used by a property.
         Conflict => "conflict",
     }

@@ -225,6 +225,25 @@ pub struct Options {
     /// Severity per change kind id (`"pattern.changed"`) or family (`"pattern.*"`),
     /// like oasdiff/buf rule overrides; they win over the mode's classification.
     pub overrides: BTreeMap<String, Severity>,
+    /// Which `required` names are compared (default: all, which is sound).
+    pub required_rule: RequiredRule,
+}
+
+/// Which `required` names a comparison looks at.
+///
+/// Why a choice: Confluent Schema Registry compares requiredness only for names that
+/// a version declares in `properties`, so it calls `required: ["foo"]` →
+/// `required: ["bar"]` (with `bar` undeclared) compatible, although every old event
+/// without `bar` is rejected by the new schema. herald's default is the instance
+/// semantics; [`RequiredRule::DeclaredOnly`] reproduces Confluent's rule, for
+/// agreeing with a Confluent registry, never for gating.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RequiredRule {
+    /// Every `required` name counts, declared in `properties` or not (sound).
+    #[default]
+    AllNames,
+    /// Only names some version declares in `properties` (Confluent's rule; unsound).
+    DeclaredOnly,
 }
 
 impl Options {
@@ -234,6 +253,12 @@ impl Options {
             mode,
             ..Options::default()
         }
+    }
+
+    /// Sets the `required` rule.
+    pub fn with_required_rule(mut self, rule: RequiredRule) -> Self {
+        self.required_rule = rule;
+        self
     }
 
     /// Sets the policy.
@@ -419,7 +444,7 @@ pub fn compare_documents(
     let policy = options.effective_policy();
     let uo = resolve::Universe::build(old.schema, old.uri.as_deref(), source)?;
     let un = resolve::Universe::build(new.schema, new.uri.as_deref(), source)?;
-    let mut differ = diff::Differ::new(policy);
+    let mut differ = diff::Differ::new(policy, options.required_rule);
     let oa = differ.alt_of(&[uo.root()])?;
     let na = differ.alt_of(&[un.root()])?;
     let mut changes = Vec::new();
@@ -471,11 +496,28 @@ fn reserved_changes(
     }
 }
 
-/// Drops exact repeats (a union branch matched by two alternatives reports its inner
-/// changes twice).
+/// Merges exact repeats (a union branch matched by two alternatives reports its inner
+/// changes twice). The repeats may carry different verdicts (the same change judged
+/// within a type split where it matters and one where it does not): the merged change
+/// keeps the worst of each direction, so that no evidence of incompatibility is lost.
 fn dedup(changes: &mut Vec<Change>) {
-    let mut seen = std::collections::HashSet::new();
-    changes.retain(|c| seen.insert((c.kind, c.pointer.clone(), c.message.clone())));
+    let mut first: std::collections::HashMap<(ChangeKind, String, String), usize> =
+        std::collections::HashMap::new();
+    let mut kept: Vec<Change> = Vec::with_capacity(changes.len());
+    for c in changes.drain(..) {
+        let key = (c.kind, c.pointer.clone(), c.message.clone());
+        match first.get(&key) {
+            Some(&i) => {
+                kept[i].backward = kept[i].backward.and(c.backward);
+                kept[i].forward = kept[i].forward.and(c.forward);
+            }
+            None => {
+                first.insert(key, kept.len());
+                kept.push(c);
+            }
+        }
+    }
+    *changes = kept;
 }
 
 fn finish(

@@ -58,6 +58,12 @@ pub mod names {
     pub const CONNECTION_UP: &str = "herald_connection_up";
     /// Histogram: age of an event (`ce-time` to processing) in seconds.
     pub const EVENT_AGE: &str = "herald_event_age_seconds";
+    /// Counter: dead letters that could not be written (the delivery was NAKed instead).
+    /// Appears on the first failure; not in [`ALL`], which lists the always-present series.
+    pub const DLQ_WRITE_FAILURES: &str = "herald_dlq_write_failures_total";
+    /// Counter: subscriptions the server refused (permissions), by purpose. Appears on
+    /// the first refusal; not in [`ALL`].
+    pub const SUBSCRIPTIONS_REFUSED: &str = "herald_subscriptions_refused_total";
 
     /// Every metric herald exports, for tests and documentation.
     pub const ALL: [&str; 11] = [
@@ -306,6 +312,16 @@ pub fn describe() {
         "Messages moved to the dead-letter stream, by reason."
     );
     metrics::describe_counter!(
+        names::DLQ_WRITE_FAILURES,
+        Unit::Count,
+        "Dead letters that could not be written; the delivery was NAKed for a later attempt."
+    );
+    metrics::describe_counter!(
+        names::SUBSCRIPTIONS_REFUSED,
+        Unit::Count,
+        "Subscriptions the NATS server refused for lack of permission, by purpose."
+    );
+    metrics::describe_counter!(
         names::PUBLISH_RETRIES,
         Unit::Count,
         "Publish attempts retried after a transient failure."
@@ -398,6 +414,19 @@ impl PublishMetrics {
     /// duration would distort the latency histogram.
     pub fn record_outcome(&self, outcome: SentOutcome) {
         self.sent[outcome.index()].increment(1);
+    }
+
+    /// Counts one dead letter `service` could not write (logged by the caller; the delivery
+    /// is NAKed, never acked or terminated, so the event is not lost).
+    pub fn record_dlq_write_failure(service: &str, subject: &str) {
+        metrics::counter!(names::DLQ_WRITE_FAILURES, endpoint_labels(service, subject))
+            .increment(1);
+    }
+
+    /// Counts one subscription the server refused; `purpose` is a fixed word such as
+    /// `max_deliveries_advisory`.
+    pub fn record_subscription_refused(purpose: &'static str) {
+        metrics::counter!(names::SUBSCRIPTIONS_REFUSED, "purpose" => purpose).increment(1);
     }
 
     /// Counts one retried publish attempt.
@@ -565,6 +594,18 @@ pub fn record_dlq(service: &str, subject: &str, reason: DlqReason) {
         with_label(endpoint_labels(service, subject), "reason", reason.as_str())
     )
     .increment(1);
+}
+
+/// Counts one dead letter `service` could not write (logged by the caller; the delivery
+/// is NAKed, never acked or terminated, so the event is not lost).
+pub fn record_dlq_write_failure(service: &str, subject: &str) {
+    metrics::counter!(names::DLQ_WRITE_FAILURES, endpoint_labels(service, subject)).increment(1);
+}
+
+/// Counts one subscription the server refused; `purpose` is a fixed word such as
+/// `max_deliveries_advisory`.
+pub fn record_subscription_refused(purpose: &'static str) {
+    metrics::counter!(names::SUBSCRIPTIONS_REFUSED, "purpose" => purpose).increment(1);
 }
 
 /// Counts one retried publish attempt by `service` to `subject`.

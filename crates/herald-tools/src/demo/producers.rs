@@ -209,6 +209,7 @@ fn usage(
             rate: Some(rate),
             extra: Map::new(),
         },
+        region: None,
         correlation_id: None,
         metadata,
         extra: Map::new(),
