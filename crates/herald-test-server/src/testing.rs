@@ -249,8 +249,12 @@ pub fn example(schema: &str, file: &str) -> Value {
 }
 
 /// A UUID determined by `label`, so a test can name its events ("poison",
-/// "r-1") and still meet the schemas' `format: uuid` identity fields.
+/// "r-1") and still meet the schemas' `format: uuid` identity fields. A label
+/// that already is a UUID is used as it is (case included).
 pub fn event_id(label: &str) -> String {
+    if uuid::Uuid::parse_str(label).is_ok() {
+        return label.to_owned();
+    }
     // Two FNV-1a hashes (different offsets) fill the 16 bytes; version and
     // variant bits are set by the builder.
     let fnv = |seed: u64| {
