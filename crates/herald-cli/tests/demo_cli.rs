@@ -4,8 +4,10 @@
 //! with few events: it runs and prints every row as JSON (no timing checks).
 
 use std::collections::HashSet;
-use std::process::{Command, Output};
+use std::process::Output;
 
+use herald_test_server::testing::herald_command;
+use herald_test_server::NatsServer;
 use serde_json::Value;
 
 fn text(o: &Output) -> String {
@@ -20,7 +22,7 @@ fn text(o: &Output) -> String {
 fn short_demo_balances_its_books_and_counts_every_fault() {
     let dir = tempfile::tempdir().unwrap();
     let audit = dir.path().join("audit.jsonl");
-    let o = Command::new(env!("CARGO_BIN_EXE_herald"))
+    let o = herald_command(env!("CARGO_BIN_EXE_herald"))
         .current_dir(dir.path())
         .args([
             "--format",
@@ -33,8 +35,6 @@ fn short_demo_balances_its_books_and_counts_every_fault() {
         ])
         .arg("--audit-log")
         .arg(&audit)
-        .env_remove("NATS_URL")
-        .env("NO_COLOR", "1")
         .output()
         .expect("run herald");
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
@@ -45,14 +45,16 @@ fn short_demo_balances_its_books_and_counts_every_fault() {
     assert_eq!(books["lost"], 0, "{books}");
     assert_eq!(books["processed_twice"], 0, "{books}");
     assert_eq!(books["invalid_processed"], 0, "{books}");
-    assert!(books["pairs"].as_u64().unwrap() > 100, "{books}");
+    // How many events a 4 s run moves depends on the machine: only that it moved some.
+    assert!(books["pairs"].as_u64().unwrap() > 0, "{books}");
     assert_eq!(
         books["pairs"].as_u64().unwrap(),
         books["processed_once"].as_u64().unwrap() + books["dead_lettered"].as_u64().unwrap()
     );
     assert_eq!(r["drained"], true);
 
-    // Every fault kind, at least once.
+    // Every fault kind, at least once: the demo schedules each at a fraction of the
+    // run (its first firing at 25% and so on), whatever the machine's speed.
     let f = &r["faults"];
     for kind in [
         "invalid_refused_at_publish",
@@ -148,12 +150,10 @@ fn short_demo_balances_its_books_and_counts_every_fault() {
 #[test]
 fn demo_without_nats_server_says_how_to_install_it() {
     let dir = tempfile::tempdir().unwrap();
-    let o = Command::new(env!("CARGO_BIN_EXE_herald"))
+    let o = herald_command(env!("CARGO_BIN_EXE_herald"))
         .current_dir(dir.path())
         .args(["demo", "--duration", "1s"])
-        .env_remove("NATS_URL")
         .env("NATS_SERVER_BIN", dir.path().join("no-such-nats-server"))
-        .env("NO_COLOR", "1")
         .output()
         .expect("run herald");
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
@@ -164,10 +164,8 @@ fn demo_without_nats_server_says_how_to_install_it() {
 
 #[test]
 fn bench_all_small_produces_every_row_as_json() {
-    let o = Command::new(env!("CARGO_BIN_EXE_herald"))
+    let o = herald_command(env!("CARGO_BIN_EXE_herald"))
         .args(["--format", "json", "bench", "all", "--events", "200"])
-        .env_remove("NATS_URL")
-        .env("NO_COLOR", "1")
         .output()
         .expect("run herald");
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
@@ -219,19 +217,22 @@ fn bench_all_small_produces_every_row_as_json() {
     }
 }
 
-#[test]
-fn bench_all_refuses_a_foreign_server() {
-    let o = Command::new(env!("CARGO_BIN_EXE_herald"))
-        .args([
-            "--server",
-            "nats://127.0.0.1:1",
-            "bench",
-            "all",
-            "--events",
-            "10",
-        ])
-        .env_remove("NATS_URL")
+#[tokio::test]
+async fn bench_all_refuses_a_foreign_server() {
+    // A server herald did not start, reachable: the refusal must be the policy
+    // (the benchmarks purge streams), not a failed connection.
+    let server = NatsServer::start()
+        .await
+        .expect("nats-server must be installed (apt-get install nats-server)");
+    let o = herald_command(env!("CARGO_BIN_EXE_herald"))
+        .args(["--server", &server.url(), "bench", "all", "--events", "10"])
         .output()
         .expect("run herald");
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("runs only on its own embedded nats-server: drop --server"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "one-line error: {err}");
 }

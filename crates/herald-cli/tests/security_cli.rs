@@ -2,19 +2,14 @@
 //! against real nats-server processes started by the test.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
+use herald_test_server::testing::herald_command;
 use herald_test_server::NatsServer;
 
 fn herald(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_herald"));
-    c.args(args)
-        .env_remove("NATS_URL")
-        .env_remove("NATS_USER")
-        .env_remove("NATS_PASSWORD")
-        .env_remove("NATS_TOKEN")
-        .env_remove("NATS_NKEY")
-        .env("NO_COLOR", "1");
+    let mut c = herald_command(env!("CARGO_BIN_EXE_herald"));
+    c.args(args);
     for (k, v) in env {
         c.env(k, v);
     }
@@ -112,7 +107,15 @@ async fn auth_generate_then_services_connect_with_their_nkeys() {
         ],
         &[],
     );
-    assert_ne!(o.status.code(), Some(0), "{}", text(&o));
+    // Exit 2 (a failed request), one line naming the refused stream. The server only
+    // reports a denied JetStream request asynchronously, so the request times out.
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("JetStream request for stream ORCHESTRATOR failed"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "one-line error: {err}");
 
     let ev = event_file(dir.path());
     let ev = ev.to_str().unwrap();
@@ -136,7 +139,16 @@ async fn auth_generate_then_services_connect_with_their_nkeys() {
     let o = publish("ingestion-service");
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let o = publish("billing-service");
-    assert_ne!(o.status.code(), Some(0), "{}", text(&o));
+    // Exit 1 (the event was not published), naming the permission and the subject.
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains(
+            "permission denied publishing to ingest.document.processed: \
+             Permissions Violation for Publish to \"ingest.document.processed\""
+        ),
+        "{err}"
+    );
     assert!(
         text(&o).to_lowercase().contains("permission denied"),
         "{}",
@@ -197,7 +209,11 @@ async fn auth_generate_then_services_connect_with_their_nkeys() {
         ],
         &[],
     );
-    assert_ne!(o.status.code(), Some(0), "{}", text(&o));
+    // Exit 2 (a failed request), one line naming the dead-letter queue.
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("error: dead-letter queue: "), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "one-line error: {err}");
     let o = herald(
         &[
             "--server", &url, "--nkey", &op, "--format", "json", "dlq", "ls",

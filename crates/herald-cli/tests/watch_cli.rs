@@ -10,10 +10,11 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use herald_contracts::Catalog;
 use herald_runtime::contracts::Contracts;
 use herald_runtime::{ConnectConfig, Consumer, ConsumerConfig, HeraldClient, Provisioner};
+use herald_test_server::testing::{herald_command, usage_event, wait_until};
 use herald_test_server::NatsServer;
 
 /// A `herald` child process, killed on drop.
@@ -88,10 +89,11 @@ async fn watch_heartbeats_serves_metrics_and_reports_a_silent_service() {
     .ensure()
     .await
     .expect("durable consumer");
-    for _ in 0..3 {
+    for n in 0..3 {
+        let event = usage_event(&format!("lag-{n}"));
         client
             .jetstream()
-            .publish("usage.metered.api_call", "{}".into())
+            .publish("usage.metered.api_call", event.to_string().into())
             .await
             .unwrap()
             .await
@@ -105,7 +107,7 @@ async fn watch_heartbeats_serves_metrics_and_reports_a_silent_service() {
     let mut alerts = nats.subscribe("alerts.service_down").await.unwrap();
     nats.flush().await.unwrap();
 
-    let mut child = Command::new(env!("CARGO_BIN_EXE_herald"))
+    let mut child = herald_command(env!("CARGO_BIN_EXE_herald"))
         .args([
             "--server",
             &server.url(),
@@ -117,8 +119,6 @@ async fn watch_heartbeats_serves_metrics_and_reports_a_silent_service() {
             "--expect",
             "orchestrator",
         ])
-        .env_remove("NATS_URL")
-        .env("NO_COLOR", "1")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -149,14 +149,11 @@ async fn watch_heartbeats_serves_metrics_and_reports_a_silent_service() {
     // The alert reached us before the watcher's publisher saw its ack and
     // counted it: scrape until the counter shows it.
     let sent_alert = "messaging_client_sent_messages_total{messaging_system=\"nats\",service=\"herald-watch\",messaging_destination_name=\"alerts.service_down\",outcome=\"ok\"} 1";
-    let mut body = scrape(addr);
-    for _ in 0..100 {
-        if body.contains(sent_alert) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        body = scrape(addr);
-    }
+    wait_until("the sent alert counted", Duration::from_secs(30), || {
+        scrape(addr).contains(sent_alert)
+    })
+    .await;
+    let body = scrape(addr);
     assert!(body.contains(sent_alert), "{body}");
     assert!(body.contains("herald_connection_up 1"), "{body}");
     assert!(
@@ -167,6 +164,22 @@ async fn watch_heartbeats_serves_metrics_and_reports_a_silent_service() {
     );
     promtool_check(&body);
     drop(watch);
+    // One alert, counted: the stream holds exactly the one service_down the
+    // subscriber saw, and no second one arrived meanwhile.
+    let alerts_stream = client.jetstream().get_stream("ALERTS").await.unwrap();
+    let mut per_subject = alerts_stream
+        .info_with_subjects("alerts.service_down")
+        .await
+        .unwrap();
+    let mut stored = 0;
+    while let Some(entry) = per_subject.next().await {
+        stored += entry.unwrap().1;
+    }
+    assert_eq!(stored, 1, "service_down alerts stored");
+    assert!(
+        alerts.next().now_or_never().is_none(),
+        "a second service_down alert"
+    );
 }
 
 /// Reads the child's stderr until it prints the metrics address, then keeps
@@ -212,17 +225,7 @@ async fn consume_heartbeats_and_counts_what_it_consumed() {
         herald_runtime::PublisherConfig::new("model-gateway"),
     );
     for n in 0..2 {
-        let event = serde_json::json!({
-            "event_id": format!("6f0e8400-e29b-41d4-a716-44665544000{n}"),
-            "timestamp": "2024-01-15T10:30:00Z",
-            "service_name": "model-gateway",
-            "user_id": "123e4567-e89b-12d3-a456-426614174000",
-            "tenant_id": "789e0123-e89b-12d3-a456-426614174000",
-            "event_type": "api_call",
-            "resource_type": "requests",
-            "quantity": 1,
-            "cost": {"amount": 0.001, "currency": "EUR"}
-        });
+        let event = usage_event(&format!("consumed-{n}"));
         publisher
             .publish(
                 "usage.metered.api_call",
@@ -233,7 +236,7 @@ async fn consume_heartbeats_and_counts_what_it_consumed() {
             .expect("publish");
     }
 
-    let mut child = Command::new(env!("CARGO_BIN_EXE_herald"))
+    let mut child = herald_command(env!("CARGO_BIN_EXE_herald"))
         .args([
             "--server",
             &server.url(),
@@ -247,8 +250,6 @@ async fn consume_heartbeats_and_counts_what_it_consumed() {
             "--metrics-addr",
             "127.0.0.1:0",
         ])
-        .env_remove("NATS_URL")
-        .env("NO_COLOR", "1")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -264,14 +265,11 @@ async fn consume_heartbeats_and_counts_what_it_consumed() {
     assert_eq!(beat["service_name"], "billing-service");
 
     let acked = "messaging_client_consumed_messages_total{messaging_system=\"nats\",service=\"billing-service\",messaging_destination_name=\"usage.metered.api_call\",outcome=\"ack\"} 2";
-    let mut body = scrape(addr);
-    for _ in 0..300 {
-        if body.contains(acked) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        body = scrape(addr);
-    }
+    wait_until("both events acked", Duration::from_secs(30), || {
+        scrape(addr).contains(acked)
+    })
+    .await;
+    let body = scrape(addr);
     assert!(body.contains(acked), "{body}");
     assert!(body.contains("herald_connection_up 1"), "{body}");
     assert!(

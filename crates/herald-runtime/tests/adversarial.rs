@@ -24,13 +24,13 @@ const SUBJECT: &str = "usage.metered.api_call";
 async fn setup() -> (NatsServer, HeraldClient, Publisher) {
     let server = server().await;
     let client = connect(&server, "svc").await;
-    Provisioner::new(client.clone(), TestCatalog::new().arc())
+    Provisioner::new(client.clone(), contracts())
         .apply(false, false)
         .await
         .unwrap();
     let p = Publisher::new(
         client.clone(),
-        TestCatalog::new().arc(),
+        contracts(),
         PublisherConfig::new("model-gateway"),
     );
     (server, client, p)
@@ -187,7 +187,7 @@ async fn empty_msg_id_from_a_raw_producer_is_not_a_duplicate_key() {
         .unwrap();
     let consumer = Consumer::new(
         client.clone(),
-        TestCatalog::new().arc(),
+        contracts(),
         fast(ConsumerConfig::new("billing", "usage", "usage.metered.>")).dedupe(store),
     )
     .unwrap();
@@ -253,15 +253,17 @@ async fn control_characters_in_header_values_are_a_typed_error_never_a_panic() {
         assert_eq!(err.to_string(), expected);
     }
     assert_eq!(stream_messages(&client, "USAGE").await, 0);
-    // A timestamp with CR/LF in the payload cannot reach the ce-time header either.
+    // A timestamp with CR/LF in the payload cannot reach the ce-time header either:
+    // the shipped schema's date-time format refuses it before any header is built.
     let mut ev = usage_event("33333333-0000-4000-8000-000000000002");
     ev["timestamp"] = "2024-01-15T10:30:00Z\r\nX: 1".into();
-    let r = p
+    let err = p
         .publish_json(SUBJECT, ev.to_string(), Publish::build())
         .await
-        .unwrap();
-    assert!(!r.duplicate);
-    assert_eq!(stream_messages(&client, "USAGE").await, 1);
+        .unwrap_err();
+    assert_eq!(err.kind(), PublishErrorKind::Invalid, "{err}");
+    assert!(err.to_string().contains("/timestamp"), "{err}");
+    assert_eq!(stream_messages(&client, "USAGE").await, 0);
 }
 
 // ---- 5. The duplicate key is the event's identity ----
@@ -298,7 +300,7 @@ async fn same_event_under_other_msg_ids_or_upper_case_uuid_is_handled_once() {
         .unwrap();
     let consumer = Consumer::new(
         client.clone(),
-        TestCatalog::new().arc(),
+        contracts(),
         fast(ConsumerConfig::new("billing", "usage", "usage.metered.>")).dedupe(store),
     )
     .unwrap();
@@ -390,7 +392,7 @@ async fn undecodable_header_blocks_are_dead_lettered_raw_and_neighbours_are_hand
     let consumer_client = connect(&server, "billing").await;
     let consumer = Consumer::new(
         consumer_client,
-        TestCatalog::new().arc(),
+        contracts(),
         fast(ConsumerConfig::new("billing", "usage", "usage.metered.>"))
             .ack_wait(Duration::from_secs(2))
             .max_deliver(3),
@@ -463,11 +465,11 @@ async fn an_event_too_large_to_copy_is_dead_lettered_by_reference() {
     let (server, client, _p) = setup().await;
     let max = client.nats().server_info().max_payload;
     assert_eq!(max, 1024 * 1024, "the test assumes the default max_payload");
-    // Exactly max_payload bytes, no headers: stored, invalid (over the test catalog's
-    // 64 KiB), and its DLQ copy with the Herald-Dlq-* headers cannot fit.
-    let mut body = usage_event("66666666-0000-4000-8000-000000000001")
-        .to_string()
-        .into_bytes();
+    // Exactly max_payload bytes, no headers: stored, invalid (no tenant_id), and its
+    // DLQ copy with the Herald-Dlq-* headers cannot fit.
+    let mut invalid = usage_event("66666666-0000-4000-8000-000000000001");
+    invalid.as_object_mut().unwrap().remove("tenant_id");
+    let mut body = invalid.to_string().into_bytes();
     body.pop();
     body.extend_from_slice(b",\"pad\":\"");
     body.resize(max - 2, b'x');
@@ -483,7 +485,7 @@ async fn an_event_too_large_to_copy_is_dead_lettered_by_reference() {
         .sequence;
     let consumer = Consumer::new(
         connect(&server, "billing").await,
-        TestCatalog::new().arc(),
+        contracts(),
         fast(ConsumerConfig::new("billing", "usage", "usage.metered.>")),
     )
     .unwrap();
@@ -492,7 +494,7 @@ async fn an_event_too_large_to_copy_is_dead_lettered_by_reference() {
     let stats = run.stop().await;
     assert_eq!(stats.dead_lettered, 1, "{stats:?}");
     let e = &entries[0];
-    assert_eq!(e.reason, reason::DECODE_ERROR);
+    assert_eq!(e.reason, reason::SCHEMA_INVALID);
     assert_eq!(
         e.header(herald_runtime::dlq::DLQ_PAYLOAD),
         Some("reference")
@@ -522,7 +524,7 @@ async fn a_failed_dead_letter_is_counted_and_naked_never_acked() {
     let _ = p;
     let consumer = Consumer::new(
         connect(&server, "dlq-failure-svc").await,
-        TestCatalog::new().arc(),
+        contracts(),
         fast(ConsumerConfig::new(
             "dlq-failure-svc",
             "usage",
@@ -547,7 +549,7 @@ async fn a_failed_dead_letter_is_counted_and_naked_never_acked() {
     let n: f64 = line.rsplit(' ').next().unwrap().parse().unwrap();
     assert!(n >= 2.0, "{line}");
     // The event was NAKed, not terminated: once the DLQ is back it is dead-lettered.
-    Provisioner::new(client.clone(), TestCatalog::new().arc())
+    Provisioner::new(client.clone(), contracts())
         .apply(false, false)
         .await
         .unwrap();
@@ -567,7 +569,7 @@ async fn reject_into_dlq(client: &HeraldClient, server: &NatsServer, ids: &[&str
     }
     let consumer = Consumer::new(
         connect(server, "analytics").await,
-        TestCatalog::new().arc(),
+        contracts(),
         fast(ConsumerConfig::new("analytics", "usage", "usage.metered.>")),
     )
     .unwrap();
@@ -606,7 +608,7 @@ async fn replay_ids_survive_a_recreated_dlq_and_cannot_be_predicted() {
     .await;
     // The DLQ stream is recreated: its sequences restart at 1.
     client.jetstream().delete_stream("DLQ").await.unwrap();
-    Provisioner::new(client.clone(), TestCatalog::new().arc())
+    Provisioner::new(client.clone(), contracts())
         .apply(false, false)
         .await
         .unwrap();
@@ -722,7 +724,7 @@ async fn a_replay_does_not_run_the_handler_of_a_consumer_that_succeeded() {
     let billing_calls = Arc::new(Mutex::new(HashMap::new()));
     let billing = Consumer::new(
         connect(&server, "billing").await,
-        TestCatalog::new().arc(),
+        contracts(),
         fast(ConsumerConfig::new("billing", "usage", "usage.metered.>"))
             .dedupe(billing_store.clone()),
     )
@@ -738,7 +740,7 @@ async fn a_replay_does_not_run_the_handler_of_a_consumer_that_succeeded() {
     let ac = analytics_calls.clone();
     let analytics = Consumer::new(
         connect(&server, "analytics").await,
-        TestCatalog::new().arc(),
+        contracts(),
         fast(ConsumerConfig::new("analytics", "usage", "usage.metered.>")),
     )
     .unwrap();
@@ -864,7 +866,7 @@ async fn received_nul_bytes_never_reach_a_child_process_environment() {
     .await;
     let consumer = Consumer::new(
         client.clone(),
-        TestCatalog::new().arc(),
+        contracts(),
         fast(ConsumerConfig::new("exec-svc", "usage", "usage.metered.>")),
     )
     .unwrap();

@@ -4,7 +4,7 @@ mod common;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_nats::HeaderMap;
 use herald_runtime::consumer::watch_max_deliveries;
@@ -22,13 +22,13 @@ const SUBJECT: &str = "usage.metered.api_call";
 async fn setup() -> (NatsServer, HeraldClient, Publisher) {
     let server = server().await;
     let client = connect(&server, "svc").await;
-    Provisioner::new(client.clone(), TestCatalog::new().arc())
+    Provisioner::new(client.clone(), contracts())
         .apply(false, false)
         .await
         .unwrap();
     let p = Publisher::new(
         client.clone(),
-        TestCatalog::new().arc(),
+        contracts(),
         PublisherConfig::new("model-gateway"),
     );
     (server, client, p)
@@ -77,15 +77,8 @@ where
     Running { shutdown, task }
 }
 
-async fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
-    for _ in 0..600 {
-        if f() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("timed out waiting for {what}");
-}
+/// Bound on every wait below: far above what a healthy run needs.
+const LIMIT: Duration = Duration::from_secs(30);
 
 async fn dlq_entries(client: &HeraldClient) -> Vec<herald_runtime::DlqEntry> {
     Dlq::new(client.clone())
@@ -95,34 +88,28 @@ async fn dlq_entries(client: &HeraldClient) -> Vec<herald_runtime::DlqEntry> {
 }
 
 async fn wait_dlq(client: &HeraldClient, n: usize) -> Vec<herald_runtime::DlqEntry> {
-    for _ in 0..300 {
+    eventually(&format!("{n} DLQ entries"), LIMIT, || async {
         let e = dlq_entries(client).await;
-        if e.len() >= n {
-            return e;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("DLQ never reached {n} entries");
+        (e.len() >= n).then_some(e)
+    })
+    .await
 }
 
-/// Ack-pending count once the server has applied the acks already sent (polled for at
-/// most 10 s, well below the 30 s ack wait: anything still pending then is stuck).
-async fn ack_pending(client: &HeraldClient, stream: &str, durable: &str) -> usize {
+/// The durable's ack-pending count as the server reports it now.
+async fn ack_pending_now(client: &HeraldClient, stream: &str, durable: &str) -> usize {
     let s = client.jetstream().get_stream(stream).await.unwrap();
-    let mut n = 0;
-    for _ in 0..100 {
-        n = s
-            .clone()
-            .consumer_info(durable)
-            .await
-            .unwrap()
-            .num_ack_pending;
-        if n == 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    n
+    s.consumer_info(durable).await.unwrap().num_ack_pending
+}
+
+/// Waits until the server has applied the acks already sent and the durable has
+/// exactly `want` messages ack-pending (bounded well below the 30 s ack wait, so a
+/// message left unacked cannot be redelivered and acked meanwhile).
+async fn wait_ack_pending(client: &HeraldClient, durable: &str, want: usize) {
+    let what = format!("{durable} to have exactly {want} messages ack-pending");
+    eventually(&what, Duration::from_secs(10), || async {
+        (ack_pending_now(client, "USAGE", durable).await == want).then_some(())
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -141,9 +128,10 @@ async fn each_outcome_ends_where_it_should() {
     let invalid_seq = publish_bare(&client, SUBJECT, &serde_json::to_vec(&invalid).unwrap()).await;
     publish_bare(&client, SUBJECT, b"{not json").await;
     let mut hm = HeaderMap::new();
+    // A version of the subject's schema major that the catalog does not have.
     hm.insert(
         h::CE_DATASCHEMA,
-        "https://herald.dev/schemas/UsageEvent/9.9.9",
+        "https://contracts.platform.internal/schemas/UsageEvent/1.9.9.json",
     );
     client
         .jetstream()
@@ -169,7 +157,7 @@ async fn each_outcome_ends_where_it_should() {
     let log = seen.clone();
     let consumer = Consumer::new(
         client.clone(),
-        TestCatalog::new().arc(),
+        contracts(),
         fast(ConsumerConfig::new(
             "billing-service",
             "usage",
@@ -184,19 +172,22 @@ async fn each_outcome_ends_where_it_should() {
             log.lock()
                 .unwrap()
                 .push((id.clone(), d.schema_id.clone(), d.correlation_id.clone()));
-            if id == "reject-me" {
+            if id == event_id("reject-me") {
                 return Err(HandlerError::Reject("tenant closed".into()));
             }
             Ok(())
         }
     });
     let entries = wait_dlq(&client, 4).await;
-    wait_until("handled", || seen.lock().unwrap().len() >= 3).await;
+    wait_until("3 handled", LIMIT, || seen.lock().unwrap().len() >= 3).await;
     let stats = running.stop().await;
 
     let handled = seen.lock().unwrap().clone();
     let ids: Vec<&str> = handled.iter().map(|x| x.0.as_str()).collect();
-    assert_eq!(ids, ["ok-1", "bare-1", "reject-me"]);
+    assert_eq!(
+        ids,
+        [event_id("ok-1"), event_id("bare-1"), event_id("reject-me")]
+    );
     // Bare JSON was validated through the subject mapping.
     assert_eq!(handled[1].1, USAGE_SCHEMA);
     assert_eq!(handled[2].2.as_deref(), Some("c-rej"));
@@ -233,7 +224,12 @@ async fn each_outcome_ends_where_it_should() {
         by_reason[reason::DECODE_ERROR].payload.as_ref(),
         b"{not json"
     );
-    assert!(by_reason.contains_key(reason::UNKNOWN_SCHEMA));
+    let unknown = by_reason[reason::UNKNOWN_SCHEMA];
+    assert!(
+        unknown.error.contains("UsageEvent@1.9.9"),
+        "{}",
+        unknown.error
+    );
     let rej = by_reason[reason::HANDLER_REJECTED];
     assert_eq!(rej.error, "tenant closed");
     // The original herald headers travel with the dead letter.
@@ -241,33 +237,31 @@ async fn each_outcome_ends_where_it_should() {
         rej.headers.get(h::CE_CORRELATIONID).unwrap().as_str(),
         "c-rej"
     );
-    assert_eq!(
-        ack_pending(&client, "USAGE", "billing-service--usage").await,
-        0
-    );
+    wait_ack_pending(&client, "billing-service--usage", 0).await;
 }
 
 #[tokio::test]
-async fn poison_event_goes_to_dlq_after_max_deliver_with_backoff_between_deliveries() {
+async fn poison_event_goes_to_dlq_after_max_deliver_naked_with_the_configured_backoff() {
     let (_s, client, p) = setup().await;
     p.publish(SUBJECT, &usage_event("poison"), Publish::build())
         .await
         .unwrap();
-    let times: Arc<Mutex<Vec<(i64, Instant)>>> = Arc::default();
-    let t = times.clone();
+    let deliveries: Arc<Mutex<Vec<i64>>> = Arc::default();
+    let t = deliveries.clone();
     let schedule = vec![Duration::from_millis(300), Duration::from_millis(600)];
-    let consumer = Consumer::new(
-        client.clone(),
-        TestCatalog::new().arc(),
-        ConsumerConfig::new("billing-service", "usage", "usage.metered.>")
-            .max_deliver(3)
-            .backoff(schedule.clone()),
-    )
-    .unwrap();
+    let config = ConsumerConfig::new("billing-service", "usage", "usage.metered.>")
+        .max_deliver(3)
+        .backoff(schedule.clone());
+    // The NAK delay for each failed delivery comes from the schedule (the last entry
+    // repeats). How long the server then waits is its business, not timed here.
+    assert_eq!(config.delay_for(1), schedule[0]);
+    assert_eq!(config.delay_for(2), schedule[1]);
+    assert_eq!(config.delay_for(3), schedule[1]);
+    let consumer = Consumer::new(client.clone(), contracts(), config).unwrap();
     let running = spawn(consumer, move |d: Delivery| {
         let t = t.clone();
         async move {
-            t.lock().unwrap().push((d.delivered, Instant::now()));
+            t.lock().unwrap().push(d.delivered);
             Err(HandlerError::Retry("database down".into()))
         }
     });
@@ -278,18 +272,10 @@ async fn poison_event_goes_to_dlq_after_max_deliver_with_backoff_between_deliver
     assert_eq!(e.deliveries, 3);
     assert_eq!(e.error, "database down");
     assert_eq!(e.consumer, "billing-service--usage");
-    let times = times.lock().unwrap().clone();
-    let counts: Vec<i64> = times.iter().map(|x| x.0).collect();
-    assert_eq!(counts, [1, 2, 3]);
-    // Redelivery waited at least the scheduled delay each time.
-    assert!(times[1].1 - times[0].1 >= schedule[0]);
-    assert!(times[2].1 - times[1].1 >= schedule[1]);
+    assert_eq!(*deliveries.lock().unwrap(), [1, 2, 3]);
     assert_eq!(stats.retried, 2);
     assert_eq!(stats.dead_lettered, 1);
-    assert_eq!(
-        ack_pending(&client, "USAGE", "billing-service--usage").await,
-        0
-    );
+    wait_ack_pending(&client, "billing-service--usage", 0).await;
 }
 
 #[tokio::test]
@@ -305,7 +291,7 @@ async fn panicking_handler_is_retried_and_the_consumer_keeps_running() {
     let d2 = done.clone();
     let consumer = Consumer::new(
         client.clone(),
-        TestCatalog::new().arc(),
+        contracts(),
         fast(ConsumerConfig::new(
             "billing-service",
             "usage",
@@ -317,18 +303,20 @@ async fn panicking_handler_is_retried_and_the_consumer_keeps_running() {
         let done = d2.clone();
         async move {
             let id = d.value["event_id"].as_str().unwrap().to_string();
-            if id == "boom" && d.delivered == 1 {
+            if id == event_id("boom") && d.delivered == 1 {
                 panic!("handler bug");
             }
             done.lock().unwrap().push(id);
             Ok(())
         }
     });
-    wait_until("both handled", || done.lock().unwrap().len() == 2).await;
+    wait_until("both handled", LIMIT, || done.lock().unwrap().len() == 2).await;
     let stats = running.stop().await;
     let mut got = done.lock().unwrap().clone();
     got.sort();
-    assert_eq!(got, ["boom", "fine"]);
+    let mut want = [event_id("boom"), event_id("fine")];
+    want.sort();
+    assert_eq!(got, want);
     assert_eq!(stats.panics, 1);
     assert_eq!(stats.retried, 1);
     assert_eq!(stats.acked, 2);
@@ -336,7 +324,7 @@ async fn panicking_handler_is_retried_and_the_consumer_keeps_running() {
 }
 
 #[tokio::test]
-async fn shutdown_leaves_nothing_ack_pending_and_a_restart_finishes_the_work() {
+async fn shutdown_leaves_only_released_work_pending_and_a_restart_finishes_it() {
     let (_s, client, p) = setup().await;
     for i in 0..200 {
         p.publish(
@@ -371,32 +359,27 @@ async fn shutdown_leaves_nothing_ack_pending_and_a_restart_finishes_the_work() {
         .concurrency(8)
         .ack_wait(Duration::from_secs(120))
     };
-    let consumer = Consumer::new(client.clone(), TestCatalog::new().arc(), cfg()).unwrap();
+    let consumer = Consumer::new(client.clone(), contracts(), cfg()).unwrap();
     let running = spawn(consumer, make(done.clone()));
-    wait_until("some handled", || done.lock().unwrap().len() >= 30).await;
+    wait_until("some handled", LIMIT, || done.lock().unwrap().len() >= 30).await;
     let first = running.stop().await;
     assert!(first.acked >= 30 && first.acked < 200, "{first:?}");
-    // Fetched-but-unstarted messages were NAKed: JetStream keeps them in its pending
-    // set but queues them for immediate redelivery, so nothing waits for ack_wait.
-    let pending = ack_pending(&client, "USAGE", "billing-service--usage").await;
-    assert!(
-        pending as u64 <= first.released,
-        "{pending} pending, {first:?}"
-    );
+    // Every handler that started finished and was acked within the grace period; the
+    // fetched-but-unstarted messages were NAKed (released). JetStream keeps exactly
+    // those in its pending set, queued for immediate redelivery, so nothing waits
+    // for the 120 s ack_wait.
+    wait_ack_pending(&client, "billing-service--usage", first.released as usize).await;
 
-    let consumer = Consumer::new(client.clone(), TestCatalog::new().arc(), cfg()).unwrap();
+    let consumer = Consumer::new(client.clone(), contracts(), cfg()).unwrap();
     let running = spawn(consumer, make(done.clone()));
-    wait_until("all handled", || {
+    wait_until("all handled", LIMIT, || {
         let d = done.lock().unwrap();
         let set: std::collections::HashSet<&String> = d.iter().collect();
         set.len() == 200
     })
     .await;
     running.stop().await;
-    assert_eq!(
-        ack_pending(&client, "USAGE", "billing-service--usage").await,
-        0
-    );
+    wait_ack_pending(&client, "billing-service--usage", 0).await;
     assert_eq!(done.lock().unwrap().len(), 200, "no event handled twice");
 }
 
@@ -419,7 +402,7 @@ async fn key_value_duplicate_store_survives_a_consumer_restart() {
                     .unwrap();
             let consumer = Consumer::new(
                 client.clone(),
-                TestCatalog::new().arc(),
+                contracts(),
                 fast(ConsumerConfig::new(
                     "billing-service",
                     "usage",
@@ -439,7 +422,7 @@ async fn key_value_duplicate_store_survives_a_consumer_restart() {
         }
     };
     let r = run_once(calls.clone()).await;
-    wait_until("first pass", || {
+    wait_until("first pass", LIMIT, || {
         calls.load(std::sync::atomic::Ordering::SeqCst) == 20
     })
     .await;
@@ -450,22 +433,12 @@ async fn key_value_duplicate_store_survives_a_consumer_restart() {
     }
     let r = run_once(calls.clone()).await;
     let c2 = calls.clone();
-    let stats_wait = async {
-        for _ in 0..200 {
-            let s = client.jetstream().get_stream("USAGE").await.unwrap();
-            let info = s
-                .clone()
-                .consumer_info("billing-service--usage")
-                .await
-                .unwrap();
-            if info.num_pending == 0 && info.num_ack_pending == 0 {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("second pass never drained");
-    };
-    stats_wait.await;
+    eventually("the second pass to drain", LIMIT, || async {
+        let s = client.jetstream().get_stream("USAGE").await.unwrap();
+        let info = s.consumer_info("billing-service--usage").await.unwrap();
+        (info.num_pending == 0 && info.num_ack_pending == 0).then_some(())
+    })
+    .await;
     let stats = r.stop().await;
     assert_eq!(
         c2.load(std::sync::atomic::Ordering::SeqCst),
@@ -490,7 +463,7 @@ async fn pub_sub_every_service_gets_every_event() {
         let l = log.clone();
         let consumer = Consumer::new(
             client.clone(),
-            TestCatalog::new().arc(),
+            contracts(),
             fast(ConsumerConfig::new(service, "usage", "usage.metered.>")),
         )
         .unwrap();
@@ -506,7 +479,7 @@ async fn pub_sub_every_service_gets_every_event() {
         logs.push(log);
     }
     for log in &logs {
-        wait_until("all delivered", || log.lock().unwrap().len() == 10).await;
+        wait_until("all delivered", LIMIT, || log.lock().unwrap().len() == 10).await;
     }
     for r in runs {
         r.stop().await;
@@ -514,7 +487,8 @@ async fn pub_sub_every_service_gets_every_event() {
     for log in logs {
         let mut got = log.lock().unwrap().clone();
         got.sort();
-        let want: Vec<String> = (0..10).map(|i| format!("ps-{i}")).collect();
+        let mut want: Vec<String> = (0..10).map(|i| event_id(&format!("ps-{i}"))).collect();
+        want.sort();
         assert_eq!(got, want);
     }
 }
@@ -530,7 +504,7 @@ async fn dlq_replay_round_trip_survives_a_crash_between_republish_and_removal() 
     // The handler rejects everything: both land in the DLQ.
     let consumer = Consumer::new(
         client.clone(),
-        TestCatalog::new().arc(),
+        contracts(),
         fast(ConsumerConfig::new(
             "billing-service",
             "usage",
@@ -570,7 +544,7 @@ async fn dlq_replay_round_trip_survives_a_crash_between_republish_and_removal() 
     let g = got.clone();
     let consumer = Consumer::new(
         client.clone(),
-        TestCatalog::new().arc(),
+        contracts(),
         fast(ConsumerConfig::new(
             "billing-service",
             "usage",
@@ -589,17 +563,16 @@ async fn dlq_replay_round_trip_survives_a_crash_between_republish_and_removal() 
             Ok(())
         }
     });
-    wait_until("replayed handled", || got.lock().unwrap().len() == 2).await;
+    wait_until("replayed handled", LIMIT, || got.lock().unwrap().len() == 2).await;
     running.stop().await;
     let mut got = got.lock().unwrap().clone();
     got.sort();
-    assert_eq!(
-        got,
-        [
-            format!("r-1|{}", Dlq::replay_id(&entries[0])),
-            format!("r-2|{}", Dlq::replay_id(&entries[1]))
-        ]
-    );
+    let mut want = [
+        format!("{}|{}", event_id("r-1"), Dlq::replay_id(&entries[0])),
+        format!("{}|{}", event_id("r-2"), Dlq::replay_id(&entries[1])),
+    ];
+    want.sort();
+    assert_eq!(got, want);
 }
 
 async fn stream_count(client: &HeraldClient, stream: &str) -> u64 {
@@ -611,14 +584,23 @@ async fn stream_count(client: &HeraldClient, stream: &str) -> u64 {
 async fn max_deliveries_advisory_backstop_copies_abandoned_messages_to_the_dlq() {
     use async_nats::jetstream::consumer::pull;
     use futures::StreamExt;
-    let (_s, client, p) = setup().await;
+    let (server, client, p) = setup().await;
     let shutdown = Shutdown::new();
     let watcher = tokio::spawn(watch_max_deliveries(
         client.clone(),
         "USAGE".into(),
         shutdown.clone(),
     ));
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // The advisory is fire-and-forget: wait until the server has the watcher's
+    // subscription before provoking it.
+    eventually("the advisory watcher's subscription", LIMIT, || async {
+        server_subscriptions(&server)
+            .await
+            .iter()
+            .any(|s| s == "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.USAGE.*")
+            .then_some(())
+    })
+    .await;
     let r = p
         .publish(SUBJECT, &usage_event("abandoned"), Publish::build())
         .await

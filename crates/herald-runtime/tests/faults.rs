@@ -12,9 +12,10 @@
 //! `HERALD_FAULTS_FULL=1 cargo test --release -p herald-runtime --test faults -- --nocapture --test-threads=1`.
 
 mod common;
+#[path = "../testbin/fault_config.rs"]
+mod fault_config;
 
 use std::collections::HashMap;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -25,16 +26,16 @@ use futures::StreamExt;
 use herald_runtime::contracts::Contracts;
 use herald_runtime::publisher::Outgoing;
 use herald_runtime::{
-    ConnectConfig, Consumer, ConsumerConfig, DedupeStore, HeraldClient, Provisioner, Publish,
-    Publisher, PublisherConfig, Shutdown, StatsSnapshot,
+    ConnectConfig, Consumer, DedupeStore, HeraldClient, Provisioner, Publish, Publisher,
+    PublisherConfig, Shutdown, StatsSnapshot,
 };
 use herald_test_server::NatsCluster;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use common::*;
+use fault_config::consumer_config;
 
 const SUBJECT: &str = "usage.metered.api_call";
-const FILTER: &str = "usage.metered.>";
 
 fn full() -> bool {
     std::env::var("HERALD_FAULTS_FULL").is_ok_and(|v| v == "1")
@@ -49,16 +50,22 @@ fn size(ci: u64, full_size: u64) -> u64 {
     }
 }
 
-fn id(i: u64) -> String {
+/// The label of event `i`; its `event_id` is [`id`].
+fn label(i: u64) -> String {
     format!("fault-{i:08}")
 }
 
-fn catalog(replicas: usize) -> Arc<dyn Contracts> {
-    let mut c = TestCatalog::new();
-    for s in &mut c.streams {
-        s.replicas = replicas;
-    }
-    c.arc()
+fn id(i: u64) -> String {
+    event_id(&label(i))
+}
+
+/// The shipped catalog with every stream at `replicas`.
+fn catalog(replicas: i64) -> Arc<dyn Contracts> {
+    contracts_with(|doc| {
+        for s in streams(doc) {
+            s.insert("replicas".into(), replicas.into());
+        }
+    })
 }
 
 async fn connect_urls(urls: Vec<String>, name: &str, timeout: Duration) -> HeraldClient {
@@ -71,15 +78,6 @@ async fn connect_urls(urls: Vec<String>, name: &str, timeout: Duration) -> Heral
     )
     .await
     .expect("connect to the test server")
-}
-
-/// Polls `f` every 50 ms until true; panics with `what` after `limit`.
-async fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !f() {
-        assert!(start.elapsed() < limit, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 /// What the publisher saw.
@@ -106,7 +104,7 @@ async fn publish_all(p: Publisher, n: u64, stats: Arc<PubStats>) {
                 .iter()
                 .map(|i| Outgoing {
                     subject: SUBJECT.into(),
-                    payload: Bytes::from(usage_event(&id(*i)).to_string()),
+                    payload: Bytes::from(usage_event(&label(*i)).to_string()),
                     options: Publish::build(),
                 })
                 .collect();
@@ -165,16 +163,6 @@ impl RunningConsumer {
     }
 }
 
-fn consumer_config(dedupe: DedupeStore) -> ConsumerConfig {
-    ConsumerConfig::new("billing-service", "usage", FILTER)
-        .dedupe(dedupe)
-        .concurrency(32)
-        .ack_wait(Duration::from_secs(3))
-        .max_deliver(1000)
-        .backoff(vec![Duration::from_millis(100), Duration::from_millis(500)])
-        .shutdown_grace(Duration::from_secs(10))
-}
-
 /// Runs the consumer in a task; the handler's side effect is a count per event id.
 fn spawn_consumer(
     client: HeraldClient,
@@ -208,42 +196,41 @@ fn spawn_consumer(
     }
 }
 
-/// Stream message count and the durable's outstanding work.
+/// Stream message count and the durable's outstanding work, once the server answers
+/// (it may be restarting or electing a leader).
 async fn settle_counts(client: &HeraldClient) -> (u64, u64, usize) {
-    for _ in 0..100 {
-        let Ok(mut s) = client.jetstream().get_stream("USAGE").await else {
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            continue;
-        };
-        let Ok(info) = s.info().await else { continue };
-        let messages = info.state.messages;
-        let Ok(mut c) = s
-            .get_consumer::<async_nats::jetstream::consumer::pull::Config>("billing-service--usage")
-            .await
-        else {
-            continue;
-        };
-        let Ok(ci) = c.info().await else { continue };
-        return (messages, ci.num_pending, ci.num_ack_pending);
-    }
-    panic!("could not read stream and consumer info");
+    eventually(
+        "stream and consumer info",
+        Duration::from_secs(20),
+        || async {
+            let mut s = client.jetstream().get_stream("USAGE").await.ok()?;
+            let messages = s.info().await.ok()?.state.messages;
+            let mut c = s
+                .get_consumer::<async_nats::jetstream::consumer::pull::Config>(
+                    "billing-service--usage",
+                )
+                .await
+                .ok()?;
+            let ci = c.info().await.ok()?;
+            Some((messages, ci.num_pending, ci.num_ack_pending))
+        },
+    )
+    .await
+}
+
+/// Waits until the durable has nothing pending and nothing unacknowledged.
+async fn wait_drained(client: &HeraldClient, limit: Duration) {
+    eventually("the consumer to drain", limit, || async {
+        let (_, pending, ack_pending) = settle_counts(client).await;
+        (pending == 0 && ack_pending == 0).then_some(())
+    })
+    .await;
 }
 
 /// Waits until every event has an effect and the consumer has nothing pending.
 async fn drain(client: &HeraldClient, c: &RunningConsumer, n: u64, limit: Duration) {
-    wait_for("every event handled", limit, || c.distinct() as u64 >= n).await;
-    let start = Instant::now();
-    loop {
-        let (_, pending, ack_pending) = settle_counts(client).await;
-        if pending == 0 && ack_pending == 0 {
-            break;
-        }
-        assert!(
-            start.elapsed() < limit,
-            "consumer never drained ({pending} pending, {ack_pending} ack pending)"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait_until("every event handled", limit, || c.distinct() as u64 >= n).await;
+    wait_drained(client, limit).await;
 }
 
 async fn dlq_messages(client: &HeraldClient) -> u64 {
@@ -300,11 +287,12 @@ async fn single_server_kill_9_cycles_store_and_handle_every_event_once() {
         // Kill while both publishing and consuming are under way.
         let at = n * cycle / (cycles + 1);
         let st = stats.clone();
-        wait_for("publishing progress", limit, || {
+        wait_until("publishing progress", limit, || {
             st.stored.load(Ordering::Relaxed) >= at
         })
         .await;
         server.kill_9().unwrap();
+        // The outage itself (not a wait for anything): clients see the server gone.
         tokio::time::sleep(Duration::from_millis(300)).await;
         server.start_again().await.expect("restart after kill -9");
     }
@@ -339,20 +327,17 @@ async fn cluster_r3_survives_losing_the_stream_leader() {
     let contracts = catalog(3);
     let admin = connect_urls(urls.clone(), "admin", Duration::from_secs(5)).await;
     // The meta leader may still be settling: provisioning is retried, bounded.
-    let mut provisioned = false;
-    for _ in 0..40 {
-        match Provisioner::new(admin.clone(), contracts.clone())
-            .apply(false, false)
-            .await
-        {
-            Ok(_) => {
-                provisioned = true;
-                break;
-            }
-            Err(_) => tokio::time::sleep(Duration::from_millis(500)).await,
-        }
-    }
-    assert!(provisioned, "streams provisioned on the cluster");
+    eventually(
+        "streams provisioned on the cluster",
+        Duration::from_secs(30),
+        || async {
+            Provisioner::new(admin.clone(), contracts.clone())
+                .apply(false, false)
+                .await
+                .ok()
+        },
+    )
+    .await;
     let mut info = admin.jetstream().get_stream("USAGE").await.unwrap();
     let cfg = info.info().await.unwrap().config.clone();
     assert_eq!(cfg.num_replicas, 3, "R3 from the catalog");
@@ -378,7 +363,7 @@ async fn cluster_r3_survives_losing_the_stream_leader() {
 
     let limit = Duration::from_secs(if full() { 1800 } else { 150 });
     let st = stats.clone();
-    wait_for("publishing progress", limit, || {
+    wait_until("publishing progress", limit, || {
         st.stored.load(Ordering::Relaxed) >= n / 3
     })
     .await;
@@ -399,7 +384,7 @@ async fn cluster_r3_survives_losing_the_stream_leader() {
     let st = stats.clone();
     let before = st.stored.load(Ordering::Relaxed);
     // Publishing carries on without the old leader (new leader elected).
-    wait_for("publishing continues on two nodes", limit, || {
+    wait_until("publishing continues on two nodes", limit, || {
         st.stored.load(Ordering::Relaxed) >= (before + n / 6).min(n)
     })
     .await;
@@ -439,63 +424,11 @@ async fn cluster_r3_survives_losing_the_stream_leader() {
 
 // --------------------------------------------------- consumer process SIGKILL
 
-const CHILD_ENV: &str = "HERALD_FAULT_CHILD";
-
-/// Entry point of the consumer child process (not a test of its own): when the
-/// parent re-runs this test binary with `HERALD_FAULT_CHILD=<url>|<effects file>`,
-/// it consumes with the KV duplicate store and appends one line per handler effect.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn zz_fault_child_consumer_process() {
-    let Ok(spec) = std::env::var(CHILD_ENV) else {
-        return;
-    };
-    let (url, file) = spec.split_once('|').expect("url|file");
-    let client = connect_urls(
-        vec![url.to_string()],
-        "billing-service",
-        Duration::from_secs(2),
-    )
-    .await;
-    let dedupe = DedupeStore::key_value(&client, "herald-dedupe-faults", Duration::from_secs(3600))
-        .await
-        .unwrap();
-    let out = Arc::new(Mutex::new(
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(file)
-            .unwrap(),
-    ));
-    let consumer = Consumer::new(client, catalog(1), consumer_config(dedupe)).unwrap();
-    consumer
-        .run(
-            move |d| {
-                let out = out.clone();
-                async move {
-                    let id = d.value["event_id"].as_str().unwrap_or_default().to_string();
-                    // One write(2) per effect with O_APPEND: survives the SIGKILL whole.
-                    out.lock()
-                        .unwrap()
-                        .write_all(format!("{id}\n").as_bytes())
-                        .unwrap();
-                    Ok(())
-                }
-            },
-            Shutdown::new(),
-        )
-        .await
-        .unwrap();
-}
-
+/// Starts the consumer process (`herald-fault-child`, a target of this crate).
 fn spawn_child(url: &str, file: &Path) -> std::process::Child {
-    std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "zz_fault_child_consumer_process",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD_ENV, format!("{url}|{}", file.display()))
+    std::process::Command::new(env!("CARGO_BIN_EXE_herald-fault-child"))
+        .arg(url)
+        .arg(file)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -514,9 +447,6 @@ fn effects_file(file: &Path) -> HashMap<String, u32> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn consumer_process_killed_three_times_balances_the_books() {
-    if std::env::var(CHILD_ENV).is_ok() {
-        return;
-    }
     let n = size(1_500, 10_000);
     let kills = 3;
     let started = Instant::now();
@@ -541,15 +471,8 @@ async fn consumer_process_killed_three_times_balances_the_books() {
         let mut child = spawn_child(&server.url(), &file);
         let at = n * k / (kills + 1);
         let f = file.clone();
-        let mut last = Instant::now();
-        let mut count = 0;
-        wait_for("child progress", limit, || {
-            // Re-read the file at most every 100 ms.
-            if last.elapsed() > Duration::from_millis(100) {
-                count = effects_file(&f).len() as u64;
-                last = Instant::now();
-            }
-            count >= at
+        wait_until("child progress", limit, || {
+            effects_file(&f).len() as u64 >= at
         })
         .await;
         child.kill().unwrap(); // SIGKILL
@@ -561,26 +484,12 @@ async fn consumer_process_killed_three_times_balances_the_books() {
         .expect("published")
         .unwrap();
     let f = file.clone();
-    let mut last = Instant::now();
-    let mut count = 0;
-    wait_for("every event handled after the kills", limit, || {
-        if last.elapsed() > Duration::from_millis(100) {
-            count = effects_file(&f).len() as u64;
-            last = Instant::now();
-        }
-        count >= n
+    wait_until("every event handled after the kills", limit, || {
+        effects_file(&f).len() as u64 >= n
     })
     .await;
     // Let the survivor settle its acks, then stop it.
-    let start = Instant::now();
-    loop {
-        let (_, pending, ack_pending) = settle_counts(&admin).await;
-        if pending == 0 && ack_pending == 0 {
-            break;
-        }
-        assert!(start.elapsed() < limit, "never drained");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait_drained(&admin, limit).await;
     child.kill().unwrap();
     child.wait().unwrap();
     let (stored, _, _) = settle_counts(&admin).await;
@@ -706,17 +615,18 @@ async fn stalled_and_dropped_connections_time_out_and_retry_without_duplicates()
     let limit = Duration::from_secs(if full() { 900 } else { 120 });
 
     let st = stats.clone();
-    wait_for("progress", limit, || {
+    wait_until("progress", limit, || {
         st.stored.load(Ordering::Relaxed) >= n / 4
     })
     .await;
     // Stall longer than the ack timeout: the publishes in flight time out, are retried
-    // with the same message id, and the originals arrive when the stall ends.
+    // with the same message id, and the originals arrive when the stall ends. The
+    // sleep is the fault's duration, not a wait for something to happen.
     proxy.stall(true);
     let st = stats.clone();
     tokio::time::sleep(Duration::from_millis(2_500)).await;
     proxy.stall(false);
-    wait_for("progress after the stall", limit, || {
+    wait_until("progress after the stall", limit, || {
         st.stored.load(Ordering::Relaxed) >= n / 2
     })
     .await;
@@ -724,7 +634,7 @@ async fn stalled_and_dropped_connections_time_out_and_retry_without_duplicates()
     for k in 0..2 {
         proxy.drop_connections();
         let target = n / 2 + (k + 1) * n / 8;
-        wait_for("progress after a drop", limit, || {
+        wait_until("progress after a drop", limit, || {
             st.stored.load(Ordering::Relaxed) >= target
         })
         .await;

@@ -13,16 +13,19 @@ use serde_json::json;
 
 use common::*;
 
+/// A step request or response: the shipped example for `status` with its
+/// `step_id` set to `id` (already a UUID, so a response keeps its request's id).
 fn step(id: &str, status: &str) -> serde_json::Value {
-    json!({"step_id": id, "workflow_id": "wf-1", "timestamp": "2024-01-15T10:30:00Z",
-           "step_name": "classify", "status": status})
+    let mut e = step_event("unused", status);
+    e["step_id"] = json!(id);
+    e
 }
 
 #[tokio::test]
 async fn request_response_resolves_by_correlation_id_and_times_out_cleanly() {
     let server = server().await;
     let client = connect(&server, "orchestrator").await;
-    let contracts = TestCatalog::new().arc();
+    let contracts = contracts();
     Provisioner::new(client.clone(), contracts.clone())
         .apply(false, false)
         .await
@@ -38,7 +41,10 @@ async fn request_response_resolves_by_correlation_id_and_times_out_cleanly() {
         PublisherConfig::new("worker"),
     );
 
-    // The responder: answers "started" requests with "completed", except "slow" ones late.
+    // The responder: answers "started" requests with "completed"; the "slow" one only
+    // once the requester has given up on it (no timing involved).
+    let requester_gave_up = Arc::new(tokio::sync::Notify::new());
+    let gave_up = requester_gave_up.clone();
     let consumer = Consumer::new(
         client.clone(),
         contracts.clone(),
@@ -54,13 +60,13 @@ async fn request_response_resolves_by_correlation_id_and_times_out_cleanly() {
                 .run(
                     move |d: Delivery| {
                         let rp = rp.clone();
+                        let gave_up = gave_up.clone();
                         async move {
                             let id = d.value["step_id"].as_str().unwrap().to_string();
-                            if id.starts_with("slow") {
-                                tokio::time::sleep(Duration::from_millis(700)).await;
+                            if id == event_id("slow-1") {
+                                gave_up.notified().await;
                             }
-                            let mut resp = step(&id, "completed");
-                            resp["execution_time_ms"] = json!(5);
+                            let resp = step(&id, "completed");
                             respond(&rp, &d, "orchestrator.step.completed", &resp)
                                 .await
                                 .map_err(|e| herald_runtime::HandlerError::Retry(e.to_string()))?;
@@ -77,34 +83,35 @@ async fn request_response_resolves_by_correlation_id_and_times_out_cleanly() {
     let r = request(
         &requester,
         "orchestrator.step.started",
-        &step("s-1", "started"),
+        &step(&event_id("s-1"), "started"),
         Duration::from_secs(10),
     )
     .await
     .unwrap();
     assert_eq!(r.subject, "orchestrator.step.completed");
-    assert_eq!(r.value["step_id"], "s-1");
+    assert_eq!(r.value["step_id"], event_id("s-1"));
     assert_eq!(r.value["status"], "completed");
 
     // A response that comes too late: timeout error; the late answer does not leak into the next request.
     let e = request(
         &requester,
         "orchestrator.step.started",
-        &step("slow-1", "started"),
+        &step(&event_id("slow-1"), "started"),
         Duration::from_millis(200),
     )
     .await
     .unwrap_err();
     assert!(matches!(e, RequestError::Timeout { .. }), "{e}");
+    requester_gave_up.notify_one();
     let r2 = request(
         &requester,
         "orchestrator.step.started",
-        &step("s-2", "started"),
+        &step(&event_id("s-2"), "started"),
         Duration::from_secs(10),
     )
     .await
     .unwrap();
-    assert_eq!(r2.value["step_id"], "s-2");
+    assert_eq!(r2.value["step_id"], event_id("s-2"));
     assert_ne!(r2.correlation_id, r.correlation_id);
 
     shutdown.trigger();
@@ -118,7 +125,7 @@ async fn request_response_resolves_by_correlation_id_and_times_out_cleanly() {
 async fn three_step_workflow_emits_started_completed_failed_correlated_by_workflow() {
     let server = server().await;
     let client = connect(&server, "orchestrator").await;
-    let contracts = TestCatalog::new().arc();
+    let contracts = contracts();
     Provisioner::new(client.clone(), contracts.clone())
         .apply(false, false)
         .await
@@ -186,12 +193,10 @@ async fn three_step_workflow_emits_started_completed_failed_correlated_by_workfl
         .unwrap_err();
     assert!(matches!(e, StepError::Failed { ref code, .. } if code == "INDEX_DOWN"));
 
-    for _ in 0..200 {
-        if seen.lock().unwrap().len() >= 6 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_until("six step events", Duration::from_secs(30), || {
+        seen.lock().unwrap().len() >= 6
+    })
+    .await;
     shutdown.trigger();
     tokio::time::timeout(Duration::from_secs(20), task)
         .await

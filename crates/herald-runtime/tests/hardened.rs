@@ -52,7 +52,9 @@ fn assert_clear(r: Result<(), ValidationError>) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+    // The default failure persistence replays tests/hardened.proptest-regressions
+    // before any new case; the seed in it is also pinned as a unit test below.
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
     #[test]
     fn random_bytes_never_panic_validation(bytes in prop::collection::vec(any::<u8>(), 0..2048), k in 0usize..32) {
@@ -91,12 +93,7 @@ proptest! {
 
     #[test]
     fn traceparent_lookalikes_do_not_leak_through(trace in "[ -~]{32}", flags in "[ -~]{0,40}") {
-        let parent = format!("00-{trace}-0123456789abcdef-{flags}");
-        let child = headers::child_traceparent(&parent);
-        prop_assert_eq!(child.len(), 55, "{}", child);
-        if let Some(t) = headers::trace_id(&child) {
-            prop_assert!(t.chars().all(|c| c.is_ascii_hexdigit()));
-        }
+        lookalike_gets_a_fresh_well_formed_child(&trace, &flags);
     }
 
     #[test]
@@ -108,6 +105,22 @@ proptest! {
             }
         }
     }
+}
+
+/// A parent that only looks like a traceparent (printable junk where the hex
+/// trace id goes) gets a well-formed child whose trace id is all hex.
+fn lookalike_gets_a_fresh_well_formed_child(trace: &str, flags: &str) {
+    let parent = format!("00-{trace}-0123456789abcdef-{flags}");
+    let child = headers::child_traceparent(&parent);
+    assert_eq!(child.len(), 55, "{child}");
+    let t = headers::trace_id(&child).expect("a child traceparent has a trace id");
+    assert!(t.chars().all(|c| c.is_ascii_hexdigit()), "{child}");
+}
+
+/// The case proptest once shrank a failure to (tests/hardened.proptest-regressions).
+#[test]
+fn traceparent_lookalike_regression_seed() {
+    lookalike_gets_a_fresh_well_formed_child(" 0 AAaAa A0AAAaAaA00aa 0  A0aa0 ", "");
 }
 
 fn nested(depth: usize, open: &str, close: &str) -> Vec<u8> {
@@ -148,25 +161,27 @@ fn deep_nesting_is_an_error_not_a_stack_overflow() {
     ))
     .unwrap();
     ev["metadata"] = deep;
-    let _ = catalog().validate_bytes(
-        "usage.metered.model_inference",
-        None,
-        &serde_json::to_vec(&ev).unwrap(),
-    );
+    let (validated, _) = catalog()
+        .validate_bytes(
+            "usage.metered.model_inference",
+            None,
+            &serde_json::to_vec(&ev).unwrap(),
+        )
+        .expect("deep metadata inside a valid event is valid");
+    assert_eq!(validated.subject.name, "usage.metered.model_inference");
     // A schema nested past the diff engine's depth limit is an error, not a crash.
     let mut schema = json!({"type": "string"});
     for _ in 0..500 {
         schema = json!({"type": "object", "properties": {"x": schema}});
     }
-    let r = compare(
+    let e = compare(
         &schema,
         &schema,
         &Options::new(Mode::Backward),
         &NoExternalSchemas,
-    );
-    if let Err(e) = r {
-        assert!(!e.to_string().is_empty());
-    }
+    )
+    .expect_err("a schema past the depth limit");
+    assert!(e.to_string().contains("deep"), "{e}");
 }
 
 #[test]
@@ -185,38 +200,81 @@ fn huge_strings_and_oversized_payloads_are_refused_by_size() {
     assert!(e.to_string().contains(&bytes.len().to_string()), "{e}");
 }
 
+/// What a hostile input must end in.
+enum Expect {
+    /// A decode error whose message contains these words.
+    Decode(&'static str),
+    /// Well-formed JSON that is not an object: one `type` violation at the root.
+    NotAnObject,
+}
+
 #[test]
-fn invalid_utf8_and_wrong_encodings_are_decode_errors() {
-    let cases: Vec<Vec<u8>> = vec![
-        b"{\"event_id\": \"\xff\xfe\"}".to_vec(),
-        // UTF-16LE with BOM: a "wrong encoding" from a non-herald producer.
-        [
-            &[0xFFu8, 0xFE][..],
-            &"{\"a\":1}"
-                .encode_utf16()
-                .flat_map(|u| u.to_le_bytes())
-                .collect::<Vec<u8>>(),
-        ]
-        .concat(),
-        // UTF-8 BOM.
-        [&[0xEFu8, 0xBB, 0xBF][..], b"{}"].concat(),
-        // Overlong encoding of '/'.
-        b"{\"a\":\"\xc0\xaf\"}".to_vec(),
-        // Lone surrogate escape is valid JSON text but not a valid string.
-        br#"{"a":"\ud800"}"#.to_vec(),
-        Vec::new(),
-        b"   \n\t ".to_vec(),
-        b"null".to_vec(),
-        b"[1,2,3]".to_vec(),
+fn bad_encodings_are_decode_errors_and_non_objects_are_invalid() {
+    let cases: Vec<(&str, Vec<u8>, Expect)> = vec![
+        (
+            "invalid UTF-8",
+            b"{\"event_id\": \"\xff\xfe\"}".to_vec(),
+            Expect::Decode("invalid UTF-8 at byte 14"),
+        ),
+        (
+            // A "wrong encoding" from a non-herald producer.
+            "UTF-16LE with BOM",
+            [
+                &[0xFFu8, 0xFE][..],
+                &"{\"a\":1}"
+                    .encode_utf16()
+                    .flat_map(|u| u.to_le_bytes())
+                    .collect::<Vec<u8>>(),
+            ]
+            .concat(),
+            Expect::Decode("invalid UTF-8 at byte 0"),
+        ),
+        (
+            "UTF-8 BOM",
+            [&[0xEFu8, 0xBB, 0xBF][..], b"{}"].concat(),
+            Expect::Decode("byte order mark (BOM)"),
+        ),
+        (
+            "overlong '/'",
+            b"{\"a\":\"\xc0\xaf\"}".to_vec(),
+            Expect::Decode("invalid UTF-8 at byte 6"),
+        ),
+        (
+            // Valid JSON text, but not a valid string.
+            "lone surrogate",
+            br#"{"a":"\ud800"}"#.to_vec(),
+            Expect::Decode("lone UTF-16 surrogate `\\ud800` at byte 6"),
+        ),
+        ("empty", Vec::new(), Expect::Decode("empty input")),
+        (
+            "whitespace",
+            b"   \n\t ".to_vec(),
+            Expect::Decode("empty input"),
+        ),
+        ("null", b"null".to_vec(), Expect::NotAnObject),
+        ("array", b"[1,2,3]".to_vec(), Expect::NotAnObject),
     ];
-    for bytes in cases {
+    for (name, bytes, expect) in cases {
         let e = catalog()
             .validate_bytes("usage.metered.api_call", None, &bytes)
-            .expect_err("hostile encoding");
-        assert!(!e.to_string().is_empty());
-        if bytes.first() == Some(&0xFF) || bytes.windows(2).any(|w| w == [0xc0, 0xaf]) {
-            assert_eq!(e.reason(), "decode_error", "{e}");
-            assert!(e.to_string().contains("UTF-8"), "{e}");
+            .expect_err(name);
+        match expect {
+            Expect::Decode(words) => {
+                assert!(
+                    matches!(e, ValidationError::Decode(_)),
+                    "{name}: expected a decode error, got {e:?}"
+                );
+                assert_eq!(e.reason(), "decode_error", "{name}: {e}");
+                assert!(e.to_string().contains(words), "{name}: {e}");
+            }
+            Expect::NotAnObject => match &e {
+                ValidationError::Invalid { violations, .. } => {
+                    assert_eq!(violations.len(), 1, "{name}: {e}");
+                    assert_eq!(violations[0].instance_path, "", "{name}");
+                    assert_eq!(violations[0].keyword, "type", "{name}");
+                }
+                other => panic!("{name}: expected a schema violation, got {other:?}"),
+            },
         }
     }
 }

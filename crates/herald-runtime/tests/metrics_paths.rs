@@ -1,20 +1,28 @@
 //! Metrics through the real publish and consume paths (ok, duplicate,
 //! invalid, publish retry; ack, retry, dead letter, duplicate) against a
 //! nats-server of the test's own, asserting counter values in the scrape.
+//!
+//! Each test records into a recorder of its own, set as the thread's default
+//! (`#[tokio::test]` runs every task on the test's thread), so no other test
+//! in the process can move its counters.
+
+mod common;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use herald_contracts::Catalog;
 use herald_runtime::contracts::Contracts;
-use herald_runtime::metrics::{self, names, MetricsHandle};
+use herald_runtime::metrics::{builder, names};
 use herald_runtime::{
-    ConnectConfig, Consumer, ConsumerConfig, Delivery, HandlerError, HeraldClient, Provisioner,
-    Publish, Publisher, PublisherConfig, Shutdown,
+    Consumer, ConsumerConfig, Delivery, HandlerError, HeraldClient, Provisioner, Publish,
+    Publisher, PublisherConfig, Shutdown,
 };
 use herald_test_server::NatsServer;
+use metrics_exporter_prometheus::{PrometheusHandle, PrometheusRecorder};
 use serde_json::{json, Value};
+
+use common::*;
 
 const SUBJECT: &str = "usage.metered.api_call";
 
@@ -48,56 +56,37 @@ fn value(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
     found[0]
 }
 
+/// A shipped usage event (a fresh id each call) with this `quantity`, which the
+/// consume-side handler below reads to pick its outcome.
 fn usage(quantity: u64) -> Value {
-    json!({
-        "event_id": uuid::Uuid::new_v4().to_string(),
-        "timestamp": chrono::Utc::now().to_rfc3339(),
-        "service_name": "model-gateway",
-        "user_id": "123e4567-e89b-12d3-a456-426614174000",
-        "tenant_id": "789e0123-e89b-12d3-a456-426614174000",
-        "event_type": "api_call",
-        "resource_type": "requests",
-        "quantity": quantity,
-        "unit": "requests",
-        "cost": {"amount": 0.001, "currency": "EUR"}
-    })
+    let mut e = usage_event(&uuid::Uuid::new_v4().to_string());
+    e["quantity"] = json!(quantity);
+    e
 }
 
-async fn setup(name: &str) -> (NatsServer, HeraldClient, Arc<dyn Contracts>, MetricsHandle) {
-    let handle = metrics::install().expect("metrics recorder");
-    let server = NatsServer::start()
-        .await
-        .expect("nats-server must be installed for these tests (apt-get install nats-server)");
-    let client = HeraldClient::connect(
-        ConnectConfig::default()
-            .url(server.url())
-            .name(name)
-            .request_timeout(Duration::from_secs(2)),
-    )
-    .await
-    .expect("connect");
-    let contracts: Arc<dyn Contracts> = Arc::new(Catalog::embedded().expect("catalog"));
+/// herald's exporter configuration, as a recorder of this test's own.
+fn local_recorder() -> (PrometheusRecorder, PrometheusHandle) {
+    let recorder = builder().expect("herald's exporter").build_recorder();
+    let handle = recorder.handle();
+    (recorder, handle)
+}
+
+async fn setup(name: &str) -> (NatsServer, HeraldClient, Arc<dyn Contracts>) {
+    let server = server().await;
+    let client = connect(&server, name).await;
+    let contracts = contracts();
     Provisioner::new(client.clone(), contracts.clone())
         .apply(false, false)
         .await
         .expect("provision");
-    (server, client, contracts, handle)
-}
-
-async fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
-    for _ in 0..600 {
-        if f() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("timed out waiting for {what}");
+    (server, client, contracts)
 }
 
 #[tokio::test]
 async fn publish_and_consume_paths_move_the_right_counters() {
-    let (_server, client, contracts, handle) = setup("metrics-paths").await;
-    // Labels unique to this test: the recorder is process-global.
+    let (recorder, handle) = local_recorder();
+    let _local = metrics::set_default_local_recorder(&recorder);
+    let (_server, client, contracts) = setup("metrics-paths").await;
     let producer = "model-gateway";
     let consumer_service = "billing-service";
     let publisher = Publisher::new(
@@ -205,7 +194,7 @@ async fn publish_and_consume_paths_move_the_right_counters() {
     });
     // 6 stored events: 3 acked (a, quantity 2 after a retry, first bare),
     // 1 duplicate, 2 dead letters (rejected, invalid).
-    wait_until("all deliveries settled", || {
+    wait_until("all deliveries settled", Duration::from_secs(30), || {
         let s = stats.snapshot();
         s.acked + s.duplicates + s.dead_lettered == 6
     })
@@ -270,15 +259,24 @@ async fn publish_and_consume_paths_move_the_right_counters() {
 
 #[tokio::test]
 async fn publish_retries_are_counted() {
-    let (mut server, client, contracts, handle) = setup("metrics-retries").await;
+    let (recorder, handle) = local_recorder();
+    let _local = metrics::set_default_local_recorder(&recorder);
+    let (mut server, client, contracts) = setup("metrics-retries").await;
     let producer = "ingestion-service";
     let publisher = Publisher::new(client, contracts, PublisherConfig::new(producer));
     server.stop().await.expect("stop server");
     let event = usage(7);
     let publishing =
         tokio::spawn(async move { publisher.publish(SUBJECT, &event, Publish::build()).await });
-    // Let at least one attempt time out before the server is back.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // The server comes back once an attempt has failed and been counted as a retry.
+    let retries = |text: &str| {
+        text.lines()
+            .any(|l| l.starts_with(names::PUBLISH_RETRIES) && !l.ends_with(" 0"))
+    };
+    wait_until("a publish attempt to fail", Duration::from_secs(60), || {
+        retries(&handle.render())
+    })
+    .await;
     server.start_again().await.expect("restart server");
     let receipt = publishing.await.unwrap().expect("published after retries");
     assert!(receipt.attempts >= 2, "attempts {}", receipt.attempts);

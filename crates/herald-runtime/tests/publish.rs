@@ -17,7 +17,7 @@ use common::*;
 async fn setup(name: &str) -> (herald_test_server::NatsServer, Publisher) {
     let server = server().await;
     let client = connect(&server, name).await;
-    let contracts = TestCatalog::new().arc();
+    let contracts = contracts();
     Provisioner::new(client.clone(), contracts.clone())
         .apply(false, false)
         .await
@@ -74,7 +74,7 @@ async fn same_idempotency_key_twice_stores_one_and_reports_duplicate() {
         )
         .await
         .unwrap();
-    assert_eq!(a.message_id, "e-3");
+    assert_eq!(a.message_id, event_id("e-3"));
     assert!(!a.duplicate && b.duplicate);
     assert_eq!(stream_messages(&p, "USAGE").await, 2);
 }
@@ -134,10 +134,11 @@ async fn headers_round_trip_with_exact_names() {
     let raw = stream.get_raw_message(r.sequence).await.unwrap();
     let hdrs = raw.headers;
     let get = |n: &str| hdrs.get(n).map(|v| v.as_str().to_string());
-    assert_eq!(get("Nats-Msg-Id").as_deref(), Some("evt-42"));
+    let id = event_id("evt-42");
+    assert_eq!(get("Nats-Msg-Id").as_deref(), Some(id.as_str()));
     assert_eq!(get("Content-Type").as_deref(), Some("application/json"));
     assert_eq!(get("ce-specversion").as_deref(), Some("1.0"));
-    assert_eq!(get("ce-id").as_deref(), Some("evt-42"));
+    assert_eq!(get("ce-id").as_deref(), Some(id.as_str()));
     assert_eq!(get("ce-source").as_deref(), Some("model-gateway"));
     assert_eq!(get("ce-type").as_deref(), Some("usage.metered.api_call"));
     assert_eq!(get("ce-time").as_deref(), Some("2024-01-15T10:30:00Z"));
@@ -146,7 +147,7 @@ async fn headers_round_trip_with_exact_names() {
     let tp = get("traceparent").unwrap();
     assert!(h::trace_id(&tp).is_some(), "{tp}");
     let payload: serde_json::Value = serde_json::from_slice(&raw.payload).unwrap();
-    assert_eq!(payload["event_id"], "evt-42");
+    assert_eq!(payload["event_id"], id.as_str());
 }
 
 #[tokio::test]
@@ -169,10 +170,7 @@ async fn correlation_and_trace_propagate_from_a_consumed_event() {
         .await
         .unwrap();
     // A handler publishing the next event, caused by the consumed one.
-    let step = serde_json::json!({
-        "step_id": "s-1", "workflow_id": "w-1", "timestamp": "2024-01-15T10:30:00Z",
-        "step_name": "bill", "status": "started"
-    });
+    let step = step_event("s-1", "started");
     let down = p
         .publish(
             "orchestrator.step.started",
@@ -208,11 +206,7 @@ async fn correlation_and_trace_propagate_from_a_consumed_event() {
 async fn missing_stream_and_unsupported_ttl_are_typed_errors() {
     let server = server().await;
     let client = connect(&server, "svc").await;
-    let p = Publisher::new(
-        client.clone(),
-        TestCatalog::new().arc(),
-        PublisherConfig::new("svc"),
-    );
+    let p = Publisher::new(client.clone(), contracts(), PublisherConfig::new("svc"));
     // No `streams apply`: no stream captures the subject.
     let e = p
         .publish(
@@ -223,17 +217,44 @@ async fn missing_stream_and_unsupported_ttl_are_typed_errors() {
         .await
         .unwrap_err();
     assert_eq!(e.kind(), PublishErrorKind::NoStream, "{e}");
-    if !client.supports_per_message_ttl() {
-        let e = p
-            .publish(
-                "usage.metered.api_call",
-                &usage_event("t-1"),
-                Publish::build().ttl(Duration::from_secs(5)),
-            )
-            .await
-            .unwrap_err();
-        assert_eq!(e.kind(), PublishErrorKind::TtlUnsupported);
-        assert!(e.to_string().contains(client.server_version_text()));
+
+    // Per-message TTL: refused before sending by a server older than 2.11; sent as a
+    // `Nats-TTL` header to a newer one, which stores it or refuses it itself (the
+    // shipped streams do not enable per-message TTL), never as "unsupported".
+    Provisioner::new(client.clone(), contracts())
+        .apply(false, false)
+        .await
+        .expect("apply");
+    let r = p
+        .publish(
+            "usage.metered.api_call",
+            &usage_event("t-1"),
+            Publish::build().ttl(Duration::from_secs(5)),
+        )
+        .await;
+    if client.supports_per_message_ttl() {
+        match r {
+            Ok(receipt) => {
+                let raw = client
+                    .jetstream()
+                    .get_stream("USAGE")
+                    .await
+                    .unwrap()
+                    .get_raw_message(receipt.sequence)
+                    .await
+                    .unwrap();
+                assert_eq!(
+                    raw.headers.get(h::TTL).map(|v| v.as_str().to_string()),
+                    Some("5s".to_string())
+                );
+            }
+            Err(e) => assert_ne!(e.kind(), PublishErrorKind::TtlUnsupported, "{e}"),
+        }
+    } else {
+        let e = r.unwrap_err();
+        assert_eq!(e.kind(), PublishErrorKind::TtlUnsupported, "{e}");
+        assert!(e.to_string().contains(client.server_version_text()), "{e}");
+        assert_eq!(stream_messages(&p, "USAGE").await, 0);
     }
 }
 
@@ -347,7 +368,7 @@ authorization {
     )
     .await
     .unwrap();
-    Provisioner::new(admin, TestCatalog::new().arc())
+    Provisioner::new(admin, contracts())
         .apply(false, false)
         .await
         .unwrap();
@@ -360,11 +381,7 @@ authorization {
     )
     .await
     .unwrap();
-    let p = Publisher::new(
-        client,
-        TestCatalog::new().arc(),
-        PublisherConfig::new("model-gateway"),
-    );
+    let p = Publisher::new(client, contracts(), PublisherConfig::new("model-gateway"));
     let ok = p
         .publish(
             "usage.metered.api_call",
@@ -374,10 +391,7 @@ authorization {
         .await
         .unwrap();
     assert_eq!(ok.stream, "USAGE");
-    let step = serde_json::json!({
-        "step_id": "s-perm", "workflow_id": "w-1", "timestamp": "2024-01-15T10:30:00Z",
-        "step_name": "bill", "status": "started"
-    });
+    let step = step_event("s-perm", "started");
     let e = p
         .publish("orchestrator.step.started", &step, Publish::build())
         .await

@@ -4,25 +4,56 @@ mod common;
 
 use std::time::Duration;
 
-use herald_runtime::contracts::Storage;
-use herald_runtime::{Action, ConnectConfig, HeraldClient, Provisioner};
+use herald_runtime::{Action, ConnectConfig, ConnectError, HeraldClient, Provisioner};
 use herald_test_server::NatsCluster;
 
 use common::*;
+
+/// The names of the streams `streams ls` shows that are not duplicate-store buckets
+/// (`streams apply` also creates every catalog consumer's `KV_herald-dedupe-*`).
+fn event_streams(names: &[&str]) -> Vec<String> {
+    names
+        .iter()
+        .filter(|n| !n.starts_with("KV_"))
+        .map(|n| n.to_string())
+        .collect()
+}
+
+/// The shipped catalog's streams, as `streams ls` sorts them.
+const SORTED_STREAMS: [&str; 7] = [
+    "ALERTS",
+    "DLQ",
+    "HERALD_HEARTBEAT",
+    "INGEST",
+    "ORCHESTRATOR",
+    "REALTIME",
+    "USAGE",
+];
 
 #[tokio::test]
 async fn apply_creates_then_is_idempotent_and_dry_run_shows_drift() {
     let server = server().await;
     let client = connect(&server, "ops").await;
-    let first = Provisioner::new(client.clone(), TestCatalog::new().arc())
+    let first = Provisioner::new(client.clone(), contracts())
         .apply(false, false)
         .await
         .unwrap();
     let names: Vec<&str> = first.streams.iter().map(|s| s.stream.as_str()).collect();
-    assert_eq!(names, ["USAGE", "ORCHESTRATOR", "DLQ"]);
+    assert_eq!(
+        names,
+        [
+            "INGEST",
+            "ORCHESTRATOR",
+            "USAGE",
+            "REALTIME",
+            "ALERTS",
+            "HERALD_HEARTBEAT",
+            "DLQ"
+        ]
+    );
     assert!(first.streams.iter().all(|s| s.action == Action::Create));
 
-    let second = Provisioner::new(client.clone(), TestCatalog::new().arc())
+    let second = Provisioner::new(client.clone(), contracts())
         .apply(false, false)
         .await
         .unwrap();
@@ -30,16 +61,17 @@ async fn apply_creates_then_is_idempotent_and_dry_run_shows_drift() {
     assert!(second.to_string().contains("nothing to change"));
 
     // Catalog drift: a safe change (duplicate window) and a destructive one (max_age lowered).
-    let mut cat = TestCatalog::new();
-    cat.streams[0].max_age = Duration::from_secs(3600);
-    cat.streams[1].duplicate_window = Duration::from_secs(60);
-    let prov = Provisioner::new(client.clone(), cat.arc());
+    let drifted = |doc: &mut toml::Table| {
+        stream_table(doc, "USAGE").insert("max_age".into(), "1h".into());
+        stream_table(doc, "ORCHESTRATOR").insert("duplicate_window".into(), "1m".into());
+    };
+    let prov = Provisioner::new(client.clone(), contracts_with(drifted));
     let dry = prov.apply(true, false).await.unwrap();
     assert!(dry.dry_run && dry.has_drift());
     match &dry.get("USAGE").unwrap().action {
         Action::Refused { changes, reason } => {
             assert_eq!(changes[0].field, "max_age");
-            assert_eq!(changes[0].current, "1d");
+            assert_eq!(changes[0].current, "30d");
             assert_eq!(changes[0].desired, "1h");
             assert!(reason.contains("deletes stored events"), "{reason}");
         }
@@ -77,7 +109,7 @@ async fn apply_creates_then_is_idempotent_and_dry_run_shows_drift() {
         .unwrap()
         .config
         .clone();
-    assert_eq!(usage.max_age, Duration::from_secs(24 * 3600));
+    assert_eq!(usage.max_age, Duration::from_secs(30 * 24 * 3600));
     let orch = js
         .get_stream("ORCHESTRATOR")
         .await
@@ -111,11 +143,13 @@ async fn apply_creates_then_is_idempotent_and_dry_run_shows_drift() {
     assert!(!prov.apply(true, false).await.unwrap().has_drift());
 
     // A storage change needs a recreate: refused, then forced.
-    let mut cat = TestCatalog::new();
-    cat.streams[0].max_age = Duration::from_secs(3600);
-    cat.streams[1].duplicate_window = Duration::from_secs(60);
-    cat.streams[1].storage = Storage::Memory;
-    let prov = Provisioner::new(client.clone(), cat.arc());
+    let prov = Provisioner::new(
+        client.clone(),
+        contracts_with(|doc| {
+            drifted(doc);
+            stream_table(doc, "ORCHESTRATOR").insert("storage".into(), "memory".into());
+        }),
+    );
     match &prov
         .apply(false, false)
         .await
@@ -139,8 +173,9 @@ async fn apply_creates_then_is_idempotent_and_dry_run_shows_drift() {
     // `streams ls` rows.
     let rows = prov.list().await.unwrap();
     let names: Vec<&str> = rows.iter().map(|r| r.name.as_str()).collect();
-    assert_eq!(names, ["DLQ", "ORCHESTRATOR", "USAGE"]);
-    assert_eq!(rows[2].subjects, ["usage.metered.>"]);
+    assert_eq!(event_streams(&names), SORTED_STREAMS);
+    let usage = rows.iter().find(|r| r.name == "USAGE").unwrap();
+    assert_eq!(usage.subjects, ["usage.metered.>"]);
 }
 
 #[tokio::test]
@@ -148,7 +183,7 @@ async fn harness_restart_keeps_port_and_store_and_kill9_recovers() {
     let mut server = server().await;
     let port = server.ports().client;
     let client = connect(&server, "ops").await;
-    Provisioner::new(client.clone(), TestCatalog::new().arc())
+    Provisioner::new(client.clone(), contracts())
         .apply(false, false)
         .await
         .unwrap();
@@ -158,30 +193,40 @@ async fn harness_restart_keeps_port_and_store_and_kill9_recovers() {
     assert!(!server.is_running());
     server.start_again().await.unwrap();
     let c2 = connect(&server, "ops2").await;
-    let names: Vec<String> = Provisioner::new(c2, TestCatalog::new().arc())
+    let names: Vec<String> = Provisioner::new(c2, contracts())
         .list()
         .await
         .unwrap()
         .into_iter()
         .map(|r| r.name)
         .collect();
-    assert_eq!(names, ["DLQ", "ORCHESTRATOR", "USAGE"]);
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    assert_eq!(event_streams(&names), SORTED_STREAMS);
 }
 
 #[tokio::test]
-async fn unreachable_server_fails_within_connect_timeout() {
-    let port = herald_test_server::free_port().unwrap();
-    let started = std::time::Instant::now();
-    let err = HeraldClient::connect(
-        ConnectConfig::default()
-            .url(format!("nats://127.0.0.1:{port}"))
-            .connect_timeout(Duration::from_secs(1)),
+async fn unreachable_server_is_a_connect_error_naming_the_address_and_timeout() {
+    // Held bound and closed for the whole test: nothing can start listening on it.
+    let port = ClosedPort::bind();
+    let err = tokio::time::timeout(
+        Duration::from_secs(60),
+        HeraldClient::connect(
+            ConnectConfig::default()
+                .url(port.url())
+                .connect_timeout(Duration::from_secs(1)),
+        ),
     )
     .await
+    .expect("connect gives up on its own")
     .unwrap_err();
-    assert!(err.to_string().contains(&port.to_string()), "{err}");
-    // Bounded (generous margin; not a timing assertion on performance).
-    assert!(started.elapsed() < Duration::from_secs(10));
+    match &err {
+        ConnectError::Unreachable { urls, timeout, .. } => {
+            assert_eq!(urls, &port.url());
+            assert_eq!(*timeout, Duration::from_secs(1));
+        }
+        other => panic!("expected Unreachable, got {other:?}"),
+    }
+    assert!(err.to_string().contains(&port.port().to_string()), "{err}");
 }
 
 #[tokio::test]
@@ -190,26 +235,24 @@ async fn three_node_cluster_provisions_replicated_streams() {
     let client = HeraldClient::connect(ConnectConfig::default().urls(cluster.urls()))
         .await
         .unwrap();
-    let mut cat = TestCatalog::new();
-    for s in cat.streams.iter_mut() {
-        s.replicas = 3;
-    }
-    // Leader election may still be settling: retry the first apply a few times.
-    let mut plan = None;
-    for _ in 0..20 {
-        match Provisioner::new(client.clone(), TestCatalog::new().arc())
-            .apply(true, false)
-            .await
-        {
-            Ok(p) => {
-                plan = Some(p);
-                break;
-            }
-            Err(_) => tokio::time::sleep(Duration::from_millis(250)).await,
+    let replicated = contracts_with(|doc| {
+        for s in streams(doc) {
+            s.insert("replicas".into(), 3.into());
         }
-    }
-    assert!(plan.is_some(), "cluster JetStream never answered");
-    let plan = Provisioner::new(client.clone(), cat.arc())
+    });
+    // Leader election may still be settling: wait until a dry run answers.
+    eventually(
+        "cluster JetStream to answer",
+        Duration::from_secs(30),
+        || async {
+            Provisioner::new(client.clone(), contracts())
+                .apply(true, false)
+                .await
+                .ok()
+        },
+    )
+    .await;
+    let plan = Provisioner::new(client.clone(), replicated)
         .apply(false, false)
         .await
         .unwrap();

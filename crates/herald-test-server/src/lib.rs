@@ -11,6 +11,8 @@
 //! [`ServerError::NotInstalled`] whose message carries the install hint; tests
 //! that `unwrap` it fail loudly instead of silently passing.
 
+pub mod testing;
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -8,12 +8,13 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use async_nats::ConnectErrorKind;
 use herald_contracts::Catalog;
 use herald_runtime::dlq::DlqFilter;
 use herald_runtime::{
-    ConnectConfig, Consumer, ConsumerConfig, Contracts, DedupeStore, Dlq, HandlerError,
-    HeraldClient, Provisioner, Publish, PublishError, PublishErrorKind, Publisher, PublisherConfig,
-    Shutdown,
+    ConnectConfig, ConnectError, Consumer, ConsumerConfig, Contracts, DedupeStore, Dlq,
+    HandlerError, HeraldClient, Provisioner, Publish, PublishError, PublishErrorKind, Publisher,
+    PublisherConfig, Shutdown,
 };
 use herald_test_server::NatsServer;
 use herald_tools::auth::{self, SecretKind, ADMIN_USER, OPERATOR_USER};
@@ -21,6 +22,44 @@ use serde_json::{json, Value};
 
 fn contracts() -> Arc<dyn Contracts> {
     Arc::new(Catalog::embedded().expect("embedded catalog"))
+}
+
+/// Waits for the server's "Permissions Violation" naming `subject` on `client`'s
+/// connection. The server reports a denied request asynchronously and the request
+/// itself only times out, so this is what tells a refused permission apart from a
+/// timeout or a missing stream.
+async fn assert_denied(client: &HeraldClient, subject: &str, what: &str) {
+    let text = common::eventually(
+        &format!("a permission violation for {subject} ({what})"),
+        Duration::from_secs(10),
+        || async { client.permission_violation_for(subject) },
+    )
+    .await;
+    assert!(text.contains("Permissions Violation"), "{what}: {text}");
+}
+
+/// Asserts that connecting failed because the server refused the credentials.
+fn assert_auth_refused(r: Result<HeraldClient, ConnectError>, what: &str) {
+    match r {
+        Err(ConnectError::Unreachable { source, .. }) => assert_eq!(
+            source.kind(),
+            ConnectErrorKind::AuthorizationViolation,
+            "{what}: {source}"
+        ),
+        Err(other) => panic!("{what}: expected an authorization violation, got {other}"),
+        Ok(_) => panic!("{what}: connected"),
+    }
+}
+
+/// Asserts that connecting failed in the TLS handshake, for the reason in `words`.
+fn assert_tls_refused(r: Result<HeraldClient, ConnectError>, words: &str, what: &str) {
+    match r {
+        Err(ConnectError::Unreachable { source, .. }) => {
+            assert!(source.to_string().contains(words), "{what}: {source}")
+        }
+        Err(other) => panic!("{what}: expected a TLS error, got {other}"),
+        Ok(_) => panic!("{what}: connected"),
+    }
 }
 
 fn ingest_event(status: &str) -> Value {
@@ -110,7 +149,7 @@ async fn stream_messages(client: &HeraldClient, stream: &str) -> u64 {
     s.info().await.unwrap().state.messages
 }
 
-/// Runs `consumer` until `done` events were settled or the bound passes; returns handled ids.
+/// Runs `consumer` until `want` events were settled; returns the handled ids.
 async fn consume_n(consumer: Consumer, want: u64, reject: bool) -> Vec<String> {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let stats = consumer.stats();
@@ -135,13 +174,11 @@ async fn consume_n(consumer: Consumer, want: u64, reject: bool) -> Vec<String> {
             )
             .await
     });
-    for _ in 0..300 {
+    common::wait_until("the events settled", Duration::from_secs(30), || {
         let st = stats.snapshot();
-        if st.acked + st.dead_lettered + st.duplicates >= want {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        st.acked + st.dead_lettered + st.duplicates >= want
+    })
+    .await;
     shutdown.trigger();
     task.await.unwrap().expect("consumer ran");
     let v = seen.lock().unwrap().clone();
@@ -167,7 +204,11 @@ async fn generated_permissions_let_each_service_do_its_job_and_nothing_else() {
         .expect("ingestion-service may publish ingest.document.processed");
     assert_eq!((r.stream.as_str(), r.duplicate), ("INGEST", false));
 
-    // billing-service may not: the error says so, at once, without retrying.
+    // billing-service may not: the error says so, at once, without retrying (no
+    // retry is recorded in a recorder of this test's own).
+    let recorder = herald_runtime::metrics::builder().unwrap().build_recorder();
+    let scrape = recorder.handle();
+    let _local = metrics::set_default_local_recorder(&recorder);
     let billing = connect_as(server, &env.g, "billing-service").await;
     let bp = Publisher::new(
         billing.clone(),
@@ -187,6 +228,21 @@ async fn generated_permissions_let_each_service_do_its_job_and_nothing_else() {
         err.to_string().contains("ingest.document.processed"),
         "{err}"
     );
+    // The recorder saw the publish (one failed send), and no retry of it.
+    let text = scrape.render();
+    let failed = text.lines().find(|l| {
+        l.starts_with(herald_runtime::metrics::names::SENT_MESSAGES)
+            && l.contains("service=\"billing-service\"")
+            && l.contains("outcome=\"failed\"")
+    });
+    assert!(
+        failed.is_some_and(|l| l.ends_with(" 1")),
+        "one failed send:\n{text}"
+    );
+    assert!(
+        !text.contains(herald_runtime::metrics::names::PUBLISH_RETRIES),
+        "a denied publish was retried:\n{text}"
+    );
     let admin = connect_as(server, &env.g, ADMIN_USER).await;
     assert_eq!(stream_messages(&admin, "INGEST").await, 1);
 
@@ -200,18 +256,35 @@ async fn generated_permissions_let_each_service_do_its_job_and_nothing_else() {
     // ... but not a topic it does not consume, nor another service's durable.
     let cfg = ConsumerConfig::new("billing-service", "steps", "orchestrator.step.>");
     let c = Consumer::new(billing.clone(), contracts(), cfg).unwrap();
-    assert!(c.ensure().await.is_err(), "billing consuming steps");
+    c.ensure().await.expect_err("billing consuming steps");
+    assert_denied(
+        &billing,
+        "$JS.API.STREAM.INFO.ORCHESTRATOR",
+        "billing consuming steps",
+    )
+    .await;
     let cfg = ConsumerConfig::new("analytics-service", "ingest", "ingest.>");
     let c = Consumer::new(billing.clone(), contracts(), cfg).unwrap();
-    assert!(
-        c.ensure().await.is_err(),
-        "billing using analytics' durable"
-    );
+    c.ensure()
+        .await
+        .expect_err("billing using analytics' durable");
+    assert_denied(
+        &billing,
+        "$JS.API.CONSUMER.CREATE.INGEST.analytics-service--ingest.ingest.>",
+        "billing using analytics' durable",
+    )
+    .await;
     // Its own durable name with a wider filter is refused too (the filter is in the subject).
     let cfg = ConsumerConfig::new("billing-service", "ingest", "ingest.>")
         .durable("billing-service--ingest2");
     let c = Consumer::new(billing.clone(), contracts(), cfg).unwrap();
-    assert!(c.ensure().await.is_err(), "billing widening its filter");
+    c.ensure().await.expect_err("billing widening its filter");
+    assert_denied(
+        &billing,
+        "$JS.API.CONSUMER.CREATE.INGEST.billing-service--ingest2.ingest.>",
+        "billing widening its filter",
+    )
+    .await;
 
     // A durable duplicate store in its own bucket works under its permissions.
     let bucket = auth::dedupe_bucket("billing-service--ingest");
@@ -220,16 +293,20 @@ async fn generated_permissions_let_each_service_do_its_job_and_nothing_else() {
         .expect("own KV bucket");
     assert!(store.record("k1").await.unwrap());
     assert!(store.seen("k1").await.unwrap());
-    assert!(
-        DedupeStore::key_value(
-            &billing,
-            "herald-dedupe-analytics-service--ingest",
-            Duration::from_secs(600)
-        )
-        .await
-        .is_err(),
-        "another service's bucket"
-    );
+    let e = DedupeStore::key_value(
+        &billing,
+        "herald-dedupe-analytics-service--ingest",
+        Duration::from_secs(600),
+    )
+    .await
+    .expect_err("another service's bucket");
+    assert!(e.to_string().contains("create bucket"), "{e}");
+    assert_denied(
+        &billing,
+        "$JS.API.STREAM.INFO.KV_herald-dedupe-analytics-service--ingest",
+        "another service's bucket",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -256,7 +333,16 @@ async fn dead_letters_flow_under_least_privilege_and_the_operator_replays_them()
     assert_eq!(stats.snapshot().dead_lettered, 1);
 
     // A service cannot read the DLQ.
-    assert!(Dlq::new(billing).list(&DlqFilter::default()).await.is_err());
+    Dlq::new(billing.clone())
+        .list(&DlqFilter::default())
+        .await
+        .expect_err("a service reading the DLQ");
+    assert_denied(
+        &billing,
+        "$JS.API.STREAM.INFO.DLQ",
+        "a service reading the DLQ",
+    )
+    .await;
 
     // The operator lists, shows and replays it.
     let op = connect_as(server, &env.g, OPERATOR_USER).await;
@@ -283,10 +369,16 @@ async fn dead_letters_flow_under_least_privilege_and_the_operator_replays_them()
     assert!(dlq.list(&DlqFilter::default()).await.unwrap().is_empty());
     assert_eq!(stream_messages(&op, "INGEST").await, 2);
     // The operator cannot change streams.
-    assert!(
-        op.jetstream().delete_stream("INGEST").await.is_err(),
-        "operator deleting a stream"
-    );
+    let Err(_) = op.jetstream().delete_stream("INGEST").await else {
+        panic!("the operator deleted a stream");
+    };
+
+    assert_denied(
+        &op,
+        "$JS.API.STREAM.DELETE.INGEST",
+        "operator deleting a stream",
+    )
+    .await;
     assert_eq!(stream_messages(&op, "INGEST").await, 2);
 }
 
@@ -308,7 +400,7 @@ async fn password_secrets_work_too() {
             .user_password("orchestrator", pw),
     )
     .await;
-    assert!(ok.is_ok());
+    ok.expect("the generated password connects");
     let bad = HeraldClient::connect(
         ConnectConfig::default()
             .url(server.url())
@@ -316,7 +408,7 @@ async fn password_secrets_work_too() {
             .connect_timeout(Duration::from_secs(2)),
     )
     .await;
-    assert!(bad.is_err());
+    assert_auth_refused(bad, "a guessed password");
 }
 
 // ------------------------------------------------------------------ TLS
@@ -423,7 +515,11 @@ async fn tls_with_a_ca_and_with_client_certificates() {
             .connect_timeout(Duration::from_secs(2)),
     )
     .await;
-    assert!(untrusted.is_err());
+    assert_tls_refused(
+        untrusted,
+        "invalid peer certificate: UnknownIssuer",
+        "a server certificate from an untrusted CA",
+    );
     drop(server);
 
     let server = start_with_conf(&pki.server_conf(true)).await;
@@ -444,7 +540,11 @@ async fn tls_with_a_ca_and_with_client_certificates() {
             .connect_timeout(Duration::from_secs(2)),
     )
     .await;
-    assert!(anonymous.is_err());
+    assert_tls_refused(
+        anonymous,
+        "BadCertificate",
+        "a client without a certificate under verify: true",
+    );
 }
 
 // --------------------------------------------------------- authentication
@@ -459,7 +559,7 @@ async fn assert_auth(server: &NatsServer, good: ConnectConfig, bad: ConnectConfi
             .connect_timeout(Duration::from_secs(2)),
     )
     .await;
-    assert!(e.is_err(), "wrong credentials must not connect");
+    assert_auth_refused(e, "wrong credentials");
 }
 
 #[tokio::test]
@@ -529,7 +629,7 @@ async fn creds_file_authentication() {
             .connect_timeout(Duration::from_secs(2)),
     )
     .await;
-    assert!(e.is_err(), "a user of an unknown account must not connect");
+    assert_auth_refused(e, "a user of an unknown account");
 }
 
 /// Just enough NATS JWT minting for a test (Ed25519 over base64url header.claims).
@@ -647,7 +747,7 @@ mod jwt {
 #[path = "../../herald-runtime/tests/common/mod.rs"]
 mod common;
 
-/// An event that passes the test catalog's validation, padded to about `bytes`.
+/// A shipped usage event padded to about `bytes`.
 fn padded_usage_event(bytes: usize) -> Value {
     let mut e = common::usage_event(&uuid::Uuid::new_v4().to_string());
     e["metadata"] = json!({ "pad": "x".repeat(bytes) });
@@ -664,7 +764,7 @@ async fn oversized_events_are_refused_at_publish_naming_both_sizes() {
     let client = HeraldClient::connect(ConnectConfig::default().url(server.url()))
         .await
         .unwrap();
-    let catalog = common::TestCatalog::new().arc();
+    let catalog = common::contracts();
     Provisioner::new(client.clone(), catalog.clone())
         .apply(false, false)
         .await
@@ -708,9 +808,9 @@ async fn oversized_events_are_refused_at_publish_naming_both_sizes() {
     let client = HeraldClient::connect(ConnectConfig::default().url(server.url()))
         .await
         .unwrap();
-    let mut tc = common::TestCatalog::new();
-    tc.streams[0].max_msg_size = 8192;
-    let catalog = tc.arc();
+    let catalog = common::contracts_with(|doc| {
+        common::stream_table(doc, "USAGE").insert("max_msg_size".into(), 8192.into());
+    });
     Provisioner::new(client.clone(), catalog.clone())
         .apply(false, false)
         .await

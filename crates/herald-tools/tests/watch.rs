@@ -7,44 +7,39 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_nats::jetstream::{self, consumer, stream};
+use async_nats::jetstream::{self, consumer};
 use futures::StreamExt;
 use herald_contracts::Catalog;
 use herald_runtime::contracts::Contracts;
 use herald_runtime::headers::{
     DLQ_CONSUMER as DLQ_CONSUMER_HEADER, DLQ_REASON as DLQ_REASON_HEADER,
 };
-use herald_runtime::{metrics, ConnectConfig, HeraldClient, Publisher, PublisherConfig};
+use herald_runtime::{
+    metrics, ConnectConfig, HeraldClient, Provisioner, Publisher, PublisherConfig,
+};
 use herald_test_server::NatsServer;
 use herald_tools::monitor::watch::{
     spawn_heartbeats, EventSink, JetStreamSink, RunningWatcher, SinkError, WatchOptions, Watcher,
 };
 use herald_tools::monitor::{AlertEvent, AlertState, AlertType};
 
-async fn server() -> NatsServer {
-    NatsServer::start()
-        .await
-        .expect("nats-server must be installed for these tests (apt-get install nats-server)")
-}
+#[path = "../../herald-runtime/tests/common/mod.rs"]
+mod common;
 
+use common::{server, shipped_catalog, usage_event, wait_until};
+
+/// A plain NATS client and the shipped catalog, its streams provisioned.
 async fn setup(server: &NatsServer) -> (async_nats::Client, jetstream::Context, Arc<Catalog>) {
     let client = async_nats::connect(server.url()).await.expect("connect");
     let js = jetstream::new(client.clone());
-    for (name, subjects) in [
-        ("HERALD_HEARTBEAT", "herald.heartbeat.>"),
-        ("ALERTS", "alerts.>"),
-        ("USAGE", "usage.metered.>"),
-        ("DLQ", "dlq.>"),
-    ] {
-        js.create_stream(stream::Config {
-            name: name.to_owned(),
-            subjects: vec![subjects.to_owned()],
-            ..Default::default()
-        })
+    let catalog = Arc::new(shipped_catalog());
+    let admin = common::connect(server, "admin").await;
+    let plan = Provisioner::new(admin, catalog.clone() as Arc<dyn Contracts>)
+        .apply(false, false)
         .await
-        .expect("create stream");
-    }
-    (client, js, Arc::new(Catalog::embedded().expect("catalog")))
+        .expect("provision the shipped streams");
+    assert!(!plan.has_refusals(), "{plan}");
+    (client, js, catalog)
 }
 
 fn fast_options(catalog: &Catalog) -> WatchOptions {
@@ -191,7 +186,8 @@ async fn backlog_over_threshold_raises_and_resolves_an_alert() {
         .await
         .unwrap();
     for i in 0..25 {
-        js.publish("usage.metered.api_call", format!("{{\"n\":{i}}}").into())
+        let event = usage_event(&format!("backlog-{i}"));
+        js.publish("usage.metered.api_call", event.to_string().into())
             .await
             .unwrap()
             .await
@@ -264,7 +260,22 @@ async fn schema_invalid_dead_letters_raise_a_schema_violation() {
         "{}",
         fired.summary
     );
+    // A few more polls: both dead letters are long handled, and still one alert.
+    let mut status = watcher.status();
+    let seen = status.borrow().polls;
+    tokio::time::timeout(
+        Duration::from_secs(30),
+        status.wait_for(|s| s.polls >= seen + 3),
+    )
+    .await
+    .expect("the watcher keeps polling")
+    .unwrap();
     watcher.stop().await;
+    assert_eq!(
+        stored_count(&js, "ALERTS", "alerts.schema_violation").await,
+        1,
+        "two dead letters, one incident, one alert"
+    );
 }
 
 #[tokio::test]
@@ -285,18 +296,37 @@ async fn losing_nats_raises_a_connectivity_incident_published_on_reconnection() 
     let mut server = server().await;
     let (client, js, catalog) = setup(&server).await;
     let watcher = start_watcher(&client, &js, &catalog, fast_options(&catalog)).await;
+    // billing-service heartbeats through a connection of its own. While the watcher
+    // is deaf it hears nothing from it, which must not count as billing-service down.
+    let herald = HeraldClient::connect(
+        ConnectConfig::default()
+            .url(server.url())
+            .max_reconnect_delay(Duration::from_millis(200)),
+    )
+    .await
+    .expect("connect");
+    let billing: Arc<dyn EventSink> = Arc::new(Publisher::new(
+        herald,
+        catalog.clone() as Arc<dyn Contracts>,
+        PublisherConfig::new("billing-service"),
+    ));
+    let mut beats = client
+        .subscribe("herald.heartbeat.billing-service")
+        .await
+        .unwrap();
+    client.flush().await.unwrap();
+    let heartbeats = spawn_heartbeats(billing, "billing-service", Duration::from_millis(200));
+    tokio::time::timeout(Duration::from_secs(30), beats.next())
+        .await
+        .expect("billing-service heartbeats before the outage");
 
     server.stop().await.expect("stop nats-server");
-    for _ in 0..600 {
-        if client.connection_state() != async_nats::connection::State::Connected {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert_ne!(
-        client.connection_state(),
-        async_nats::connection::State::Connected
-    );
+    wait_until(
+        "the watcher's client to notice",
+        Duration::from_secs(30),
+        || client.connection_state() != async_nats::connection::State::Connected,
+    )
+    .await;
     // Wait until the watcher has noticed it is deaf.
     let mut status = watcher.status();
     tokio::time::timeout(
@@ -311,16 +341,31 @@ async fn losing_nats_raises_a_connectivity_incident_published_on_reconnection() 
     .expect("the watcher notices the outage")
     .unwrap();
     server.start_again().await.expect("restart nats-server");
+    // billing-service's heartbeats come back, and the watcher keeps polling for longer
+    // than `service_down_after` (2 s at 100 ms a poll) after hearing again.
+    tokio::time::timeout(Duration::from_secs(30), beats.next())
+        .await
+        .expect("billing-service heartbeats after the outage");
+    let seen = status.borrow().polls;
+    tokio::time::timeout(
+        Duration::from_secs(60),
+        status.wait_for(|s| s.connected && s.polls >= seen + 30),
+    )
+    .await
+    .expect("the watcher polls on")
+    .unwrap();
 
-    let mut stored = 0;
-    for _ in 0..600 {
-        stored = stored_count(&js, "ALERTS", "alerts.connectivity").await;
-        if stored >= 2 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert_eq!(stored, 2, "one firing and one resolved event");
+    common::eventually(
+        "the connectivity alerts stored",
+        Duration::from_secs(30),
+        || async { (stored_count(&js, "ALERTS", "alerts.connectivity").await >= 2).then_some(()) },
+    )
+    .await;
+    assert_eq!(
+        stored_count(&js, "ALERTS", "alerts.connectivity").await,
+        2,
+        "one firing and one resolved event"
+    );
     let alerts = js.get_stream("ALERTS").await.unwrap();
     let reader = alerts
         .create_consumer(consumer::pull::OrderedConfig {
@@ -343,7 +388,9 @@ async fn losing_nats_raises_a_connectivity_incident_published_on_reconnection() 
     assert_eq!(states, [AlertState::Firing, AlertState::Resolved]);
     assert_eq!(events[0].incident_id, events[1].incident_id);
     assert_eq!(events[0].affected_service.as_deref(), Some("herald-watch"));
-    // Deaf while disconnected: no service was reported down meanwhile.
+    // Deaf while disconnected: billing-service, silent only to the watcher, was not
+    // reported down, during the outage or after it.
     assert_eq!(stored_count(&js, "ALERTS", "alerts.service_down").await, 0);
+    heartbeats.stop();
     watcher.stop().await;
 }
