@@ -113,7 +113,11 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<Outcome> {
                 sink.push(r);
             }
             if sink.checked == before {
-                sink.push(Result_::error(&name, None, "empty input: no event to validate"));
+                sink.push(Result_::error(
+                    &name,
+                    None,
+                    "empty input: no event to validate",
+                ));
             }
         } else {
             // Keep at most one byte past the limit; count the rest without storing it, so
@@ -167,7 +171,10 @@ impl Sink {
     fn push(&mut self, r: Result_) {
         if let Format::Json = self.format {
             let sep = if self.checked == 0 {
-                format!("{{\n  \"contracts\": {},\n  \"results\": [\n", self.contracts)
+                format!(
+                    "{{\n  \"contracts\": {},\n  \"results\": [\n",
+                    self.contracts
+                )
             } else {
                 ",\n".to_owned()
             };
