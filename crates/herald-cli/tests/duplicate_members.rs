@@ -6,7 +6,8 @@ use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
-use herald_runtime::{ConnectConfig, HeraldClient, NatsServer};
+use herald_runtime::{ConnectConfig, HeraldClient};
+use herald_test_server::NatsServer;
 
 fn herald(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_herald"))

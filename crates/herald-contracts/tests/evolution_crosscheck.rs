@@ -235,7 +235,7 @@ fn schema(r: &mut StdRng, depth: u32) -> Value {
     }
     let d = depth - 1;
     match r.random_range(0..10) {
-        0 | 1 | 2 => object_schema(r, d),
+        0..=2 => object_schema(r, d),
         3 => array_schema(r, d),
         4 => {
             let kw = if r.random_bool(0.5) { "oneOf" } else { "anyOf" };
@@ -324,7 +324,7 @@ fn edit(r: &mut StdRng, s: &mut Value) {
         return;
     };
     match r.random_range(0..30) {
-        0 | 1 | 2 => {
+        0..=2 => {
             // required: add or remove one name, declared or not
             let name = *pick(r, NAMES);
             let mut req: Vec<Value> = m

@@ -1,6 +1,7 @@
 //! A page per subject: schema, constraint, stream, headers, producers and
 //! consumers, and the examples with herald's verdict on each.
 
+use herald_contracts::catalog::Discard;
 use herald_contracts::{Catalog, SubjectSpec};
 use maud::html;
 
@@ -50,11 +51,11 @@ pub(super) fn render(catalog: &Catalog, subject: &SubjectSpec) -> String {
                 tr { th { "Topic" } td { code { (t.name) } " · " (t.description) } }
                 tr { th { "Subjects" } td { (t.stream.subjects.join(", ")) } }
                 tr { th { "Max age" } td { (humantime::format_duration(t.stream.max_age)) } }
-                tr { th { "Max bytes" } td { @if t.stream.max_bytes < 0 { "unlimited" } @else { (t.stream.max_bytes) } } }
+                tr { th { "Max bytes" } td { @if t.stream.max_bytes < 0 { "unlimited" } @else { (t.stream.max_bytes) " bytes" } } }
                 tr { th { "Max message size" } td { (t.stream.max_msg_size) " bytes" } }
                 tr { th { "Duplicate window" } td { (humantime::format_duration(t.stream.duplicate_window)) } }
                 tr { th { "Replicas" } td { (t.stream.replicas) } }
-                tr { th { "When full" } td { (format!("{:?}", t.stream.discard).to_lowercase()) " (discard)" } }
+                tr { th { "When full" } td { (when_full(t.stream.discard)) } }
                 tr { th { "Storage" } td { (format!("{:?}", t.stream.storage).to_lowercase()) } }
             }
         } @else {
@@ -104,4 +105,12 @@ pub(super) fn render(catalog: &Catalog, subject: &SubjectSpec) -> String {
         }
     };
     page(ROOT, &subject.name, body)
+}
+
+/// The stream's discard policy, said as what a publisher sees.
+fn when_full(discard: Discard) -> &'static str {
+    match discard {
+        Discard::New => "refuses new events (discard new): publishers get an error",
+        Discard::Old => "drops the oldest events (discard old)",
+    }
 }
