@@ -208,7 +208,19 @@ impl ServeBench {
                     let path = path.clone();
                     tokio::spawn(async move {
                         for body in share {
-                            post(&mut sender, addr, &path, body).await?;
+                            // herald serve closes connections idle past its header deadline
+                            // (slow-client protection): reconnect and resend the same event,
+                            // which its event_id makes idempotent.
+                            if sender.is_closed() {
+                                sender = connect(addr).await?;
+                            }
+                            if let Err(e) = post(&mut sender, addr, &path, body.clone()).await {
+                                if !sender.is_closed() {
+                                    return Err(e);
+                                }
+                                sender = connect(addr).await?;
+                                post(&mut sender, addr, &path, body).await?;
+                            }
                         }
                         Ok::<Sender, BenchError>(sender)
                     })
