@@ -468,3 +468,20 @@ fn lenient_never_excuses_subschemas_of_the_same_instance() {
     assert!(valid(&new, &witness) && !valid(&old, &witness));
     assert_ne!(verdicts(&old, &new, Policy::Lenient).1, C);
 }
+
+/// Found by the long cross-check run: `additionalProperties: true` inside a
+/// `dependentSchemas` entry evaluates every name, which `unevaluatedProperties: false`
+/// beside it then allows. Not analysed, so unknown, never compatible.
+#[test]
+fn unevaluated_properties_with_changed_in_place_subschemas_is_unknown() {
+    let old = json!({"type": "object", "properties": {"a": {"type": "string"}},
+        "unevaluatedProperties": false, "dependentSchemas": {"c": {"properties": {"a": {}}}}});
+    let new = json!({"type": "object", "properties": {"a": {"type": "string"}},
+        "unevaluatedProperties": false,
+        "dependentSchemas": {"c": {"properties": {"a": {}}, "additionalProperties": true}}});
+    let witness = json!({"c": {}});
+    assert!(valid(&new, &witness) && !valid(&old, &witness));
+    for policy in [Policy::Strict, Policy::Lenient] {
+        assert_eq!(verdicts(&old, &new, policy), (U, U), "{policy}");
+    }
+}

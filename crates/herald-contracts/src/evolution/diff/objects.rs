@@ -96,6 +96,30 @@ impl Differ {
         out: &mut Vec<Change>,
     ) -> Res<()> {
         let lenient = self.policy == Policy::Lenient;
+        // `unevaluatedProperties` sees the names that in-place subschemas evaluated
+        // (`dependentSchemas`, `if`/`then`/`else`): a change there can open or close
+        // names without any keyword-level change here. Not analysed: unknown.
+        let in_place = |a: &Alt<'u>| -> Vec<String> {
+            let mut v = Vec::new();
+            for kw in ["dependentSchemas", "dependencies", "if", "then", "else"] {
+                v.extend(a.values(kw).map(|(_, x)| format!("{kw}:{x}")));
+            }
+            v
+        };
+        let unevaluated = |a: &Alt<'u>| a.values("unevaluatedProperties").next().is_some();
+        if (unevaluated(o) || unevaluated(n)) && in_place(o) != in_place(n) {
+            Self::push(
+                out,
+                Subject::AdditionalProperties,
+                Action::Changed,
+                format!("{ptr}/unevaluatedProperties"),
+                "unevaluatedProperties with changed dependentSchemas/if/then/else: which names \
+they evaluate is not analysed"
+                    .into(),
+                Verdict::Unknown,
+                Verdict::Unknown,
+            );
+        }
         // ---- named properties
         let mut names: Vec<&'u str> = Vec::new();
         for a in [o, n] {
