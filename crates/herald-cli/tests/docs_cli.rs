@@ -281,11 +281,23 @@ fn asyncapi_has_a_channel_per_subject_and_an_operation_per_producer_and_consumer
             .collect()
     };
     let c = catalog();
-    assert_eq!(
-        on("send").len(),
-        c.services().len(),
-        "usage.metered accepts every service"
+    let topic = c
+        .topic_for_subject("usage.metered.model_inference")
+        .unwrap();
+    let producers = c.producers_of(topic);
+    assert!(
+        producers.len() > 5,
+        "usage.metered accepts every backend service: {producers:?}"
     );
+    let send = on("send");
+    assert_eq!(send.len(), producers.len(), "{send:?}");
+    for p in producers {
+        let prefix = format!("{p}.send.");
+        assert!(
+            send.iter().any(|k| k.starts_with(&prefix)),
+            "{p} missing from {send:?}"
+        );
+    }
     let receive = on("receive");
     assert_eq!(receive.len(), 2, "{receive:?}");
     assert!(
