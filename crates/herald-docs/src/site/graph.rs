@@ -15,7 +15,7 @@ const MARGIN: f64 = 30.0;
 const COLUMNS: [(f64, f64); 3] = [(10.0, 190.0), (330.0, 270.0), (760.0, 190.0)];
 const WIDTH: f64 = 960.0;
 /// The producer node standing for a topic open to every service (`producers = ["*"]`).
-const EVERY_SERVICE: &str = "* (every service)";
+const EVERY_SERVICE: &str = "* (every backend service)";
 
 struct Node {
     label: String,
@@ -165,7 +165,7 @@ pub(super) fn standalone(catalog: &Catalog) -> String {
 pub(super) fn page_body(catalog: &Catalog) -> Markup {
     html! {
         p { "Who publishes each subject and who consumes it; every box links to its page. "
-            "Topics open to every service are drawn from one " code { (EVERY_SERVICE) } " node. "
+            "Topics open to every backend service (producers = [\"*\"] in the catalog) are drawn from one " code { (EVERY_SERVICE) } " node. "
             a href="graph.svg" { "The SVG alone." } }
         div.graph { (trusted(svg(catalog).into_string())) }
     }

@@ -22,11 +22,9 @@ pub(super) fn render(catalog: &Catalog) -> String {
                         td { code { (t.name) } }
                         td { (t.description) }
                         td {
-                            @if t.producers.iter().any(|p| p == "*") { "All services" }
-                            @else {
-                                @for (i, p) in t.producers.iter().enumerate() {
-                                    @if i > 0 { ", " } (service_link(catalog, "", p))
-                                }
+                            @for (i, p) in t.producers.iter().enumerate() {
+                                @if i > 0 { ", " }
+                                @if p == "*" { "All backend services" } @else { (service_link(catalog, "", p)) }
                             }
                         }
                         td {
