@@ -289,7 +289,10 @@ fn asyncapi_has_a_channel_per_subject_and_an_operation_per_producer_and_consumer
         producers.len() > 5,
         "usage.metered accepts every backend service: {producers:?}"
     );
-    assert!(!producers.contains(&"chat-clients"), "clients are not producers");
+    assert!(
+        !producers.contains(&"chat-clients"),
+        "clients are not producers"
+    );
     let send = on("send");
     assert_eq!(send.len(), producers.len(), "{send:?}");
     for p in producers {

@@ -21,7 +21,7 @@ async fn non_json_payloads_are_counted_as_decode_failures_not_schema_failures() 
     let handle = herald_runtime::metrics::install().unwrap();
     let server = server().await;
     let client = connect(&server, "decode").await;
-    Provisioner::new(client.clone(), TestCatalog::new().arc())
+    Provisioner::new(client.clone(), contracts())
         .apply(false, false)
         .await
         .unwrap();
@@ -45,7 +45,7 @@ async fn non_json_payloads_are_counted_as_decode_failures_not_schema_failures() 
         .unwrap();
     let consumer = Consumer::new(
         client.clone(),
-        TestCatalog::new().arc(),
+        contracts(),
         ConsumerConfig::new("decode-svc", "usage", "usage.metered.>"),
     )
     .unwrap();
@@ -87,7 +87,7 @@ async fn a_consumer_does_not_export_the_backlog_gauges_watch_owns() {
     let handle = herald_runtime::metrics::install().unwrap();
     let server = server().await;
     let client = connect(&server, "lag").await;
-    Provisioner::new(client.clone(), TestCatalog::new().arc())
+    Provisioner::new(client.clone(), contracts())
         .apply(false, false)
         .await
         .unwrap();
@@ -105,7 +105,7 @@ async fn a_consumer_does_not_export_the_backlog_gauges_watch_owns() {
         .unwrap();
     let consumer = Consumer::new(
         client.clone(),
-        TestCatalog::new().arc(),
+        contracts(),
         ConsumerConfig::new("lag-svc", "usage", "usage.metered.>"),
     )
     .unwrap();
