@@ -98,7 +98,8 @@ pub struct Delivery {
     pub stream: String,
     /// Correlation id (`ce-correlationid`), if any.
     pub correlation_id: Option<String>,
-    /// Duplicate key: the identity field in canonical form, else a non-blank `Nats-Msg-Id`.
+    /// The event's key: its identity field in canonical form, else a non-blank
+    /// `Nats-Msg-Id` (the duplicate store scopes it by subject, see [`duplicate_key`]).
     pub key: Option<String>,
 }
 
@@ -852,7 +853,13 @@ impl Ctx {
                             delivered,
                             stream_seq,
                             stream: self.stream.clone(),
-                            key: key.clone(),
+                            // The handler sees the event's key, not the subject-scoped
+                            // form the duplicate store uses.
+                            key: key.as_deref().map(|k| {
+                                k.strip_prefix(&format!("{subject}/"))
+                                    .unwrap_or(k)
+                                    .to_string()
+                            }),
                         };
                         let run = AssertUnwindSafe(handler(delivery)).catch_unwind();
                         let handler_started = Instant::now();
