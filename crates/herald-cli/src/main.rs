@@ -10,6 +10,7 @@
 mod cmd;
 mod input;
 mod output;
+mod shutdown;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -167,6 +168,18 @@ fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
     };
+    // Warnings and errors of every command go to stderr through `tracing` (RUST_LOG
+    // overrides the level); `watch` sets up its own, at info.
+    if !matches!(cli.command, Command::Watch(_)) {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(
+                tracing_subscriber::EnvFilter::try_from_default_env()
+                    .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+            )
+            .with_writer(std::io::stderr)
+            .with_ansi(false)
+            .try_init();
+    }
     let result = match &cli.command {
         Command::Validate(args) => cmd::validate::run(&cli.global, args),
         Command::Check(args) => cmd::check::run(&cli.global, args),

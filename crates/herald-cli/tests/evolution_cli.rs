@@ -461,3 +461,85 @@ fn reserved_names_never_come_back() {
         text(&out)
     );
 }
+
+fn check_json(d: &str) -> Value {
+    let out = herald(&["--contracts", d, "--format", "json", "check"]);
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out)))
+}
+
+fn failures_of(report: &Value, check: &str) -> Vec<String> {
+    report["report"]["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == check)
+        .unwrap_or_else(|| panic!("no {check} in {report}"))["failures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn examples_are_scoped_to_the_major_they_were_written_for() {
+    let (_tmp, dir) = scratch();
+    let d = dir.to_str().unwrap();
+    // A new major where `quantity` is a string: the 1.x examples no longer fit it.
+    new_usage_version(&dir, "2.0.0", |s| {
+        s["properties"]["quantity"] = json!({"type": "string"})
+    });
+    let failures = failures_of(&check_json(d), "examples");
+    let unscoped: Vec<&String> = failures
+        .iter()
+        .filter(|f| f.contains("examples/UsageEvent/"))
+        .collect();
+    assert!(!unscoped.is_empty(), "{failures:#?}");
+    for f in &unscoped {
+        assert!(
+            f.contains(r#"scope it with "versions": "^1""#),
+            "the failure must say how to scope the example: {f}"
+        );
+    }
+
+    // Scope every UsageEvent example to major 1: the examples check passes again.
+    for kind in ["valid", "invalid"] {
+        let folder = dir.join("examples/UsageEvent").join(kind);
+        for e in std::fs::read_dir(&folder).unwrap() {
+            let path = e.unwrap().path();
+            let v = read_json(&path);
+            let scoped = if kind == "valid" {
+                json!({"versions": "^1", "event": v})
+            } else {
+                let mut v = v;
+                v["versions"] = json!("^1");
+                v
+            };
+            write_json(&path, &scoped);
+        }
+    }
+    let failures = failures_of(&check_json(d), "examples");
+    assert!(failures.is_empty(), "{failures:#?}");
+
+    // A scope that matches nothing, or is malformed, is reported.
+    let path = dir.join("examples/UsageEvent/valid/api-call.json");
+    let mut v = read_json(&path);
+    v["versions"] = json!("^7");
+    write_json(&path, &v);
+    let failures = failures_of(&check_json(d), "examples");
+    assert!(
+        failures
+            .iter()
+            .any(|f| f.contains("api-call.json: its `versions` match no version of the schema")),
+        "{failures:#?}"
+    );
+    v["versions"] = json!("one");
+    write_json(&path, &v);
+    let failures = failures_of(&check_json(d), "examples");
+    assert!(
+        failures
+            .iter()
+            .any(|f| f.contains("`versions: one`: expected ^MAJOR, MAJOR.MINOR.PATCH or *")),
+        "{failures:#?}"
+    );
+}

@@ -359,3 +359,161 @@ async fn tail_escapes_control_characters_from_events() {
     assert!(out.contains("X-Note: \\u{1b}[2Jgone"), "{}", text(&o));
     assert!(out.contains("model\\u{1b}[1Agateway"), "{}", text(&o));
 }
+
+// ---- 24. Shutdown works while NATS is down ----
+
+fn signal(child: &Child, sig: &str) {
+    let status = Command::new("kill")
+        .arg(sig)
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// Waits (bounded) for the child to exit; its exit code.
+fn wait_exit(child: &mut Child) -> Option<i32> {
+    for _ in 0..600 {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s.code();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    panic!("herald did not exit within 60 s of the signal");
+}
+
+/// Waits (bounded) until `path` contains `needle`.
+fn wait_for_text(path: &std::path::Path, needle: &str) -> String {
+    for _ in 0..600 {
+        let t = std::fs::read_to_string(path).unwrap_or_default();
+        if t.contains(needle) {
+            return t;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!(
+        "{needle:?} never appeared in {}: {}",
+        path.display(),
+        std::fs::read_to_string(path).unwrap_or_default()
+    );
+}
+
+fn spawn_logged(args: &[&str], stderr: &std::path::Path) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_herald"))
+        .args(args)
+        .env_remove("NATS_URL")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(stderr).unwrap())
+        .spawn()
+        .expect("spawn herald")
+}
+
+#[tokio::test]
+async fn consume_exits_on_sigterm_while_nats_is_down() {
+    let mut s = server().await;
+    let url = s.url();
+    let apply = herald(&["--server", &url, "streams", "apply"]);
+    assert_eq!(apply.status.code(), Some(0), "{}", text(&apply));
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("consume.err");
+    let mut child = spawn_logged(
+        &[
+            "--server",
+            &url,
+            "consume",
+            "--service",
+            "billing-service",
+            "--subject",
+            "usage.metered.>",
+            "--shutdown-grace",
+            "1s",
+            "--exec",
+            "true",
+        ],
+        &log,
+    );
+    wait_for_text(&log, "herald consume: billing-service--usage");
+    s.kill_9().unwrap();
+    signal(&child, "-TERM");
+    let code = wait_exit(&mut child);
+    let err = std::fs::read_to_string(&log).unwrap();
+    assert!(err.contains("shutting down"), "{err}");
+    assert!(code == Some(0) || code == Some(2), "exit {code:?}: {err}");
+}
+
+#[tokio::test]
+async fn watch_exits_on_a_second_sigterm_while_nats_is_down() {
+    let mut s = server().await;
+    let url = s.url();
+    let apply = herald(&["--server", &url, "streams", "apply"]);
+    assert_eq!(apply.status.code(), Some(0), "{}", text(&apply));
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("watch.err");
+    let mut child = spawn_logged(&["--server", &url, "watch"], &log);
+    wait_for_text(&log, "watching");
+    s.kill_9().unwrap();
+    signal(&child, "-TERM");
+    wait_for_text(&log, "herald watch: stopping");
+    if child.try_wait().unwrap().is_none() {
+        signal(&child, "-TERM");
+    }
+    let code = wait_exit(&mut child);
+    let err = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        matches!(code, Some(0) | Some(2) | Some(130)),
+        "exit {code:?}: {err}"
+    );
+}
+
+// ---- 15. Logs ----
+
+#[tokio::test]
+async fn consume_logs_a_failed_dead_letter_through_tracing() {
+    let s = server().await;
+    let url = s.url();
+    let apply = herald(&["--server", &url, "streams", "apply"]);
+    assert_eq!(apply.status.code(), Some(0), "{}", text(&apply));
+    let c = client(&url).await;
+    c.jetstream().delete_stream("DLQ").await.unwrap();
+    // Invalid (no tenant_id): it must be dead-lettered, and the DLQ is gone.
+    c.jetstream()
+        .publish(
+            "usage.metered.api_call",
+            br#"{"event_id":"550e8400-e29b-41d4-a716-446655440000"}"#
+                .to_vec()
+                .into(),
+        )
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("consume.err");
+    let mut child = spawn_logged(
+        &[
+            "--server",
+            &url,
+            "consume",
+            "--service",
+            "billing-service",
+            "--subject",
+            "usage.metered.>",
+            "--shutdown-grace",
+            "1s",
+            "--exec",
+            "true",
+        ],
+        &log,
+    );
+    let err = wait_for_text(&log, "dead-letter publish failed; NAKed for redelivery");
+    assert!(err.contains("ERROR"), "{err}");
+    assert!(
+        err.contains("reason=\"schema_invalid\"") || err.contains("reason=schema_invalid"),
+        "{err}"
+    );
+    signal(&child, "-TERM");
+    wait_exit(&mut child);
+}

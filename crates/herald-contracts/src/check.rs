@@ -28,7 +28,7 @@ pub struct CheckResult {
 }
 
 impl CheckResult {
-    fn new(name: &'static str, description: &'static str) -> Self {
+    pub(crate) fn new(name: &'static str, description: &'static str) -> Self {
         CheckResult {
             name,
             description,
@@ -108,7 +108,7 @@ pub fn run_on(catalog: &Catalog) -> CheckReport {
             services(catalog),
             consumers(catalog),
             streams(catalog),
-            examples(catalog),
+            crate::examples::check(catalog),
             semver(catalog),
             lock(catalog),
             consumer_contracts(catalog),
@@ -410,125 +410,6 @@ fn streams(catalog: &Catalog) -> CheckResult {
     r
 }
 
-fn examples(catalog: &Catalog) -> CheckResult {
-    let mut r = CheckResult::new(
-        "examples",
-        "valid examples validate (against every version they claim) and invalid ones fail for their stated reason",
-    );
-    for (path, bytes) in &catalog.files().files {
-        let Some(rest) = path.strip_prefix("examples/") else {
-            continue;
-        };
-        let parts: Vec<&str> = rest.split('/').collect();
-        let [name, kind, _file] = parts[..] else {
-            r.failures.push(format!(
-                "{path}: examples live at examples/<Name>/valid|invalid/<file>.json"
-            ));
-            continue;
-        };
-        r.checked += 1;
-        let Some(versions) = catalog.schemas().get(name) else {
-            r.failures
-                .push(format!("{path}: there is no schema {name}"));
-            continue;
-        };
-        let value: Value = match serde_json::from_slice(bytes) {
-            Ok(v) => v,
-            Err(e) => {
-                r.failures.push(format!("{path}: not JSON: {e}"));
-                continue;
-            }
-        };
-        match kind {
-            "valid" => {
-                for doc in example_targets(catalog, versions, &value) {
-                    let schema = SchemaRef {
-                        name: doc.name.clone(),
-                        version: Some(doc.version),
-                    };
-                    if let Err(e) = catalog.validate_schema(&schema, &value) {
-                        r.failures
-                            .push(format!("{path}: invalid under {}: {e}", doc.label()));
-                    }
-                }
-            }
-            "invalid" => check_invalid_example(catalog, versions, path, &value, &mut r),
-            other => r
-                .failures
-                .push(format!("{path}: `{other}` must be `valid` or `invalid`")),
-        }
-    }
-    r
-}
-
-/// A valid example without `$schema` must hold under every version of the
-/// latest major: that is what backward compatibility within a major promises.
-fn example_targets<'c>(
-    catalog: &'c Catalog,
-    versions: &'c [SchemaDoc],
-    event: &Value,
-) -> Vec<&'c SchemaDoc> {
-    if let Some(doc) = event
-        .get("$schema")
-        .and_then(Value::as_str)
-        .and_then(|id| catalog.schema_by_id(id))
-    {
-        return vec![doc];
-    }
-    let major = versions.last().map(|d| d.version.major);
-    versions
-        .iter()
-        .filter(|d| Some(d.version.major) == major)
-        .collect()
-}
-
-fn check_invalid_example(
-    catalog: &Catalog,
-    versions: &[SchemaDoc],
-    path: &str,
-    wrapper: &Value,
-    r: &mut CheckResult,
-) {
-    let (Some(event), Some(expect)) = (
-        wrapper.get("event"),
-        wrapper.get("expect").and_then(Value::as_array),
-    ) else {
-        r.failures.push(format!(
-            "{path}: an invalid example is {{\"description\", \"expect\": [{{\"path\", \"keyword\"}}], \"event\"}}"
-        ));
-        return;
-    };
-    let doc = example_targets(catalog, versions, event)
-        .into_iter()
-        .last()
-        .expect("a schema has a version");
-    let schema = SchemaRef {
-        name: doc.name.clone(),
-        version: Some(doc.version),
-    };
-    match catalog.validate_schema(&schema, event) {
-        Ok(_) => r.failures.push(format!(
-            "{path}: expected to fail under {} but it validates",
-            doc.label()
-        )),
-        Err(e) => {
-            for want in expect {
-                let want_path = want.get("path").and_then(Value::as_str).unwrap_or("");
-                let want_kw = want.get("keyword").and_then(Value::as_str).unwrap_or("");
-                let found = e
-                    .violations()
-                    .iter()
-                    .any(|v| v.instance_path == want_path && v.keyword == want_kw);
-                if !found {
-                    r.failures.push(format!(
-                        "{path}: fails, but not with `{want_kw}` at `{want_path}` as expected: {e}"
-                    ));
-                }
-            }
-        }
-    }
-}
-
 fn semver(catalog: &Catalog) -> CheckResult {
     let mut r = CheckResult::new(
         "versions.semver",
@@ -578,4 +459,25 @@ fn consumer_contracts(catalog: &Catalog) -> CheckResult {
     r.checked = catalog.consumers().iter().map(|c| c.fields.len() + 1).sum();
     r.failures = crate::versions::consumer_contract_failures(catalog);
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_report_passes_only_when_every_check_passes() {
+        let (catalog, report) = run(ContractFiles::embedded());
+        assert!(catalog.is_some());
+        assert!(report.passed(), "{:#?}", report.checks);
+        assert_eq!(report.failure_count(), 0);
+
+        let mut failing = report.clone();
+        failing.checks[0].failures.push("broken".into());
+        failing.checks[1].failures.push("also broken".into());
+        assert!(!failing.passed());
+        assert!(!failing.checks[0].passed());
+        assert!(failing.checks[2].passed());
+        assert_eq!(failing.failure_count(), 2);
+    }
 }

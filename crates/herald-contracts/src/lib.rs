@@ -25,6 +25,7 @@ mod decode;
 pub mod error;
 pub mod events;
 pub mod evolution;
+mod examples;
 pub mod schema;
 mod subject_filter;
 pub mod versions;

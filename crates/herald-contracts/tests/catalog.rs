@@ -56,6 +56,94 @@ fn subject_constraints_make_payload_and_subject_agree() {
 #[test]
 fn every_concrete_subject_routes_to_its_schema() {
     let c = catalog();
+    // (subject, schema, stream, identity) for every concrete subject of the catalog.
+    let expected = [
+        (
+            "ingest.document.processed",
+            "IngestDocumentEvent",
+            "INGEST",
+            "event_id",
+        ),
+        (
+            "ingest.document.failed",
+            "IngestDocumentEvent",
+            "INGEST",
+            "event_id",
+        ),
+        (
+            "orchestrator.step.started",
+            "OrchestratorStep",
+            "ORCHESTRATOR",
+            "step_id",
+        ),
+        (
+            "orchestrator.step.completed",
+            "OrchestratorStep",
+            "ORCHESTRATOR",
+            "step_id",
+        ),
+        (
+            "orchestrator.step.failed",
+            "OrchestratorStep",
+            "ORCHESTRATOR",
+            "step_id",
+        ),
+        ("usage.metered.api_call", "UsageEvent", "USAGE", "event_id"),
+        (
+            "usage.metered.model_inference",
+            "UsageEvent",
+            "USAGE",
+            "event_id",
+        ),
+        (
+            "realtime.push.chat_message",
+            "RealtimeMessage",
+            "REALTIME",
+            "message_id",
+        ),
+        (
+            "realtime.push.notification",
+            "RealtimeMessage",
+            "REALTIME",
+            "message_id",
+        ),
+        ("alerts.service_down", "AlertEvent", "ALERTS", "alert_id"),
+        ("alerts.high_latency", "AlertEvent", "ALERTS", "alert_id"),
+        ("alerts.quota_exceeded", "AlertEvent", "ALERTS", "alert_id"),
+        ("alerts.backlog", "AlertEvent", "ALERTS", "alert_id"),
+        ("alerts.failure_rate", "AlertEvent", "ALERTS", "alert_id"),
+        (
+            "alerts.schema_violation",
+            "AlertEvent",
+            "ALERTS",
+            "alert_id",
+        ),
+        ("alerts.connectivity", "AlertEvent", "ALERTS", "alert_id"),
+    ];
+    let concrete: Vec<&str> = c
+        .subjects()
+        .iter()
+        .map(|s| s.name.as_str())
+        .filter(|n| !n.contains(['*', '>']))
+        .collect();
+    assert_eq!(concrete.len(), expected.len(), "{concrete:?}");
+    for (subject, schema, stream, identity) in expected {
+        let spec = c
+            .subject(subject)
+            .unwrap_or_else(|| panic!("{subject} does not route"));
+        assert_eq!(spec.name, subject);
+        assert_eq!(spec.schema, schema, "{subject}");
+        assert_eq!(spec.identity, identity, "{subject}");
+        assert!(
+            c.schemas().contains_key(schema),
+            "{subject}: no schema {schema}"
+        );
+        assert_eq!(
+            c.stream_for_subject(subject).unwrap().name,
+            stream,
+            "{subject}"
+        );
+    }
     assert_eq!(
         c.subject("usage.metered.api_call").unwrap().identity,
         "event_id"

@@ -66,7 +66,15 @@ fn verdict_with(case: &Value, policy: Policy, rule: RequiredRule) -> Result<bool
 
 fn run(file: &str) {
     let cases = load(file);
-    assert!(!cases.is_empty(), "{file} has no cases");
+    // Pinned: a truncated or replaced peer file must fail, not shrink the suite.
+    let expected = match file {
+        "confluent-diff-schema-examples.json" => 104,
+        "confluent-diff-schema-examples-2020-12.json" => 113,
+        "confluent-diff-combined-schema-examples.json" => 28,
+        "confluent-diff-combined-schema-examples-2020-12.json" => 18,
+        other => panic!("unknown peer file {other}"),
+    };
+    assert_eq!(cases.len(), expected, "{file}: case count");
     let mut strict_agree = 0;
     let mut lenient_total = 0;
     let mut lenient_agree = 0;

@@ -447,3 +447,24 @@ fn undecidable_is_unknown_never_compatible() {
     );
     assert_eq!((b, f), (U, U));
 }
+
+/// Found by the long cross-check run: a `dependentSchemas` (or `then`) subschema
+/// applies to the same instance as its parent, whose `properties` declare the name, so
+/// the lenient policy's "undeclared names are unused" must not excuse it.
+#[test]
+fn lenient_never_excuses_subschemas_of_the_same_instance() {
+    let x = json!({"type": "string"});
+    let old = json!({"type": "object", "properties": {"a": {"type": "integer"}, "x_1": x},
+        "dependentSchemas": {"a": {"properties": {"x_1": {"type": "integer"}}}}});
+    let new = json!({"type": "object", "properties": {"a": {"type": "integer"}, "x_1": x}});
+    let witness = json!({"a": 2, "x_1": "x"});
+    assert!(valid(&new, &witness) && !valid(&old, &witness));
+    assert_ne!(verdicts(&old, &new, Policy::Lenient).1, C);
+
+    let old = json!({"type": "object", "properties": {"a": {}, "x_1": {}},
+        "if": {"required": ["a"]}, "then": {"properties": {"x_1": {"type": "integer"}}}});
+    let new = json!({"type": "object", "properties": {"a": {}, "x_1": {}},
+        "if": {"required": ["a"]}, "then": {}});
+    assert!(valid(&new, &witness) && !valid(&old, &witness));
+    assert_ne!(verdicts(&old, &new, Policy::Lenient).1, C);
+}

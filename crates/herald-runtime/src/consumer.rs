@@ -524,30 +524,9 @@ impl Consumer {
             in_flight: Arc::default(),
             stream: self.stream.clone(),
         });
-        // Report this consumer's backlog to the metrics every 15 s while it runs.
-        let lag_task = {
-            let js = self.client.jetstream().clone();
-            let (stream, durable) = (self.stream.clone(), self.config.durable.clone());
-            let mut stop = shutdown.subscribe();
-            tokio::spawn(async move {
-                loop {
-                    if let Ok(s) = js.get_stream(&stream).await {
-                        if let Ok(i) = s.clone().consumer_info(&durable).await {
-                            metrics::set_consumer_lag(
-                                &stream,
-                                &durable,
-                                i.num_pending,
-                                i.num_ack_pending as u64,
-                            );
-                        }
-                    }
-                    tokio::select! {
-                        _ = tokio::time::sleep(Duration::from_secs(15)) => {}
-                        _ = stop.wait_for(|s| *s) => break,
-                    }
-                }
-            })
-        };
+        // The backlog gauges (`herald_consumer_pending_messages`, ...) come from one
+        // source only, `herald watch`: a consumer exporting them too, with the same labels
+        // and a lag of its own, made every backlog rule fire once per exporting target.
         let mut tasks = tokio::task::JoinSet::new();
         let conn_stats = self.client.nats().statistics();
         let mut connects = conn_stats.connects.load(Ordering::Relaxed);
@@ -632,7 +611,6 @@ impl Consumer {
                 }
             }
         }
-        lag_task.abort();
         let _ = self.client.nats().flush().await;
         Ok(self.stats.snapshot())
     }
@@ -781,7 +759,7 @@ impl Ctx {
             {
                 Err(e) => {
                     let schema = route.as_ref().map_or("unknown", |r| r.schema.as_str());
-                    metrics::record_validation_failure(schema, Side::Consume);
+                    metrics::record_refusal(schema, Side::Consume, e.reason());
                     let r = match e.reason() {
                         "decode_error" | "too_large" => reason::DECODE_ERROR,
                         "unknown_schema" | "unknown_subject" => reason::UNKNOWN_SCHEMA,
@@ -796,7 +774,7 @@ impl Ctx {
                     {
                         metrics::record_event_age(&self.config.service, &dest, age);
                     }
-                    let key = duplicate_key(route.as_ref(), &valid.value, &headers);
+                    let key = duplicate_key(&subject, route.as_ref(), &valid.value, &headers);
                     let seen = match &key {
                         Some(k) => self.config.dedupe.seen(k).await,
                         None => Ok(false),
@@ -1124,11 +1102,14 @@ pub async fn watch_max_deliveries_of(
     Ok(copied)
 }
 
-/// The duplicate key of a delivery: the event's identity field in canonical form (the
-/// schema makes it the idempotency key; the same event republished under another
-/// `Nats-Msg-Id`, or with its UUID in upper case, is the same event), else a non-blank
-/// `Nats-Msg-Id` for events without an identity.
+/// The duplicate key of a delivery: `<subject>/<identity>`, the event's identity field in
+/// canonical form (the schema makes it the idempotency key; the same event republished
+/// under another `Nats-Msg-Id`, or with its UUID in upper case, is the same event), scoped
+/// by subject because the catalog declares identity per subject (one `step_id` is carried
+/// by a step's `started` and `completed` events); else a non-blank `Nats-Msg-Id` for
+/// events without an identity.
 pub fn duplicate_key(
+    subject: &str,
     route: Option<&crate::contracts::Route>,
     value: &Value,
     headers: &HeaderMap,
@@ -1136,6 +1117,7 @@ pub fn duplicate_key(
     route
         .and_then(|r| value.get(&r.identity_field))
         .and_then(h::canonical_identity)
+        .map(|id| format!("{subject}/{id}"))
         .or_else(|| h::received_key(headers))
 }
 

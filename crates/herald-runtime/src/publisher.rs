@@ -527,7 +527,7 @@ impl Publisher {
             .contracts
             .validate(subject, o.schema.as_deref(), payload)
             .map_err(|e| {
-                metrics::record_validation_failure(&route.schema, Side::Publish);
+                metrics::record_refusal(&route.schema, Side::Publish, e.reason());
                 metrics::record_sent_outcome(
                     &self.inner.config.service,
                     subject,

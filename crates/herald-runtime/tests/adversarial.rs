@@ -329,7 +329,7 @@ async fn same_event_under_other_msg_ids_or_upper_case_uuid_is_handled_once() {
     assert_eq!(stats.duplicates, 2, "{stats:?}");
     assert_eq!(
         *calls.lock().unwrap(),
-        vec![id.to_string(), other.to_string()]
+        vec![format!("{SUBJECT}/{id}"), format!("{SUBJECT}/{other}")]
     );
 }
 
@@ -895,7 +895,7 @@ async fn received_nul_bytes_never_reach_a_child_process_environment() {
     let got = outcomes.lock().unwrap().clone();
     assert_eq!(
         got,
-        vec![(1, Some(id.to_string()), None, Ok(true))],
+        vec![(1, Some(format!("{SUBJECT}/{id}")), None, Ok(true))],
         "first delivery, the identity as key, the NUL correlation id dropped, the child started"
     );
 }

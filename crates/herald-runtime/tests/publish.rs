@@ -330,7 +330,7 @@ authorization {
     { user: admin, password: admin }
     { user: gateway, password: secret, permissions: {
         publish: { allow: ["$JS.API.>", "usage.>"] }
-        subscribe: { allow: ["_INBOX.>"] }
+        subscribe: { allow: ["_INBOX_gateway.>"] }
     } }
   ]
 }

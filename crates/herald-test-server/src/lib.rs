@@ -168,7 +168,10 @@ impl NatsServer {
                 ports,
                 store: dir.to_path_buf(),
                 _store_guard: None,
-                args: vec!["-n".into(), name.clone()],
+                // The same declared file-store cap as test servers: provisioning the
+                // catalog reserves its streams' max_bytes, which must not depend on
+                // how much disk happens to be free.
+                args: vec!["-c".into(), limits_config(dir)?, "-n".into(), name.clone()],
                 name,
             };
             match server.spawn_and_wait().await {

@@ -554,7 +554,11 @@ mod tests {
         assert!(!p.iter().any(|s| s.contains("ORCHESTRATOR")));
         assert_eq!(
             billing.permissions.subscribe.iter().collect::<Vec<_>>(),
-            vec!["_INBOX_billing-service.>"]
+            vec![
+                "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.INGEST.billing-service--ingest",
+                "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.USAGE.billing-service--usage",
+                "_INBOX_billing-service.>"
+            ]
         );
     }
 

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use herald_runtime::consumer::{termination_signal, watch_max_deliveries_of};
+use herald_runtime::consumer::watch_max_deliveries_of;
 use herald_runtime::{Consumer, ConsumerConfig, DedupeStore, Shutdown};
 use herald_tools::external::{ExternalHandler, HttpUrl};
 
@@ -173,11 +173,15 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<Outcome> {
             shutdown.clone(),
         ));
         let s = shutdown.clone();
-        tokio::spawn(async move {
-            termination_signal().await;
-            eprintln!("herald consume: shutting down (finishing in-flight events)");
-            s.trigger();
-        });
+        // Handlers get their grace; the rest (a final flush and drain) a few seconds more.
+        crate::shutdown::guard(
+            "herald consume",
+            args.shutdown_grace + Duration::from_secs(5),
+            move || {
+                eprintln!("herald consume: shutting down (finishing in-flight events)");
+                s.trigger();
+            },
+        );
         eprintln!(
             "herald consume: {} on {} (stream {}), concurrency {}",
             consumer.config().durable,

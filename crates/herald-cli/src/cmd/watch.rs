@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use herald_runtime::consumer::termination_signal;
 use herald_runtime::contracts::Contracts;
 use herald_runtime::metrics;
 use herald_runtime::{Publisher, PublisherConfig};
@@ -87,8 +86,15 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<Outcome> {
             catalog.consumers().len(),
             humantime::format_duration(options.monitor.poll_interval)
         );
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        crate::shutdown::guard("herald watch", Duration::from_secs(5), move || {
+            eprintln!("herald watch: stopping");
+            let _ = stop_tx.send(());
+        });
         Watcher::new(client.nats().clone(), catalog.clone(), sink, options)
-            .run(termination_signal())
+            .run(async move {
+                let _ = stop_rx.await;
+            })
             .await?;
         client.drain().await;
         Ok(Outcome::Ok)

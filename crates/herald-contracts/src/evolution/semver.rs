@@ -148,7 +148,7 @@ pub fn check_bump(
                 "version {new} declares a {d} bump over {old}, but {why}: it needs a {needed} bump, i.e. at least {minimum}"
             ))
         }
-        Some(Bump::None) if needed == Bump::None => None,
+        // Declared at least what is needed (equal versions only pass with no change).
         Some(_) => None,
     };
     Ok(BumpCheck {
@@ -180,5 +180,41 @@ mod tests {
         assert_eq!(declared_bump(v, Version::new(1, 2, 4)), Some(Bump::Patch));
         assert_eq!(declared_bump(v, v), Some(Bump::None));
         assert_eq!(declared_bump(v, Version::new(1, 1, 9)), None);
+    }
+
+    fn report(needed: Bump) -> Report {
+        Report {
+            mode: crate::evolution::Mode::Seed,
+            policy: crate::evolution::Policy::Lenient,
+            changes: Vec::new(),
+            compatible: needed != Bump::Major,
+            backward: crate::evolution::Verdict::Compatible,
+            forward: crate::evolution::Verdict::Compatible,
+            needed_bump: needed,
+        }
+    }
+
+    #[test]
+    fn the_same_version_passes_only_when_nothing_changed() {
+        let same = check_bump("1.2.3", "1.2.3", &report(Bump::None)).unwrap();
+        assert_eq!(same.violation, None);
+        assert_eq!(same.declared, Some(Bump::None));
+        let changed = check_bump("1.2.3", "1.2.3", &report(Bump::Patch)).unwrap();
+        assert_eq!(
+            changed.violation.as_deref(),
+            Some("version 1.2.3 declares a none bump over 1.2.3, but the schema changed: it needs a patch bump, i.e. at least 1.2.4")
+        );
+        let larger = check_bump("1.2.3", "2.0.0", &report(Bump::Minor)).unwrap();
+        assert_eq!(larger.violation, None);
+        let smaller = check_bump("1.2.3", "1.3.0", &report(Bump::Major)).unwrap();
+        assert!(smaller
+            .violation
+            .unwrap()
+            .contains("needs a major bump, i.e. at least 2.0.0"));
+        let older = check_bump("1.2.3", "1.2.2", &report(Bump::None)).unwrap();
+        assert_eq!(
+            older.violation.as_deref(),
+            Some("version 1.2.2 is not greater than 1.2.3")
+        );
     }
 }

@@ -64,6 +64,10 @@ pub mod names {
     /// Counter: subscriptions the server refused (permissions), by purpose. Appears on
     /// the first refusal; not in [`ALL`].
     pub const SUBSCRIPTIONS_REFUSED: &str = "herald_subscriptions_refused_total";
+    /// Counter: events refused before their JSON Schema could be applied (not JSON, too
+    /// large, unknown schema or subject), by schema, side and reason. Kept apart from
+    /// [`SCHEMA_VALIDATION_FAILURES`], which counts only JSON Schema refusals. Not in [`ALL`].
+    pub const DECODE_FAILURES: &str = "herald_decode_failures_total";
 
     /// Every metric herald exports, for tests and documentation.
     pub const ALL: [&str; 11] = [
@@ -322,6 +326,11 @@ pub fn describe() {
         "Subscriptions the NATS server refused for lack of permission, by purpose."
     );
     metrics::describe_counter!(
+        names::DECODE_FAILURES,
+        Unit::Count,
+        "Events refused before JSON Schema validation (not JSON, too large, unknown schema), by reason."
+    );
+    metrics::describe_counter!(
         names::PUBLISH_RETRIES,
         Unit::Count,
         "Publish attempts retried after a transient failure."
@@ -427,6 +436,24 @@ impl PublishMetrics {
     /// `max_deliveries_advisory`.
     pub fn record_subscription_refused(purpose: &'static str) {
         metrics::counter!(names::SUBSCRIPTIONS_REFUSED, "purpose" => purpose).increment(1);
+    }
+
+    /// Counts one refused event under the right series: a JSON Schema refusal
+    /// (`reason` `schema_invalid`) in `herald_schema_validation_failures_total`, anything else
+    /// (`decode_error`, `too_large`, `unknown_schema`, `unknown_subject`) in
+    /// `herald_decode_failures_total`.
+    pub fn record_refusal(schema: &str, side: Side, reason: &'static str) {
+        if reason == "schema_invalid" {
+            record_validation_failure(schema, side);
+        } else {
+            metrics::counter!(
+                names::DECODE_FAILURES,
+                "schema" => schema.to_owned(),
+                "side" => side.as_str(),
+                "reason" => reason
+            )
+            .increment(1);
+        }
     }
 
     /// Counts one retried publish attempt.
@@ -606,6 +633,24 @@ pub fn record_dlq_write_failure(service: &str, subject: &str) {
 /// `max_deliveries_advisory`.
 pub fn record_subscription_refused(purpose: &'static str) {
     metrics::counter!(names::SUBSCRIPTIONS_REFUSED, "purpose" => purpose).increment(1);
+}
+
+/// Counts one refused event under the right series: a JSON Schema refusal
+/// (`reason` `schema_invalid`) in `herald_schema_validation_failures_total`, anything else
+/// (`decode_error`, `too_large`, `unknown_schema`, `unknown_subject`) in
+/// `herald_decode_failures_total`.
+pub fn record_refusal(schema: &str, side: Side, reason: &'static str) {
+    if reason == "schema_invalid" {
+        record_validation_failure(schema, side);
+    } else {
+        metrics::counter!(
+            names::DECODE_FAILURES,
+            "schema" => schema.to_owned(),
+            "side" => side.as_str(),
+            "reason" => reason
+        )
+        .increment(1);
+    }
 }
 
 /// Counts one retried publish attempt by `service` to `subject`.

@@ -162,7 +162,19 @@ pub enum Check {
         alert_type: AlertType,
         /// What it is about.
         key: String,
+        /// The figures now, when the evaluator measured them: a resolution carries
+        /// the current value, never the stale one of its last firing.
+        current: Option<Current>,
     },
+}
+
+/// What an evaluator measured when its condition cleared.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Current {
+    /// One line for a human, with the current figures.
+    pub summary: String,
+    /// The current value.
+    pub value: Option<f64>,
 }
 
 impl Check {
@@ -171,6 +183,21 @@ impl Check {
         Check::Clear {
             alert_type,
             key: key.into(),
+            current: None,
+        }
+    }
+
+    /// A clear verdict with the figures measured now.
+    pub fn clear_at(
+        alert_type: AlertType,
+        key: impl Into<String>,
+        summary: String,
+        value: Option<f64>,
+    ) -> Self {
+        Check::Clear {
+            alert_type,
+            key: key.into(),
+            current: Some(Current { summary, value }),
         }
     }
 
@@ -308,7 +335,11 @@ impl AlertTracker {
     pub fn apply(&mut self, check: Check, now: DateTime<Utc>) -> Option<AlertEvent> {
         match check {
             Check::Firing(alert) => self.fire(alert, now),
-            Check::Clear { alert_type, key } => self.clear(alert_type, &key, now),
+            Check::Clear {
+                alert_type,
+                key,
+                current,
+            } => self.clear(alert_type, &key, current, now),
         }
     }
 
@@ -385,11 +416,16 @@ impl AlertTracker {
         &mut self,
         alert_type: AlertType,
         key: &str,
+        current: Option<Current>,
         now: DateTime<Utc>,
     ) -> Option<AlertEvent> {
-        let incident = self
+        let mut incident = self
             .incidents
             .remove(&(alert_type.as_str(), key.to_owned()))?;
+        if let Some(c) = current {
+            incident.alert.summary = c.summary;
+            incident.alert.value = c.value;
+        }
         Some(notification(
             &self.service_name,
             &incident.alert,
@@ -602,7 +638,15 @@ impl BacklogMonitor {
                 .all(|(a, b)| b > a);
         let over = sample.pending > threshold;
         if !(over || growing) {
-            return Check::clear(AlertType::Backlog, &sample.durable);
+            return Check::clear_at(
+                AlertType::Backlog,
+                &sample.durable,
+                format!(
+                    "consumer {} on {} has {} pending messages (threshold {})",
+                    sample.durable, sample.stream, sample.pending, threshold
+                ),
+                Some(sample.pending as f64),
+            );
         }
         let summary = if over {
             format!(
@@ -679,7 +723,16 @@ impl FailureRateMonitor {
         }
         let rate = failures as f64 / deliveries as f64;
         if rate <= self.threshold {
-            return Check::clear(AlertType::FailureRate, durable);
+            return Check::clear_at(
+                AlertType::FailureRate,
+                durable,
+                format!(
+                    "{:.1}% of deliveries to {durable} failed ({failures} of {deliveries}; threshold {:.1}%)",
+                    rate * 100.0,
+                    self.threshold * 100.0
+                ),
+                Some(rate),
+            );
         }
         Check::Firing(
             Alert::new(
@@ -985,7 +1038,9 @@ impl Monitor {
         for check in &checks {
             let key = match check {
                 Check::Firing(a) => (a.alert_type.as_str(), a.key.clone()),
-                Check::Clear { alert_type, key } => (alert_type.as_str(), key.clone()),
+                Check::Clear {
+                    alert_type, key, ..
+                } => (alert_type.as_str(), key.clone()),
             };
             self.sampled.insert(key);
         }

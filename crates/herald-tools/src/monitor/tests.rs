@@ -353,9 +353,15 @@ fn backlog_over_threshold_with_per_consumer_override() {
     assert!(!monitor
         .record(&sample("analytics-service--usage", 999))
         .is_firing());
+    // Clear, with the figures now (a resolution carries them).
     assert_eq!(
         monitor.record(&sample("billing-service--usage", 3)),
-        Check::clear(AlertType::Backlog, "billing-service--usage")
+        Check::clear_at(
+            AlertType::Backlog,
+            "billing-service--usage",
+            "consumer billing-service--usage on USAGE has 3 pending messages (threshold 10)".into(),
+            Some(3.0)
+        )
     );
 }
 
@@ -613,4 +619,46 @@ fn a_deaf_watcher_does_not_report_services_down() {
         .map(|e| (e.alert_type, e.state))
         .collect();
     assert_eq!(up, [(AlertType::ServiceDown, AlertState::Resolved)]);
+}
+
+/// Issue 13 item 20: a resolution carries the figures measured when it cleared.
+#[test]
+fn resolved_alerts_carry_the_current_value_not_the_first_firings() {
+    let mut tracker = AlertTracker::new("herald-watch", Duration::from_secs(300));
+    let mut backlog = BacklogMonitor::new(1000, BTreeMap::new(), 0);
+    let sample = |pending| ConsumerSample {
+        durable: "billing-service--usage".into(),
+        service: "billing-service".into(),
+        stream: "USAGE".into(),
+        pending,
+        ack_pending: 0,
+    };
+    let fired = tracker
+        .apply(backlog.record(&sample(2051)), t(0))
+        .expect("fires");
+    assert_eq!(fired.value, Some(2051.0));
+    let resolved = tracker
+        .apply(backlog.record(&sample(0)), t(60))
+        .expect("resolves");
+    assert_eq!(resolved.state, AlertState::Resolved);
+    assert_eq!(resolved.value, Some(0.0));
+    assert_eq!(
+        resolved.summary,
+        "resolved: consumer billing-service--usage on USAGE has 0 pending messages (threshold 1000)"
+    );
+
+    let mut failures = FailureRateMonitor::new(0.05, 10, 1);
+    assert!(!failures.record("d", "s", 0, 0).is_firing());
+    let fired = tracker
+        .apply(failures.record("d", "s", 80, 6), t(0))
+        .expect("fires");
+    assert!(fired.summary.contains("7.5%"), "{}", fired.summary);
+    let resolved = tracker
+        .apply(failures.record("d", "s", 180, 6), t(60))
+        .expect("resolves");
+    assert_eq!(resolved.value, Some(0.0));
+    assert_eq!(
+        resolved.summary,
+        "resolved: 0.0% of deliveries to d failed (0 of 100; threshold 5.0%)"
+    );
 }

@@ -668,9 +668,20 @@ impl Differ {
             tn.has(json_type::OBJECT),
         );
 
-        self.nots(o, n, ptr, out)?;
-        self.conditionals(o, n, ptr, out)?;
+        // `not`, `if`/`then`/`else` and `dependentSchemas` subschemas apply to this
+        // same instance, whose names the parent declares: compared on their own, they
+        // would look "open" and the lenient policy would wrongly excuse them.
+        self.strictly(|d| d.nots(o, n, ptr, out))?;
+        self.strictly(|d| d.conditionals(o, n, ptr, out))?;
         Ok(())
+    }
+
+    /// Runs `f` under the strict policy (restoring the policy afterwards).
+    fn strictly<T>(&mut self, f: impl FnOnce(&mut Self) -> Res<T>) -> Res<T> {
+        let saved = std::mem::replace(&mut self.policy, Policy::Strict);
+        let result = f(self);
+        self.policy = saved;
+        result
     }
 
     /// Keyword families only constrain instances of their type: when the old schema

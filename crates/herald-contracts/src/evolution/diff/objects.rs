@@ -258,7 +258,7 @@ impl Differ {
                 if !*in_both || added {
                     into_lack_b = into_lack_b.and(weaken(b2));
                 }
-                if !(*in_both && added) {
+                if !*in_both || !added {
                     into_lack_f = into_lack_f.and(weaken(f2));
                 }
             }
@@ -439,15 +439,18 @@ impl Differ {
         }
         for k in dkeys {
             let (so, sn) = (dep_schemas(o, k), dep_schemas(n, k));
-            self.slot(
-                Subject::DependentSchemas,
-                &so,
-                &sn,
-                &format!("{ptr}/dependentSchemas/{}", escape(k)),
-                &format!("schema applied when `{k}` is present"),
-                (false, false),
-                out,
-            )?;
+            // Strict: the dependent schema applies to this instance (see `strictly`).
+            self.strictly(|d| {
+                d.slot(
+                    Subject::DependentSchemas,
+                    &so,
+                    &sn,
+                    &format!("{ptr}/dependentSchemas/{}", escape(k)),
+                    &format!("schema applied when `{k}` is present"),
+                    (false, false),
+                    out,
+                )
+            })?;
         }
         // ---- propertyNames, min/maxProperties
         let pn = |a: &Alt<'u>| -> Vec<Node<'u>> {
