@@ -663,7 +663,7 @@ impl Consumer {
         let js = self.client.jetstream();
         let durable = &self.config.durable;
         let info = match js.get_stream(&self.stream).await {
-            Ok(s) => s.consumer_info(durable).await.map(|i| i.clone()),
+            Ok(s) => s.consumer_info(durable).await,
             Err(e) => {
                 tracing::warn!(error = %e, consumer = %durable, "undecodable-message sweep: stream info failed");
                 return;
