@@ -504,6 +504,9 @@ impl Consumer {
     /// Consumes until `shutdown` is triggered: stops pulling, NAKs fetched-but-unstarted
     /// messages, waits up to `shutdown_grace` for running handlers (NAKing those still
     /// running after it), then flushes the connection so every ack has left.
+    ///
+    /// Handlers run as futures of this task (up to `concurrency` at once), not as spawned
+    /// tasks: a handler with CPU-heavy work should move it to `tokio::task::spawn_blocking`.
     pub async fn run<F, Fut>(
         &self,
         handler: F,
