@@ -56,13 +56,19 @@ async fn auth_generate_then_services_connect_with_their_nkeys() {
     let o = herald(&["auth", "generate", "--out", out.to_str().unwrap()], &[]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let stdout = String::from_utf8_lossy(&o.stdout).to_string();
-    for entry in std::fs::read_dir(&out).unwrap() {
+    let tokens = out.join("tokens");
+    let entries = std::fs::read_dir(&out)
+        .unwrap()
+        .chain(std::fs::read_dir(&tokens).unwrap());
+    for entry in entries {
         let path = entry.unwrap().path();
         #[cfg(unix)]
         {
+            // Secrets are the owner's alone: files 0600, the tokens directory 0700.
             use std::os::unix::fs::PermissionsExt;
             let mode = std::fs::metadata(&path).unwrap().permissions().mode();
-            assert_eq!(mode & 0o777, 0o600, "{}", path.display());
+            let want = if path.is_dir() { 0o700 } else { 0o600 };
+            assert_eq!(mode & 0o777, want, "{}", path.display());
         }
         if path.extension().is_some_and(|e| e == "nk") {
             let seed = std::fs::read_to_string(&path).unwrap();

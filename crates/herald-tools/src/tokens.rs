@@ -58,6 +58,17 @@ pub fn generate(catalog: &Catalog, out: &Path) -> Result<GeneratedTokens, Tokens
         path: dir.clone(),
         source,
     })?;
+    #[cfg(unix)]
+    {
+        // The directory holds secrets: only its owner may list it.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).map_err(
+            |source| TokensWriteError {
+                path: dir.clone(),
+                source,
+            },
+        )?;
+    }
     let mut file = TokenFile::default();
     let mut files = Vec::new();
     for service in catalog.services() {

@@ -4,10 +4,11 @@
 
 use std::net::SocketAddr;
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use axum::routing::get;
 use axum::Router;
-use herald_runtime::metrics::{self, names, ConsumedOutcome};
+use herald_runtime::metrics::{self, names, ConsumedOutcome, SentOutcome};
 use herald_tools::metrics_http::{router, serve, ServeError};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -105,12 +106,27 @@ async fn serve_reports_an_address_in_use() {
 #[tokio::test]
 async fn promtool_check_metrics_accepts_a_real_scrape() {
     let server = serve("127.0.0.1:0".parse().unwrap()).await.expect("serve");
-    metrics::record_consumed("svc-scrape", "usage.metered.api_call", ConsumedOutcome::Ack);
+    // This test records what it checks: it must not depend on another test's samples.
+    let (svc, subject) = ("svc-scrape", "usage.metered.api_call");
+    metrics::record_sent(svc, subject, SentOutcome::Ok, Duration::from_millis(3));
+    metrics::record_consumed(svc, subject, ConsumedOutcome::Ack);
+    metrics::record_process_duration(svc, subject, Duration::from_millis(2));
+    metrics::record_publish_retry(svc, subject);
     metrics::register_schemas(["UsageEvent"]);
     let (status, _, body) = http_get(server.local_addr(), "/metrics").await;
     assert_eq!(status, "HTTP/1.1 200 OK");
-    for name in names::ALL {
-        assert!(body.contains(&format!("# HELP {name} ")), "{name} missing");
+    for name in [
+        names::SENT_MESSAGES,
+        names::CONSUMED_MESSAGES,
+        names::OPERATION_DURATION,
+        names::PROCESS_DURATION,
+        names::PUBLISH_RETRIES,
+        names::SCHEMA_VALIDATION_FAILURES,
+    ] {
+        assert!(
+            body.contains(&format!("# HELP {name} ")),
+            "{name} missing:\n{body}"
+        );
     }
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("scrape.prom");

@@ -227,9 +227,13 @@ async fn handle(ctx: Arc<HandlerCtx>, d: Delivery) -> HandlerResult {
             "no tariff for this event (poison): pricing failed".into(),
         ));
     }
+    // The ledger books what was stored by its message id (the PubAck's), so
+    // look the delivery up the same way; bare JSON falls back to its identity.
     let key = d
-        .key
-        .clone()
+        .header(herald_runtime::headers::MSG_ID)
+        .filter(|id| !id.trim().is_empty())
+        .map(str::to_owned)
+        .or_else(|| d.key.clone())
         .unwrap_or_else(|| format!("{}:{}", d.stream, d.stream_seq));
     let latency = event_latency(&d.value);
     if let Some(age) = latency {
