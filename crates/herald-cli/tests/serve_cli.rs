@@ -310,11 +310,21 @@ async fn sigterm_finishes_the_request_in_flight_and_refuses_new_ones() {
     let body = step(7, "orchestrator");
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    // `Expect: 100-continue`: the server answers `100 Continue` once the handler
+    // starts reading the body, so the request is provably in flight (accepted and
+    // being handled, not waiting in the listen backlog) before the signal.
     let head = format!(
-        "POST /v1/events/orchestrator.step.started HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        "POST /v1/events/orchestrator.step.started HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nExpect: 100-continue\r\nContent-Length: {}\r\n\r\n",
         body.len()
     );
     s.write_all(head.as_bytes()).unwrap();
+    let mut cont = [0u8; 25];
+    s.read_exact(&mut cont).unwrap();
+    assert!(
+        cont.starts_with(b"HTTP/1.1 100 Continue\r\n"),
+        "{}",
+        String::from_utf8_lossy(&cont)
+    );
     s.write_all(&body.as_bytes()[..10]).unwrap();
     // The request is in flight (its body half sent): SIGTERM.
     Command::new("kill")

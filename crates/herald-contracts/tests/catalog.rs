@@ -326,5 +326,13 @@ fn consumers_get_defaults_and_durable_names() {
         .iter()
         .find(|t| t.name == "usage.metered")
         .unwrap();
-    assert_eq!(c.producers_of(usage).len(), c.services().len());
+    // `*` means every backend service; clients publish only what names them.
+    let backend: Vec<&str> = c
+        .services()
+        .iter()
+        .filter(|s| s.kind == herald_contracts::catalog::ServiceKind::Backend)
+        .map(|s| s.name.as_str())
+        .collect();
+    assert_eq!(c.producers_of(usage), backend);
+    assert!(!backend.contains(&"chat-clients"));
 }

@@ -46,7 +46,7 @@ pub const DLQ_TIME: &str = "Herald-Dlq-Time";
 /// `application/json`.
 pub const JSON: &str = "application/json";
 
-/// The header names a publisher writes for every event, as prebuilt [`HeaderName`]s.
+/// The header names a publisher writes for every event, as prebuilt [`HeaderName`](async_nats::HeaderName)s.
 ///
 /// Why: `HeaderMap::insert` with a `&str` name validates it and copies it into a new
 /// buffer on every call; a name built at compile time (`HeaderName::from_static` in a

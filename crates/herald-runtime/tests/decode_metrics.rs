@@ -70,12 +70,12 @@ async fn non_json_payloads_are_counted_as_decode_failures_not_schema_failures() 
     let text = handle.render();
     let schema = value(
         &text,
-        "herald_schema_validation_failures_total{schema=\"https://herald.dev/schemas/UsageEvent/1.0.0\",side=\"consume\"}",
+        "herald_schema_validation_failures_total{schema=\"UsageEvent\",side=\"consume\"}",
     );
     assert_eq!(schema, Some(1.0), "{text}");
     let decode = value(
         &text,
-        "herald_decode_failures_total{schema=\"https://herald.dev/schemas/UsageEvent/1.0.0\",side=\"consume\",reason=\"decode_error\"}",
+        "herald_decode_failures_total{schema=\"UsageEvent\",side=\"consume\",reason=\"decode_error\"}",
     );
     assert_eq!(decode, Some(2.0), "{text}");
 }

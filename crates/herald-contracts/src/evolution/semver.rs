@@ -1,7 +1,7 @@
 //! Semantic versions of schemas and the bump a change needs.
 //!
 //! Why: the spec asks for semantic versioning of schemas; the gate turns a
-//! [`Report`](super::Report) into "needs at least 2.0.0" so a producer cannot ship a
+//! [`Report`] into "needs at least 2.0.0" so a producer cannot ship a
 //! breaking change as a minor release. Larger-than-needed bumps are allowed.
 
 use super::{Change, EvolutionError, Report, Severity};
