@@ -1,4 +1,4 @@
-//! Signals for long-running commands (`consume`, `watch`): the first SIGINT/SIGTERM asks
+//! Signals for long-running commands (`consume`, `watch`, `serve`): the first SIGINT/SIGTERM asks
 //! for a graceful stop, and the process exits within its drain timeout whether or not
 //! the stop completes. While NATS is unreachable a graceful stop can wait for ever (a
 //! flush, a drain, a pull that never returns); under an orchestrator every pod stopped

@@ -244,7 +244,14 @@ async fn consume_exec_maps_exit_codes_and_dlq_lag_tail_commands_work() {
         "handler_rejected",
     ]);
     assert_eq!(o.status.code(), Some(0));
-    assert!(String::from_utf8_lossy(&o.stdout).contains("1 replayed"));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("1 replayed"), "{text}");
+    assert!(
+        text.contains(&format!(
+            "replayed dlq seq {seq} to billing-service--usage only, as usage.metered.api_call"
+        )),
+        "{text}"
+    );
     assert_eq!(
         json(&herald(&[
             "--server", &url, "--format", "json", "dlq", "ls"
@@ -255,7 +262,8 @@ async fn consume_exec_maps_exit_codes_and_dlq_lag_tail_commands_work() {
         0
     );
 
-    // tail: the three originals plus the replay, and an invalid bare event marked as such.
+    // tail: the three originals, never the replay (it went to billing's replay subject),
+    // and an invalid bare event marked as such.
     let client = HeraldClient::connect(ConnectConfig::default().url(url.clone()))
         .await
         .unwrap();
@@ -276,7 +284,7 @@ async fn consume_exec_maps_exit_codes_and_dlq_lag_tail_commands_work() {
         "usage.metered.>",
         "--all",
         "--count",
-        "5",
+        "4",
         "--headers",
     ]);
     let text = String::from_utf8_lossy(&o.stdout).into_owned();
@@ -287,12 +295,12 @@ async fn consume_exec_maps_exit_codes_and_dlq_lag_tail_commands_work() {
     );
     assert_eq!(
         text.lines().filter(|l| l.starts_with('#')).count(),
-        5,
+        4,
         "{text}"
     );
-    assert_eq!(text.matches(" ok").count(), 4, "{text}");
+    assert_eq!(text.matches(" ok").count(), 3, "{text}");
     assert!(text.contains("INVALID (schema_invalid)"), "{text}");
-    assert!(text.contains("Nats-Msg-Id: replay:"), "{text}");
+    assert!(!text.contains("replay:"), "{text}");
 }
 
 #[tokio::test]

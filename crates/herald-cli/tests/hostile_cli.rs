@@ -469,6 +469,98 @@ async fn watch_exits_on_a_second_sigterm_while_nats_is_down() {
     );
 }
 
+/// Starts `herald serve` on a free port against `nats`, logging to `log`, and waits until
+/// it accepts connections.
+fn spawn_serve(nats: &str, extra: &[&str], log: &std::path::Path) -> (Child, std::net::SocketAddr) {
+    let addr: std::net::SocketAddr =
+        format!("127.0.0.1:{}", herald_test_server::free_port().unwrap())
+            .parse()
+            .unwrap();
+    let listen = addr.to_string();
+    let mut args = vec!["serve", "--server", nats, "--listen", listen.as_str()];
+    args.extend_from_slice(extra);
+    let mut child = spawn_logged(&args, log);
+    for _ in 0..300 {
+        if std::net::TcpStream::connect(addr).is_ok() {
+            return (child, addr);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!(
+        "herald serve did not listen: {}",
+        std::fs::read_to_string(log).unwrap_or_default()
+    );
+}
+
+#[tokio::test]
+async fn serve_exits_on_sigterm_while_nats_is_down() {
+    let mut s = server().await;
+    let url = s.url();
+    let apply = herald(&["--server", &url, "streams", "apply"]);
+    assert_eq!(apply.status.code(), Some(0), "{}", text(&apply));
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("serve.err");
+    let (mut child, _) = spawn_serve(&url, &["--drain-timeout", "1s"], &log);
+    s.kill_9().unwrap();
+    signal(&child, "-TERM");
+    let code = wait_exit(&mut child);
+    let err = std::fs::read_to_string(&log).unwrap();
+    assert!(err.contains("herald serve: draining"), "{err}");
+    assert!(code == Some(0) || code == Some(2), "exit {code:?}: {err}");
+}
+
+#[tokio::test]
+async fn serve_exits_at_once_on_a_second_signal_while_draining_with_nats_down() {
+    use std::io::Read;
+    let mut s = server().await;
+    let url = s.url();
+    let apply = herald(&["streams", "apply", "--server", &url]);
+    assert_eq!(apply.status.code(), Some(0), "{}", text(&apply));
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("serve.err");
+    // Long budgets: only the second signal can end this process soon.
+    let (mut child, addr) = spawn_serve(
+        &url,
+        &["--drain-timeout", "10m", "--body-timeout", "10m"],
+        &log,
+    );
+    s.kill_9().unwrap();
+    // A request in flight whose body is still arriving: the drain waits for it.
+    // `Expect: 100-continue` proves the handler started reading it.
+    let body = usage_line(1);
+    let mut conn = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        conn,
+        "POST /v1/events/usage.metered.api_call HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nExpect: 100-continue\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    let mut cont = [0u8; 25];
+    conn.read_exact(&mut cont).unwrap();
+    assert!(
+        cont.starts_with(b"HTTP/1.1 100 Continue\r\n"),
+        "{}",
+        String::from_utf8_lossy(&cont)
+    );
+    conn.write_all(&body.as_bytes()[..10]).unwrap();
+    signal(&child, "-TERM");
+    wait_for_text(&log, "herald serve: draining");
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "serve should still be draining the request in flight"
+    );
+    signal(&child, "-TERM");
+    let code = wait_exit(&mut child);
+    let err = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(code, Some(130), "{err}");
+    assert!(
+        err.contains("herald serve: second signal: exiting now"),
+        "{err}"
+    );
+}
+
 // ---- 15. Logs ----
 
 #[tokio::test]

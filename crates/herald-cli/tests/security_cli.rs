@@ -268,9 +268,16 @@ async fn auth_generate_then_services_connect_with_their_nkeys() {
         .find(|r| r["name"] == "INGEST")
         .unwrap();
     assert_eq!(
-        ingest["messages"], 2,
-        "the replayed event is back on its subject"
+        ingest["messages"], 1,
+        "the replay went to the consumer's replay subject, not back to its subject"
     );
+    let replays = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "HERALD_REPLAY")
+        .unwrap();
+    assert_eq!(replays["messages"], 1, "the replay waits for its consumer");
     // The operator reads consumer lag too.
     let o = herald(&["--server", &url, "--nkey", &op, "lag"], &[]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));

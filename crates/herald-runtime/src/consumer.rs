@@ -517,6 +517,14 @@ impl Consumer {
         Fut: Future<Output = HandlerResult> + Send + 'static,
     {
         let consumer = self.ensure().await?;
+        // Replays of this consumer's dead letters arrive through a second durable (see
+        // `crate::replay`) and join the same pool of running handlers.
+        let (replay_tx, mut replay_rx) = tokio::sync::mpsc::channel(16);
+        let replays = crate::replay::ensure(&self.client, &self.config)
+            .await
+            .map(|c| {
+                crate::replay::fetch(c, self.config.pull_expires, replay_tx, shutdown.subscribe())
+            });
         let concurrency = self.config.concurrency.max(1);
         let mut stop = shutdown.subscribe();
         let (abort_tx, _) = watch::channel(false);
@@ -539,10 +547,10 @@ impl Consumer {
         // handlers finish, like a plain pull loop. A handler doing heavy CPU work should
         // move it to `tokio::task::spawn_blocking` itself.
         let mut running = FuturesUnordered::new();
-        let process = |msg: jetstream::Message| {
+        let process = |msg: jetstream::Message, replay: bool| {
             let mut abort = abort_tx.subscribe();
             let (ctx, handler) = (&ctx, &handler);
-            async move { ctx.process(msg, handler, &mut abort).await }
+            async move { ctx.process(msg, handler, &mut abort, replay).await }
         };
         // Pull in bounded batches: memory and the number of "fetched but not started"
         // messages (NAKed at shutdown) stay the same whatever the backlog, and the server
@@ -552,72 +560,93 @@ impl Consumer {
             .min(self.config.max_ack_pending.max(1) as usize);
         let conn_stats = self.client.nats().statistics();
         let mut connects = conn_stats.connects.load(Ordering::Relaxed);
-        'outer: loop {
-            if *stop.borrow() {
-                break;
-            }
-            // A message the client cannot decode drops the connection on every delivery:
-            // after a reconnect, find such deliveries and settle them another way.
-            let now = conn_stats.connects.load(Ordering::Relaxed);
-            if now != connects {
-                connects = now;
-                self.sweep_undecodable(&ctx).await;
-            }
-            let batch = consumer
-                .batch()
-                .max_messages(want)
-                .expires(self.config.pull_expires)
-                .messages()
-                .await;
-            let mut batch = match batch {
-                Ok(b) => b,
-                Err(e) => {
-                    tracing::warn!(error = %e, "pull failed; retrying");
-                    tokio::select! {
-                        _ = tokio::time::sleep(Duration::from_millis(200)) => {}
-                        _ = stop.changed() => {}
-                        Some(_) = running.next(), if !running.is_empty() => {}
-                    }
-                    continue;
+        let pull_loop = async {
+            'outer: loop {
+                if *stop.borrow() {
+                    break;
                 }
-            };
-            loop {
-                if running.len() >= concurrency {
-                    // Every slot busy: wait for one (or for shutdown).
-                    tokio::select! {
-                        _ = running.next() => {}
-                        _ = stop.changed() => {}
+                // A message the client cannot decode drops the connection on every delivery:
+                // after a reconnect, find such deliveries and settle them another way.
+                let now = conn_stats.connects.load(Ordering::Relaxed);
+                if now != connects {
+                    connects = now;
+                    self.sweep_undecodable(&ctx).await;
+                }
+                let batch = consumer
+                    .batch()
+                    .max_messages(want)
+                    .expires(self.config.pull_expires)
+                    .messages()
+                    .await;
+                let mut batch = match batch {
+                    Ok(b) => b,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "pull failed; retrying");
+                        tokio::select! {
+                            _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+                            _ = stop.changed() => {}
+                            Some(_) = running.next(), if !running.is_empty() => {}
+                        }
+                        continue;
                     }
+                };
+                loop {
+                    if running.len() >= concurrency {
+                        // Every slot busy: wait for one (or for shutdown).
+                        tokio::select! {
+                            _ = running.next() => {}
+                            _ = stop.changed() => {}
+                        }
+                        if *stop.borrow() {
+                            release_rest(&mut batch, &self.stats).await;
+                            break 'outer;
+                        }
+                        continue;
+                    }
+                    let next = tokio::select! {
+                        biased;
+                        Some(_) = running.next(), if !running.is_empty() => continue,
+                        Some(replayed) = replay_rx.recv() => {
+                            if *stop.borrow() {
+                                release(replayed, &self.stats).await;
+                            } else {
+                                running.push(process(replayed, true));
+                            }
+                            continue;
+                        }
+                        next = batch.next() => next,
+                    };
+                    let msg = match next {
+                        Some(Ok(m)) => m,
+                        Some(Err(e)) => {
+                            tracing::debug!(error = %e, "batch ended");
+                            break;
+                        }
+                        None => break,
+                    };
                     if *stop.borrow() {
+                        // Fetched but not started: hand it back at once, with the rest.
+                        release(msg, &self.stats).await;
                         release_rest(&mut batch, &self.stats).await;
                         break 'outer;
                     }
-                    continue;
+                    running.push(process(msg, false));
                 }
-                let next = tokio::select! {
-                    biased;
-                    Some(_) = running.next(), if !running.is_empty() => continue,
-                    next = batch.next() => next,
-                };
-                let msg = match next {
-                    Some(Ok(m)) => m,
-                    Some(Err(e)) => {
-                        tracing::debug!(error = %e, "batch ended");
-                        break;
-                    }
-                    None => break,
-                };
                 if *stop.borrow() {
-                    // Fetched but not started: hand it back at once, with the rest.
-                    release(msg, &self.stats).await;
-                    release_rest(&mut batch, &self.stats).await;
                     break 'outer;
                 }
-                running.push(process(msg));
             }
-            if *stop.borrow() {
-                break 'outer;
+        };
+        match replays {
+            Some(fetch) => {
+                futures::join!(pull_loop, fetch);
             }
+            None => pull_loop.await,
+        }
+        // Replays fetched but never started go back at once.
+        replay_rx.close();
+        while let Ok(m) = replay_rx.try_recv() {
+            release(m, &self.stats).await;
         }
         // Let running handlers finish within the grace period, then NAK the rest.
         let deadline = tokio::time::Instant::now() + self.config.shutdown_grace;
@@ -788,18 +817,35 @@ impl Ctx {
         msg: jetstream::Message,
         handler: &F,
         abort: &mut watch::Receiver<bool>,
+        replay: bool,
     ) where
         F: Fn(Delivery) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = HandlerResult> + Send + 'static,
     {
         let mut msg = msg;
+        // A replay names its original subject; it must lie inside this consumer's filter.
+        let (subject, stream) = if replay {
+            match crate::replay::original_subject(&msg, &self.config.filter) {
+                Some(s) => (s, crate::REPLAY_STREAM),
+                None => {
+                    tracing::error!(
+                        consumer = %self.config.durable,
+                        subject = %msg.subject,
+                        "replay without a Herald-Replay-Subject inside this consumer's filter; terminated"
+                    );
+                    let _ = msg.ack_with(AckKind::Term).await;
+                    return;
+                }
+            }
+        } else {
+            (msg.subject.to_string(), self.stream.as_str())
+        };
         let (delivered, stream_seq) = msg
             .info()
             .map(|i| (i.delivered, i.stream_sequence))
             .unwrap_or((1, 0));
         // The headers move out of the message (acking needs only its reply subject).
         let headers = msg.message.headers.take().unwrap_or_default();
-        let subject = msg.subject.to_string();
         let plan = self.plan(&subject);
         let route = plan.route.as_ref();
         let hint = headers.get(h::CE_DATASCHEMA).map(|v| v.as_str());
@@ -855,7 +901,7 @@ impl Ctx {
                             schema_id: valid.schema_id,
                             delivered,
                             stream_seq,
-                            stream: self.stream.clone(),
+                            stream: stream.to_string(),
                             // The handler sees the event's key, not the subject-scoped
                             // form the duplicate store uses.
                             key: key.as_deref().map(|k| {
@@ -907,7 +953,14 @@ impl Ctx {
             _ => None,
         };
         let outcome = self
-            .settle(msg, &subject, &headers, delivered, stream_seq, verdict)
+            .settle(
+                msg,
+                &subject,
+                &headers,
+                (stream, stream_seq),
+                delivered,
+                verdict,
+            )
             .await;
         plan.metrics.record_consumed(outcome);
         if outcome == ConsumedOutcome::DeadLetter {
@@ -987,8 +1040,8 @@ impl Ctx {
         msg: jetstream::Message,
         subject: &str,
         headers: &HeaderMap,
+        (stream, stream_seq): (&str, u64),
         delivered: i64,
-        stream_seq: u64,
         verdict: Verdict,
     ) -> ConsumedOutcome {
         match verdict {
@@ -1020,7 +1073,7 @@ impl Ctx {
                     reason: why,
                     error: &error,
                     consumer: &self.config.durable,
-                    stream: &self.stream,
+                    stream,
                     stream_seq,
                     deliveries: delivered,
                 };
@@ -1035,7 +1088,7 @@ impl Ctx {
                         tracing::error!(
                             error = %e,
                             consumer = %self.config.durable,
-                            stream = %self.stream,
+                            stream = %stream,
                             seq = stream_seq,
                             reason = why,
                             "dead-letter publish failed; NAKed for redelivery"

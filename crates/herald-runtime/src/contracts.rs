@@ -45,6 +45,17 @@ pub fn dlq_stream() -> StreamSpec {
     d
 }
 
+/// The replay stream `HERALD_REPLAY` on `herald.replay.>`, shaped like `dlq` (its
+/// retention, storage and replicas): replays wait there for the one consumer they are
+/// for, and a replay dead-lettered again is kept there by reference.
+pub fn replay_stream(dlq: &StreamSpec) -> StreamSpec {
+    let mut r = dlq.clone();
+    r.name = crate::REPLAY_STREAM.into();
+    r.subjects = vec![format!("{}.>", crate::REPLAY_PREFIX)];
+    r.description = Some("herald replays, one subject per consumer durable".into());
+    r
+}
+
 /// The catalog as seen by the runtime.
 pub trait Contracts: Send + Sync + 'static {
     /// Every stream to provision (the `DLQ` stream is added by the provisioner

@@ -13,7 +13,11 @@
 //! that stream's retention keeps it (`max_age` of its topic family); replay reads it
 //! from there.
 //!
-//! Replay republishes the original payload to the original subject with a **new**
+//! Replay sends the original payload back to **the consumer that dead-lettered it, and
+//! to no other**: to `herald.replay.<durable>` on the `HERALD_REPLAY` stream, with the
+//! original subject in `Herald-Replay-Subject` (see [`crate::replay`]). Only entries
+//! that name no consumer (written by something other than a herald consumer) go back
+//! to their original subject. Either way it uses a **new**
 //! message id (the original id would be swallowed by the duplicate window) and
 //! deletes the DLQ entry only after the republish is acknowledged: a replay that
 //! crashes half way leaves the entry in place (replaying again republishes it once
@@ -294,8 +298,11 @@ pub fn subject_matches(filter: &str, subject: &str) -> bool {
 pub struct Replayed {
     /// DLQ sequence replayed.
     pub dlq_seq: u64,
-    /// Subject republished to.
+    /// The event's original subject.
     pub subject: String,
+    /// The consumer (durable) it was sent back to, alone; empty when the entry named
+    /// none and the event went back to its original subject.
+    pub consumer: String,
     /// Sequence of the republished event in its stream (0 in a dry run).
     pub new_seq: u64,
     /// The new message id.
@@ -416,6 +423,7 @@ impl Dlq {
             return Ok(Replayed {
                 dlq_seq: seq,
                 subject: e.subject,
+                consumer: e.consumer,
                 new_seq: 0,
                 message_id,
             });
@@ -430,14 +438,17 @@ impl Dlq {
         Ok(Replayed {
             dlq_seq: seq,
             subject: e.subject,
+            consumer: e.consumer,
             new_seq: ack,
             message_id,
         })
     }
 
     /// Step one of a replay, exposed for crash tests: republish without removing.
-    /// The republished event carries `Herald-Replay-Of` (the DLQ sequence) and
-    /// `Herald-Replay-For` (the consumer that dead-lettered it).
+    /// The event goes to the replay subject of the consumer that dead-lettered it, with
+    /// `Herald-Replay-Of` (the DLQ sequence), `Herald-Replay-For` (that consumer) and
+    /// `Herald-Replay-Subject` (the original subject). Returns its sequence in the stream
+    /// that stored it.
     pub async fn republish(&self, e: &DlqEntry, message_id: &str) -> Result<u64, DlqError> {
         let by_reference = e
             .headers
@@ -464,16 +475,17 @@ impl Dlq {
         }
         hm.insert(h::MSG_ID, message_id);
         hm.insert("Herald-Replay-Of", e.seq.to_string().as_str());
-        if !e.consumer.is_empty() {
+        let target = if e.consumer.is_empty() {
+            e.subject.clone()
+        } else {
             hm.insert(REPLAY_FOR, e.consumer.as_str());
-        }
+            hm.insert(crate::replay::REPLAY_SUBJECT, e.subject.as_str());
+            crate::replay::replay_subject(&e.consumer)
+        };
         let ack = self
             .client
             .jetstream()
-            .send_publish(
-                e.subject.clone(),
-                PublishMessage::build().payload(payload).headers(hm),
-            )
+            .send_publish(target, PublishMessage::build().payload(payload).headers(hm))
             .await
             .map_err(api)?
             .await
@@ -501,10 +513,24 @@ impl Dlq {
                     e.stream, e.stream_seq
                 ))
             })?;
-        if stored.subject != e.subject {
+        // A replay dead-lettered again: stored on its consumer's replay subject, with the
+        // original subject in a header only the operator can have written.
+        let stored_subject = if e.stream == crate::REPLAY_STREAM {
+            if stored.subject != crate::replay::replay_subject(&e.consumer) {
+                return Err(refuse(format!(
+                    "{} sequence {} is on {}, a replay for another consumer than {}",
+                    e.stream, e.stream_seq, stored.subject, e.consumer
+                )));
+            }
+            crate::poison::header_value(&stored.header_block, crate::replay::REPLAY_SUBJECT)
+                .unwrap_or_default()
+        } else {
+            stored.subject.clone()
+        };
+        if stored_subject != e.subject {
             return Err(refuse(format!(
                 "{} sequence {} is on {}, not {}",
-                e.stream, e.stream_seq, stored.subject, e.subject
+                e.stream, e.stream_seq, stored_subject, e.subject
             )));
         }
         let by_reference = e
@@ -538,10 +564,15 @@ impl Dlq {
             .get_raw_message(e.stream_seq)
             .await
             .map_err(|x| gone(x.to_string()))?;
-        if raw.subject.as_str() != e.subject {
+        let expected = if e.stream == crate::REPLAY_STREAM {
+            crate::replay::replay_subject(&e.consumer)
+        } else {
+            e.subject.clone()
+        };
+        if raw.subject.as_str() != expected {
             return Err(gone(format!(
                 "sequence {} now holds {}, not {}",
-                e.stream_seq, raw.subject, e.subject
+                e.stream_seq, raw.subject, expected
             )));
         }
         Ok(raw.payload)

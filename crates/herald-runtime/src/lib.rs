@@ -63,10 +63,16 @@ pub mod metrics;
 pub mod poison;
 pub mod provision;
 pub mod publisher;
+pub mod replay;
 pub mod service;
 
 /// Name of the dead-letter stream (`dlq.>`).
 pub const DLQ_STREAM: &str = "DLQ";
+/// Name of the replay stream (`herald.replay.>`): `herald dlq replay` sends an event
+/// back to the one consumer that dead-lettered it, on `herald.replay.<durable>`.
+pub const REPLAY_STREAM: &str = "HERALD_REPLAY";
+/// Subject prefix of the replay stream; a consumer's replays arrive on `<prefix>.<durable>`.
+pub const REPLAY_PREFIX: &str = "herald.replay";
 
 pub use connection::{ConnectConfig, ConnectError, HeraldClient};
 pub use consumer::{

@@ -112,6 +112,16 @@ pub fn header_block_problem(block: &[u8]) -> Option<String> {
     None
 }
 
+/// The first value of header `name` (case-sensitive, as NATS header names are) in a raw
+/// header block, trimmed; `None` when absent or the block is not UTF-8.
+pub fn header_value(block: &[u8], name: &str) -> Option<String> {
+    let text = std::str::from_utf8(block).ok()?;
+    text.split("\r\n").skip(1).find_map(|line| {
+        let (n, v) = line.split_once(':')?;
+        (n == name).then(|| v.trim().to_string())
+    })
+}
+
 /// Whether `subject` falls under the consumer's `filter` (NATS wildcards).
 pub fn on_filter(filter: &str, subject: &str) -> bool {
     crate::dlq::subject_matches(filter, subject)

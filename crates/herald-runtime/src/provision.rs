@@ -1,7 +1,7 @@
 //! Streams from the catalog: plan, drift detection, idempotent apply.
 //!
 //! [`Provisioner::apply`] compares each stream the catalog wants (one per topic
-//! family, plus `DLQ` on `dlq.>`) with the server's current configuration and
+//! family, plus `DLQ` on `dlq.>` and `HERALD_REPLAY` on `herald.replay.>`) with the server's current configuration and
 //! yields a [`Plan`]: create, unchanged, update (with the field differences) or
 //! refused (with the reason). A change the server cannot make in place (storage
 //! type) or one that would lose data (lowering `max_age` or `max_bytes`,
@@ -369,11 +369,18 @@ impl Provisioner {
         Provisioner { client, contracts }
     }
 
-    /// Every stream herald wants: the catalog's, then `DLQ`.
+    /// Every stream herald wants: the catalog's, then `DLQ`, then `HERALD_REPLAY` (shaped
+    /// like the DLQ; see [`crate::replay`]).
     pub fn desired(&self) -> Vec<StreamSpec> {
         let mut v = self.contracts.streams();
         if !v.iter().any(|s| s.name == crate::DLQ_STREAM) {
             v.push(dlq_stream());
+        }
+        if !v.iter().any(|s| s.name == crate::REPLAY_STREAM) {
+            let dlq = v.iter().find(|s| s.name == crate::DLQ_STREAM).cloned();
+            v.push(crate::contracts::replay_stream(
+                &dlq.unwrap_or_else(dlq_stream),
+            ));
         }
         v
     }
@@ -492,6 +499,31 @@ impl Provisioner {
                     .map_err(|e| api(&e))?;
             }
             out.push((cfg.durable.clone(), !exists));
+            // Its replay durable, on the replay stream.
+            let name = crate::replay::replay_durable(&cfg.durable);
+            let replay_api = |e: &dyn fmt::Display| ProvisionError::Api {
+                stream: crate::REPLAY_STREAM.into(),
+                detail: format!("consumer {name}: {e}"),
+            };
+            let replays = match js.get_stream(crate::REPLAY_STREAM).await {
+                Ok(s) => s,
+                Err(_) if dry_run => {
+                    out.push((name.clone(), true));
+                    continue;
+                }
+                Err(e) => return Err(replay_api(&e)),
+            };
+            let exists = replays
+                .get_consumer::<async_nats::jetstream::consumer::pull::Config>(&name)
+                .await
+                .is_ok();
+            if !exists && !dry_run {
+                replays
+                    .create_consumer(crate::replay::replay_pull_config(&cfg))
+                    .await
+                    .map_err(|e| replay_api(&e))?;
+            }
+            out.push((name, !exists));
         }
         Ok(out)
     }

@@ -626,7 +626,7 @@ async fn replay_ids_survive_a_recreated_dlq_and_cannot_be_predicted() {
         seqs.contains(&first[0].dlq_seq),
         "the sequence was reused: {seqs:?}"
     );
-    let before = stream_messages(&client, "USAGE").await;
+    let before = stream_messages(&client, herald_runtime::REPLAY_STREAM).await;
     let second = dlq.replay_all(&DlqFilter::default(), false).await.unwrap();
     assert_eq!(second.len(), 3, "{second:?}");
     for r in &second {
@@ -634,7 +634,7 @@ async fn replay_ids_survive_a_recreated_dlq_and_cannot_be_predicted() {
         assert!(r.new_seq > 0);
     }
     assert_eq!(
-        stream_messages(&client, "USAGE").await,
+        stream_messages(&client, herald_runtime::REPLAY_STREAM).await,
         before + 3,
         "every replay was stored"
     );
@@ -650,7 +650,7 @@ async fn concurrent_replays_deliver_once_and_the_loser_names_the_entry() {
         "99999999-0000-4000-8000-000000000003",
     ];
     reject_into_dlq(&client, &server, &ids, &p).await;
-    let before = stream_messages(&client, "USAGE").await;
+    let before = stream_messages(&client, herald_runtime::REPLAY_STREAM).await;
     let a = Dlq::new(client.clone());
     let b = Dlq::new(connect(&server, "second-operator").await);
     let f = DlqFilter::default();
@@ -658,7 +658,10 @@ async fn concurrent_replays_deliver_once_and_the_loser_names_the_entry() {
     let (ra, rb) = (ra.unwrap(), rb.unwrap());
     assert!(ra.len() + rb.len() >= 3, "{ra:?} {rb:?}");
     // Each entry was stored once however the runs interleaved.
-    assert_eq!(stream_messages(&client, "USAGE").await, before + 3);
+    assert_eq!(
+        stream_messages(&client, herald_runtime::REPLAY_STREAM).await,
+        before + 3
+    );
     assert!(dlq_entries(&client).await.is_empty());
     // Replaying an entry that is gone names it.
     let err = a
@@ -710,23 +713,41 @@ async fn the_loser_of_a_replay_race_gets_already_replayed() {
     );
 }
 
+/// A counting handler that rejects the first `rejections` deliveries, then succeeds.
+fn rejecting_first(
+    calls: Arc<Mutex<u32>>,
+    rejections: u32,
+) -> impl Fn(Delivery) -> futures::future::Ready<herald_runtime::HandlerResult> + Send + Sync + 'static
+{
+    move |_d: Delivery| {
+        let n = {
+            let mut n = calls.lock().unwrap();
+            *n += 1;
+            *n
+        };
+        futures::future::ready(if n <= rejections {
+            Err(HandlerError::Reject(format!("rejection {n}")))
+        } else {
+            Ok(())
+        })
+    }
+}
+
 #[tokio::test]
-async fn a_replay_does_not_run_the_handler_of_a_consumer_that_succeeded() {
+async fn a_replay_reaches_only_the_consumer_that_dead_lettered_it() {
     let (server, client, p) = setup().await;
     let id = "bbbbbbbb-0000-4000-8000-000000000001";
     p.publish_json(SUBJECT, usage_event(id).to_string(), Publish::build())
         .await
         .unwrap();
-    let billing_store =
-        DedupeStore::key_value(&client, "dedupe-billing", Duration::from_secs(3600))
-            .await
-            .unwrap();
+    // billing keeps no duplicate store that outlives it: only routing can keep the
+    // replay away from it.
     let billing_calls = Arc::new(Mutex::new(HashMap::new()));
     let billing = Consumer::new(
         connect(&server, "billing").await,
         contracts(),
         fast(ConsumerConfig::new("billing", "usage", "usage.metered.>"))
-            .dedupe(billing_store.clone()),
+            .dedupe(DedupeStore::memory(16)),
     )
     .unwrap();
     let billing_live = billing.stats();
@@ -735,48 +756,83 @@ async fn a_replay_does_not_run_the_handler_of_a_consumer_that_succeeded() {
         billing_calls.lock().unwrap().len() == 1
     })
     .await;
-    // analytics rejects it into the DLQ; the operator replays everything.
+    // analytics rejects it twice: once live, once on the first replay.
     let analytics_calls = Arc::new(Mutex::new(0u32));
-    let ac = analytics_calls.clone();
     let analytics = Consumer::new(
         connect(&server, "analytics").await,
         contracts(),
         fast(ConsumerConfig::new("analytics", "usage", "usage.metered.>")),
     )
     .unwrap();
-    let analytics_run = spawn(analytics, move |_d: Delivery| {
-        let n = {
-            let mut n = ac.lock().unwrap();
-            *n += 1;
-            *n
-        };
-        futures::future::ready(if n == 1 {
-            Err(HandlerError::Reject("first time".into()))
-        } else {
-            Ok(())
-        })
-    });
+    let analytics_run = spawn(analytics, rejecting_first(analytics_calls.clone(), 2));
     wait_dlq(&client, 1).await;
-    let replayed = Dlq::new(client.clone())
-        .replay_all(&DlqFilter::default(), false)
+    let usage_before = stream_messages(&client, "USAGE").await;
+    let dlq = Dlq::new(client.clone());
+    let replayed = dlq.replay_all(&DlqFilter::default(), false).await.unwrap();
+    assert_eq!(replayed.len(), 1);
+    assert_eq!(replayed[0].subject, SUBJECT);
+    // The replay waits on analytics' replay subject, never on the original one.
+    let stored = client
+        .jetstream()
+        .get_stream(herald_runtime::REPLAY_STREAM)
+        .await
+        .unwrap()
+        .get_raw_message(replayed[0].new_seq)
         .await
         .unwrap();
-    assert_eq!(replayed.len(), 1);
-    wait_until("analytics handled the replay", || {
+    assert_eq!(stored.subject.as_str(), "herald.replay.analytics--usage");
+    assert_eq!(
+        stored
+            .headers
+            .get("Herald-Replay-Subject")
+            .map(|v| v.as_str()),
+        Some(SUBJECT)
+    );
+    assert_eq!(stream_messages(&client, "USAGE").await, usage_before);
+    // analytics rejects the replay: dead-lettered again, naming the replay stream.
+    wait_until("analytics saw the replay", || {
         *analytics_calls.lock().unwrap() == 2
     })
     .await;
-    wait_until("billing saw the replay as a duplicate", || {
-        billing_live.snapshot().duplicates == 1
+    let mut again = Vec::new();
+    for _ in 0..600 {
+        again = dlq_entries(&client).await;
+        if again
+            .iter()
+            .any(|e| e.stream == herald_runtime::REPLAY_STREAM)
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(again.len(), 1, "{again:?}");
+    assert_eq!(again[0].stream, herald_runtime::REPLAY_STREAM);
+    assert_eq!(again[0].subject, SUBJECT);
+    assert_eq!(again[0].consumer, "analytics--usage");
+    // That entry verifies against the replay stream and replays to analytics again.
+    let second = dlq.replay_all(&DlqFilter::default(), false).await.unwrap();
+    assert_eq!(second.len(), 1, "{second:?}");
+    wait_until("analytics handled the second replay", || {
+        *analytics_calls.lock().unwrap() == 3
     })
     .await;
-    billing_run.stop().await;
-    analytics_run.stop().await;
+    let billing_stats = billing_run.stop().await;
+    let analytics_stats = analytics_run.stop().await;
     assert_eq!(
         billing_calls.lock().unwrap().get(id),
         Some(&1),
         "billing charged twice"
     );
+    assert_eq!(
+        billing_live.snapshot().duplicates,
+        0,
+        "billing saw a replay"
+    );
+    assert_eq!(billing_stats.acked, 1);
+    assert_eq!(analytics_stats.acked, 1);
+    assert_eq!(analytics_stats.dead_lettered, 2);
+    assert!(dlq_entries(&client).await.is_empty());
+    assert_eq!(stream_messages(&client, "USAGE").await, usage_before);
 }
 
 // ---- 8. A dead letter cannot be forged into an event ----

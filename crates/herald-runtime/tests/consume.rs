@@ -530,13 +530,14 @@ async fn dlq_replay_round_trip_survives_a_crash_between_republish_and_removal() 
 
     // Crash simulation: entry 1 republished, but the process died before removing it.
     let first = &entries[0];
-    let before = stream_count(&client, "USAGE").await;
+    let replays = herald_runtime::REPLAY_STREAM;
+    let before = stream_count(&client, replays).await;
     dlq.republish(first, &Dlq::replay_id(first)).await.unwrap();
-    assert_eq!(stream_count(&client, "USAGE").await, before + 1);
+    assert_eq!(stream_count(&client, replays).await, before + 1);
     // Replay everything: entry 1's republish is recognised as a duplicate, nothing is lost.
     let replayed = dlq.replay_all(&DlqFilter::default(), false).await.unwrap();
     assert_eq!(replayed.len(), 2);
-    assert_eq!(stream_count(&client, "USAGE").await, before + 2);
+    assert_eq!(stream_count(&client, replays).await, before + 2);
     assert!(dlq_entries(&client).await.is_empty());
 
     // Now a healthy consumer processes the replayed events (new message ids).

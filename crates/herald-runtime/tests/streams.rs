@@ -20,10 +20,11 @@ fn event_streams(names: &[&str]) -> Vec<String> {
 }
 
 /// The shipped catalog's streams, as `streams ls` sorts them.
-const SORTED_STREAMS: [&str; 7] = [
+const SORTED_STREAMS: [&str; 8] = [
     "ALERTS",
     "DLQ",
     "HERALD_HEARTBEAT",
+    "HERALD_REPLAY",
     "INGEST",
     "ORCHESTRATOR",
     "REALTIME",
@@ -48,7 +49,8 @@ async fn apply_creates_then_is_idempotent_and_dry_run_shows_drift() {
             "REALTIME",
             "ALERTS",
             "HERALD_HEARTBEAT",
-            "DLQ"
+            "DLQ",
+            "HERALD_REPLAY"
         ]
     );
     assert!(first.streams.iter().all(|s| s.action == Action::Create));

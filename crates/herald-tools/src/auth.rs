@@ -177,6 +177,19 @@ pub fn plan(catalog: &Catalog) -> Vec<UserSpec> {
             add(&mut p.publish, format!("$JS.API.CONSUMER.INFO.{x}.{d}"));
             add(&mut p.publish, format!("$JS.API.CONSUMER.MSG.NEXT.{x}.{d}"));
             add(&mut p.publish, format!("$JS.ACK.{x}.{d}.>"));
+            // Its replays: read through its own replay durable (created by `streams
+            // apply`); only the operator may publish on the replay subjects.
+            let (r, rd) = (
+                herald_runtime::REPLAY_STREAM,
+                herald_runtime::replay::replay_durable(&d),
+            );
+            add(&mut p.publish, format!("$JS.API.STREAM.INFO.{r}"));
+            add(&mut p.publish, format!("$JS.API.CONSUMER.INFO.{r}.{rd}"));
+            add(
+                &mut p.publish,
+                format!("$JS.API.CONSUMER.MSG.NEXT.{r}.{rd}"),
+            );
+            add(&mut p.publish, format!("$JS.ACK.{r}.{rd}.>"));
             // The max-deliveries backstop (`herald consume`): the advisories of its own
             // durable, and the stream's messages by sequence (also how undecodable
             // messages are read, see herald_runtime::poison).
@@ -238,7 +251,12 @@ pub fn plan(catalog: &Catalog) -> Vec<UserSpec> {
     ] {
         add(&mut op.publish, s);
     }
-    // Replay republishes to the original subjects.
+    // Replay sends an event to the replay subject of the consumer that dead-lettered it
+    // (entries naming no consumer go back to their original subjects).
+    add(
+        &mut op.publish,
+        format!("{}.>", herald_runtime::REPLAY_PREFIX),
+    );
     for t in catalog.topics() {
         for s in &t.subjects {
             add(&mut op.publish, s.clone());

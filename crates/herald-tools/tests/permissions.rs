@@ -404,3 +404,168 @@ async fn a_services_forged_dead_letter_is_refused_by_the_operators_replay() {
     let mut s = admin.jetstream().get_stream("INGEST").await.unwrap();
     assert_eq!(s.info().await.unwrap().state.messages, 0);
 }
+
+// ---- 6. A replay reaches only the consumer that dead-lettered the event ----
+
+fn ingest_event() -> serde_json::Value {
+    json!({
+        "event_id": uuid::Uuid::new_v4().to_string(),
+        "timestamp": "2024-01-15T10:29:58Z",
+        "service_name": "ingestion-service",
+        "tenant_id": "789e0123-e89b-12d3-a456-426614174000",
+        "user_id": "123e4567-e89b-12d3-a456-426614174000",
+        "document_id": "aa0e8400-e29b-41d4-a716-446655440005",
+        "status": "processed",
+        "source_uri": "s3://uploads/contract.pdf",
+        "content_type": "application/pdf",
+        "size_bytes": 482133,
+        "processing_time_ms": 2380
+    })
+}
+
+/// Runs the catalog consumer `service`--`name` under the service's own credentials;
+/// its handler rejects the first `rejections` deliveries and counts every call.
+async fn run_catalog_consumer(
+    env: &Env,
+    service: &str,
+    rejections: u32,
+    calls: Arc<std::sync::atomic::AtomicU32>,
+    shutdown: Shutdown,
+) -> tokio::task::JoinHandle<herald_runtime::StatsSnapshot> {
+    use std::sync::atomic::Ordering;
+    let spec = contracts()
+        .consumers()
+        .into_iter()
+        .find(|c| c.service == service && c.name == "ingest")
+        .expect("declared consumer");
+    let consumer = herald_runtime::Consumer::new(
+        env.connect(service).await,
+        contracts(),
+        herald_runtime::ConsumerConfig::from_def(&spec).shutdown_grace(Duration::from_secs(2)),
+    )
+    .unwrap();
+    tokio::spawn(async move {
+        consumer
+            .run(
+                move |_d| {
+                    let n = calls.fetch_add(1, Ordering::SeqCst) + 1;
+                    futures::future::ready(if n <= rejections {
+                        Err(herald_runtime::HandlerError::Reject("not yet".into()))
+                    } else {
+                        Ok(())
+                    })
+                },
+                shutdown,
+            )
+            .await
+            .expect("consumer ran")
+    })
+}
+
+#[tokio::test]
+async fn a_replay_reaches_only_the_failing_service_and_no_service_can_send_one() {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    let env = Env::new().await;
+    let shutdown = Shutdown::new();
+    let billing_calls = Arc::new(AtomicU32::new(0));
+    let analytics_calls = Arc::new(AtomicU32::new(0));
+    let billing = run_catalog_consumer(
+        &env,
+        "billing-service",
+        0,
+        billing_calls.clone(),
+        shutdown.clone(),
+    )
+    .await;
+    let analytics = run_catalog_consumer(
+        &env,
+        "analytics-service",
+        1,
+        analytics_calls.clone(),
+        shutdown.clone(),
+    )
+    .await;
+    Publisher::new(
+        env.connect("ingestion-service").await,
+        contracts(),
+        PublisherConfig::new("ingestion-service"),
+    )
+    .publish(
+        "ingest.document.processed",
+        &ingest_event(),
+        Publish::build(),
+    )
+    .await
+    .unwrap();
+    let dlq = Dlq::new(env.connect(OPERATOR_USER).await);
+    let mut entries = Vec::new();
+    for _ in 0..200 {
+        entries = dlq.list(&DlqFilter::default()).await.unwrap();
+        if !entries.is_empty() && billing_calls.load(Ordering::SeqCst) == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    assert_eq!(entries[0].consumer, "analytics-service--ingest");
+    let replayed = dlq.replay_all(&DlqFilter::default(), false).await.unwrap();
+    assert_eq!(replayed.len(), 1);
+    for _ in 0..200 {
+        if analytics_calls.load(Ordering::SeqCst) == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    shutdown.trigger();
+    let (billing, analytics) = (billing.await.unwrap(), analytics.await.unwrap());
+    assert_eq!(
+        analytics_calls.load(Ordering::SeqCst),
+        2,
+        "analytics got its replay"
+    );
+    assert_eq!(analytics.acked, 1);
+    assert_eq!(billing_calls.load(Ordering::SeqCst), 1, "billing ran twice");
+    assert_eq!((billing.acked, billing.duplicates), (1, 0));
+
+    // A service cannot send a replay, to itself or to another consumer...
+    let rogue = env.connect("analytics-service").await;
+    let mark = rogue.permission_violation_mark();
+    rogue
+        .nats()
+        .publish(
+            "herald.replay.billing-service--ingest",
+            ingest_event().to_string().into(),
+        )
+        .await
+        .unwrap();
+    rogue.nats().flush().await.unwrap();
+    let mut violation = None;
+    for _ in 0..100 {
+        violation = rogue.permission_violation_since(mark);
+        if violation.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let v = violation.expect("publishing a replay is a permission violation");
+    assert!(
+        v.contains(
+            "Permissions Violation for Publish to \"herald.replay.billing-service--ingest\""
+        ),
+        "{v}"
+    );
+    // ... nor read another consumer's replays.
+    refused_request(
+        &rogue,
+        "$JS.API.CONSUMER.MSG.NEXT.HERALD_REPLAY.billing-service--ingest--replay",
+        json!({"batch": 1}),
+    )
+    .await;
+    let admin = env.connect(ADMIN_USER).await;
+    let mut s = admin.jetstream().get_stream("HERALD_REPLAY").await.unwrap();
+    assert_eq!(
+        s.info().await.unwrap().state.messages,
+        1,
+        "only the operator's replay"
+    );
+}

@@ -214,20 +214,26 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<Outcome> {
                 match global.format {
                     Format::Json => print_json(&json!(done
                         .iter()
-                        .map(|r| json!({"dlq_seq": r.dlq_seq,
-                        "subject": r.subject, "new_seq": r.new_seq, "message_id": r.message_id}))
+                        .map(|r| json!({"dlq_seq": r.dlq_seq, "subject": r.subject,
+                        "consumer": r.consumer, "new_seq": r.new_seq, "message_id": r.message_id}))
                         .collect::<Vec<_>>()))?,
                     Format::Text | Format::Markdown => {
                         for r in &done {
+                            // A replay goes to the consumer that failed the event, alone.
+                            let to = if r.consumer.is_empty() {
+                                format!("{} (every consumer of it)", r.subject)
+                            } else {
+                                format!("{} only, as {}", r.consumer, r.subject)
+                            };
                             if *dry_run {
                                 println!(
-                                    "would replay dlq seq {} to {} (message id {})",
-                                    r.dlq_seq, r.subject, r.message_id
+                                    "would replay dlq seq {} to {to} (message id {})",
+                                    r.dlq_seq, r.message_id
                                 );
                             } else {
                                 println!(
-                                    "replayed dlq seq {} to {} seq {} (message id {})",
-                                    r.dlq_seq, r.subject, r.new_seq, r.message_id
+                                    "replayed dlq seq {} to {to}, stored at seq {} (message id {})",
+                                    r.dlq_seq, r.new_seq, r.message_id
                                 );
                             }
                         }

@@ -66,6 +66,14 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<Outcome> {
                 "herald serve listening on http://{addr} (no tokens configured: loopback only, any local caller may publish every subject)"
             );
         }
+        // The first signal drains; the process exits anyway shortly after the drain
+        // timeout (NATS may be down, and a publish in flight waiting for it), and at
+        // once on a second signal.
+        crate::shutdown::guard(
+            "herald serve",
+            args.drain_timeout + Duration::from_secs(5),
+            || {},
+        );
         herald_runtime::consumer::termination_signal().await;
         eprintln!("herald serve: draining (no new connections; finishing requests in flight)");
         running.shutdown().await;
