@@ -315,9 +315,14 @@ impl NatsServer {
         if self.is_running() {
             return Ok(());
         }
-        // The port may linger briefly after the old process exits; retry spawning.
+        // The port may linger briefly after the old process exits; retry spawning. The
+        // monitoring port is ours alone to probe, so a retry takes a fresh one: another
+        // process (a parallel test) may have taken the old one meanwhile.
         let mut last = None;
-        for _ in 0..5 {
+        for attempt in 0..5 {
+            if attempt > 0 {
+                self.ports.monitor = free_port()?;
+            }
             match self.spawn_and_wait().await {
                 Ok(()) => return Ok(()),
                 Err(e) => {
