@@ -183,7 +183,9 @@ impl PublishError {
         )
     }
 
-    fn from_contract(subject: &str, e: ValidationError) -> Self {
+    /// The publish error for an event the contracts refuse on `subject` (what
+    /// [`Publisher::publish`] returns without sending; `herald serve` maps it to HTTP).
+    pub fn from_contract(subject: &str, e: ValidationError) -> Self {
         match e {
             ValidationError::UnknownSubject(s) => PublishError::UnknownSubject(s),
             ValidationError::UnknownSchema(s) => PublishError::UnknownSchema(s),

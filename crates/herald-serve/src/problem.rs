@@ -88,33 +88,7 @@ impl Problem {
 impl Problem {
     /// The problem for an event the catalog refuses (checked without publishing).
     pub fn from_contract(subject: &str, e: ValidationError) -> Self {
-        match e {
-            ValidationError::UnknownSubject(s) => PublishError::UnknownSubject(s).into(),
-            ValidationError::UnknownSchema(s) => PublishError::UnknownSchema(s).into(),
-            e @ ValidationError::SchemaMismatch { .. } => {
-                PublishError::UnknownSchema(e.to_string()).into()
-            }
-            ValidationError::Decode(detail) => PublishError::Decode {
-                subject: subject.to_string(),
-                detail,
-            }
-            .into(),
-            ValidationError::TooLarge { size, limit } => PublishError::TooLarge {
-                size,
-                limit,
-                limits: format!("catalog max_event_bytes {limit}"),
-            }
-            .into(),
-            ValidationError::Invalid {
-                schema_id,
-                violations,
-            } => PublishError::Invalid {
-                subject: subject.to_string(),
-                schema_id,
-                violations,
-            }
-            .into(),
-        }
+        PublishError::from_contract(subject, e).into()
     }
 }
 
