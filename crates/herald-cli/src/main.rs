@@ -8,6 +8,7 @@
 //! event, a failed check, a breaking change), 2 usage, I/O or connection error.
 
 mod cmd;
+mod confirm;
 mod input;
 mod output;
 mod shutdown;
@@ -15,7 +16,7 @@ mod shutdown;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::output::Format;
 
@@ -50,62 +51,13 @@ pub struct Global {
     /// Output format: text for people, json for machines.
     #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
     format: Format,
-    /// NATS server URL(s), comma-separated (default: $NATS_URL, else nats://127.0.0.1:4222).
-    #[arg(long, global = true, value_name = "URL")]
+    /// `--server` as given on the command line (not from $NATS_URL): set by `main` from
+    /// the command's connection options; `bench` and `demo` start their own server without it.
+    #[arg(skip)]
     server: Option<String>,
-    /// NATS credentials file (JWT + seed).
-    #[arg(long, global = true, value_name = "FILE")]
-    creds: Option<PathBuf>,
-    /// Seconds to wait for the initial connection before giving up (exit 2).
-    #[arg(long, global = true, default_value_t = 5.0, value_name = "SECS")]
-    connect_timeout: f64,
-    #[command(flatten)]
-    auth: AuthFlags,
-}
-
-/// How to authenticate to NATS and secure the connection. Secrets come from files or
-/// the environment, so they never show in a process listing.
-#[derive(Debug, Clone, Default, clap::Args)]
-pub struct AuthFlags {
-    /// User name (with --password-file or $NATS_PASSWORD).
-    #[arg(long, global = true, env = "NATS_USER", value_name = "NAME")]
-    user: Option<String>,
-    /// File holding the password for --user.
-    #[arg(long, global = true, value_name = "FILE")]
-    password_file: Option<PathBuf>,
-    /// Password for --user (prefer --password-file; never pass it as an argument).
-    #[arg(
-        long,
-        global = true,
-        env = "NATS_PASSWORD",
-        hide = true,
-        hide_env_values = true
-    )]
-    password: Option<String>,
-    /// File holding an authentication token.
-    #[arg(long, global = true, value_name = "FILE")]
-    token_file: Option<PathBuf>,
-    /// Authentication token (prefer --token-file).
-    #[arg(
-        long,
-        global = true,
-        env = "NATS_TOKEN",
-        hide = true,
-        hide_env_values = true
-    )]
-    token: Option<String>,
-    /// File holding an NKey user seed (SU...), e.g. one written by `herald auth generate`.
-    #[arg(long, global = true, env = "NATS_NKEY", value_name = "FILE")]
-    nkey: Option<PathBuf>,
-    /// CA certificate (PEM) to verify the server with; requires TLS.
-    #[arg(long, global = true, value_name = "FILE")]
-    tls_ca: Option<PathBuf>,
-    /// Client certificate (PEM) for mutual TLS (with --tls-key).
-    #[arg(long, global = true, value_name = "FILE", requires = "tls_key")]
-    tls_cert: Option<PathBuf>,
-    /// Client private key (PEM) for mutual TLS (with --tls-cert).
-    #[arg(long, global = true, value_name = "FILE", requires = "tls_cert")]
-    tls_key: Option<PathBuf>,
+    /// The connecting command's connection options (defaults for offline commands).
+    #[arg(skip)]
+    connect: cmd::nats::Connect,
 }
 
 #[derive(Debug, Subcommand)]
@@ -128,8 +80,10 @@ enum Command {
     Asyncapi(cmd::asyncapi::Args),
     /// Write self-contained schema files for other languages' validators and generators.
     Export(cmd::export::Args),
-    /// Provision the catalog's JetStream streams (apply) or list them (ls).
+    /// Provision the catalog's JetStream streams (apply), list (ls) or delete (rm) them.
     Streams(cmd::streams::Args),
+    /// List or delete durable consumers.
+    Consumers(cmd::consumers::Args),
     /// Publish events, validated, with idempotency keys and retries.
     Publish(cmd::publish::Args),
     /// Consume a subject and hand each valid event to a command or URL.
@@ -160,8 +114,102 @@ pub enum Outcome {
     Failed,
 }
 
+impl Command {
+    /// The connection options of a command that connects to NATS.
+    fn connect(&self) -> Option<&cmd::nats::Connect> {
+        match self {
+            Command::Streams(a) => Some(&a.connect),
+            Command::Consumers(a) => Some(&a.connect),
+            Command::Publish(a) => Some(&a.connect),
+            Command::Consume(a) => Some(&a.connect),
+            Command::Tail(a) => Some(&a.connect),
+            Command::Dlq(a) => Some(&a.connect),
+            Command::Lag(a) => Some(&a.connect),
+            Command::Bench(a) => Some(&a.connect),
+            Command::Demo(a) => Some(&a.connect),
+            Command::Watch(a) => Some(&a.connect),
+            Command::Serve(a) => Some(&a.connect),
+            _ => None,
+        }
+    }
+}
+
+/// Moves connection options written before the subcommand name (`herald --server URL
+/// streams ls`, as older scripts and docs have it) to just after it, where they are
+/// declared. An offline command then refuses them like any unknown option.
+fn hoist_connection_flags(argv: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    let connect = cmd::nats::connect_flags();
+    let top = Cli::command();
+    let takes_value = |long: &str| {
+        top.get_arguments()
+            .any(|a| a.get_long() == Some(long) && a.get_action().takes_values())
+    };
+    let mut out = Vec::with_capacity(argv.len());
+    let mut moved = Vec::new();
+    let mut it = argv.into_iter();
+    if let Some(bin) = it.next() {
+        out.push(bin);
+    }
+    while let Some(arg) = it.next() {
+        let text = arg.to_string_lossy().into_owned();
+        let Some(long) = text.strip_prefix("--").filter(|l| !l.is_empty()) else {
+            if text.starts_with('-') {
+                out.push(arg);
+                continue;
+            }
+            // The subcommand: the moved options follow it.
+            out.push(arg);
+            out.append(&mut moved);
+            break;
+        };
+        let (name, inline_value) = match long.split_once('=') {
+            Some((n, _)) => (n, true),
+            None => (long, false),
+        };
+        if connect.iter().any(|c| c == name) {
+            moved.push(arg);
+            if !inline_value {
+                moved.extend(it.next());
+            }
+        } else {
+            out.push(arg);
+            if !inline_value && takes_value(name) {
+                out.extend(it.next());
+            }
+        }
+    }
+    out.extend(moved);
+    out.extend(it);
+    out
+}
+
+/// `--server` when given on the command line (not from `$NATS_URL` or the default).
+fn server_from_command_line(matches: &clap::ArgMatches) -> Option<String> {
+    let mut m = matches;
+    while let Some((_, sub)) = m.subcommand() {
+        if sub.ids().any(|id| id.as_str() == "server")
+            && sub.value_source("server") == Some(clap::parser::ValueSource::CommandLine)
+        {
+            return sub.get_one::<String>("server").cloned();
+        }
+        m = sub;
+    }
+    None
+}
+
+fn parse() -> Result<Cli, clap::Error> {
+    let argv = hoist_connection_flags(std::env::args_os().collect());
+    let matches = Cli::command().try_get_matches_from(argv)?;
+    let mut cli = Cli::from_arg_matches(&matches)?;
+    if let Some(connect) = cli.command.connect() {
+        cli.global.connect = connect.clone();
+        cli.global.server = server_from_command_line(&matches);
+    }
+    Ok(cli)
+}
+
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli = match parse() {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
@@ -169,15 +217,27 @@ fn main() -> ExitCode {
         }
     };
     // Warnings and errors of every command go to stderr through `tracing` (RUST_LOG
-    // overrides the level); `watch` sets up its own, at info.
+    // overrides the level); `watch` sets up its own, at info. `consume` also reports each
+    // dead letter as it happens.
     if !matches!(cli.command, Command::Watch(_)) {
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(
+        use tracing_subscriber::layer::SubscriberExt;
+        use tracing_subscriber::util::SubscriberInitExt;
+        use tracing_subscriber::Layer;
+        let log = tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_ansi(output::Style::stderr().is_color())
+            .with_filter(
                 tracing_subscriber::EnvFilter::try_from_default_env()
                     .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-            )
-            .with_writer(std::io::stderr)
-            .with_ansi(false)
+            );
+        let dead_letters = matches!(cli.command, Command::Consume(_)).then(|| {
+            cmd::consume::DeadLetterLines.with_filter(tracing_subscriber::filter::filter_fn(|m| {
+                m.target() == "herald::dead_letter"
+            }))
+        });
+        let _ = tracing_subscriber::registry()
+            .with(log)
+            .with(dead_letters)
             .try_init();
     }
     let result = match &cli.command {
@@ -191,6 +251,7 @@ fn main() -> ExitCode {
         Command::Asyncapi(args) => cmd::asyncapi::run(&cli.global, args),
         Command::Export(args) => cmd::export::run(&cli.global, args),
         Command::Streams(args) => cmd::streams::run(&cli.global, args),
+        Command::Consumers(args) => cmd::consumers::run(&cli.global, args),
         Command::Publish(args) => cmd::publish::run(&cli.global, args),
         Command::Consume(args) => cmd::consume::run(&cli.global, args),
         Command::Tail(args) => cmd::tail::run(&cli.global, args),

@@ -56,6 +56,11 @@ impl Style {
         Style::for_stream(std::io::stderr().is_terminal())
     }
 
+    /// Whether this stream gets colours (a terminal, and no `NO_COLOR`).
+    pub fn is_color(&self) -> bool {
+        self.color
+    }
+
     fn paint(&self, code: &str, s: &str) -> String {
         if self.color {
             format!("\x1b[{code}m{s}\x1b[0m")
@@ -89,37 +94,63 @@ pub fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Renders rows as an aligned table with a header.
+/// Renders rows as a table with a header: columns aligned by display width however
+/// long a name, no borders, two spaces between columns, no trailing blanks.
 pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
-    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    render(header, rows, false)
+}
+
+/// [`table`], with the last column wrapped to the terminal's width when `wrap` and
+/// stdout is a terminal (never cut: a pipe or `--wide` gets it whole on one line).
+pub fn render(header: &[&str], rows: &[Vec<String>], wrap: bool) -> String {
+    use comfy_table::{presets::NOTHING, CellAlignment, ContentArrangement, Table};
+    let mut t = Table::new();
+    t.load_style(NOTHING)
+        .set_content_arrangement(if wrap {
+            ContentArrangement::Dynamic
+        } else {
+            ContentArrangement::Disabled
+        })
+        .set_header(header.iter().copied());
     for row in rows {
-        for (i, cell) in row.iter().enumerate() {
-            if i < widths.len() {
-                widths[i] = widths[i].max(cell.chars().count());
-            }
+        t.add_row(row.iter().map(String::as_str));
+    }
+    for (i, column) in t.column_iter_mut().enumerate() {
+        column.set_padding((0, if i + 1 == header.len() { 0 } else { 2 }));
+        // Counts read best right-aligned, as `ls -l` has them.
+        let numeric = |r: &Vec<String>| {
+            r.get(i)
+                .is_some_and(|c| !c.is_empty() && c.bytes().all(|b| b.is_ascii_digit()))
+        };
+        if !rows.is_empty() && rows.iter().all(numeric) {
+            column.set_cell_alignment(CellAlignment::Right);
         }
     }
-    let line = |cells: Vec<&str>| {
-        cells
-            .iter()
-            .enumerate()
-            .map(|(i, c)| {
-                if i + 1 == cells.len() {
-                    c.to_string()
-                } else {
-                    format!("{c:<w$}", w = widths[i])
-                }
-            })
-            .collect::<Vec<_>>()
-            .join("  ")
-    };
-    let mut out = line(header.to_vec());
-    out.push('\n');
-    for row in rows {
-        out.push_str(&line(row.iter().map(String::as_str).collect()));
+    let mut out = String::new();
+    for line in t.lines() {
+        out.push_str(line.trim_end());
         out.push('\n');
     }
     out
+}
+
+/// How long ago an RFC 3339 time was, for people: `5s ago`, `3m 12s ago`, `2h 5m ago`,
+/// `4d 1h ago`. An unparsable time is shown as it is.
+pub fn ago(rfc3339: &str) -> String {
+    let Ok(t) = chrono::DateTime::parse_from_rfc3339(rfc3339) else {
+        return terminal_safe(rfc3339, false);
+    };
+    let secs = (chrono::Utc::now() - t.with_timezone(&chrono::Utc))
+        .num_seconds()
+        .max(0);
+    let (d, h, m, s) = (secs / 86_400, secs / 3600 % 24, secs / 60 % 60, secs % 60);
+    let span = match (d, h, m) {
+        (0, 0, 0) => format!("{s}s"),
+        (0, 0, _) => format!("{m}m {s}s"),
+        (0, _, _) => format!("{h}h {m}m"),
+        _ => format!("{d}d {h}h"),
+    };
+    format!("{span} ago")
 }
 
 /// Writes to stdout; a closed pipe (`herald catalog | head`) ends the
@@ -151,7 +182,35 @@ macro_rules! out {
 
 #[cfg(test)]
 mod terminal_tests {
-    use super::terminal_safe;
+    use super::{ago, table, terminal_safe};
+
+    #[test]
+    fn tables_align_long_names_and_times_read_as_ages() {
+        let t = table(
+            &["CONSUMER", "PENDING", "LAST ACTIVE"],
+            &[
+                vec![
+                    "billing-service--usage_metered_api_call".into(),
+                    "7".into(),
+                    "x".into(),
+                ],
+                vec!["a".into(), "12345".into(), "y".into()],
+            ],
+        );
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(lines[0], format!("{:<41}PENDING  LAST ACTIVE", "CONSUMER"));
+        assert_eq!(
+            lines[1],
+            format!(
+                "{:<41}      7  x",
+                "billing-service--usage_metered_api_call"
+            )
+        );
+        assert_eq!(lines[2], format!("{:<41}  12345  y", "a"));
+        let past = (chrono::Utc::now() - chrono::Duration::seconds(3725)).to_rfc3339();
+        assert_eq!(ago(&past), "1h 2m ago");
+        assert_eq!(ago("not a time"), "not a time");
+    }
 
     #[test]
     fn control_characters_are_escaped() {

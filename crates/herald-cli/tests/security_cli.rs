@@ -137,6 +137,8 @@ async fn auth_generate_then_services_connect_with_their_nkeys() {
                 "ingest.document.processed",
                 "--service",
                 user,
+                // Not the catalog's refusal: the server's permissions are under test.
+                "--adhoc",
                 ev,
             ],
             &[],

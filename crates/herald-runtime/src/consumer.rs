@@ -1079,6 +1079,10 @@ impl Ctx {
                 };
                 match dlq::dead_letter(&self.dlq_js, dl).await {
                     Ok(_) => {
+                        // One event per dead letter, for tools that report them as they
+                        // happen (`herald consume`).
+                        tracing::info!(target: "herald::dead_letter", subject, reason = why,
+                            %error, seq = stream_seq, consumer = %self.config.durable, "dead-lettered");
                         // Only now that the DLQ holds it may the original go.
                         let _ = msg.double_ack_with(AckKind::Term).await;
                         self.stats.dead_lettered.fetch_add(1, Ordering::Relaxed);

@@ -24,6 +24,11 @@ pub struct ConsumerLag {
     pub waiting: usize,
     /// Last delivery (RFC 3339), if any.
     pub last_active: Option<String>,
+    /// No durable name: a short-lived consumer (`herald tail`, `herald dlq`, an ordered
+    /// consumer) that the server removes once its client is gone.
+    pub ephemeral: bool,
+    /// The consumer's subject filter(s).
+    pub filters: Vec<String>,
 }
 
 /// Why lag could not be read.
@@ -64,7 +69,18 @@ pub async fn lag(
                 ack_pending: i.num_ack_pending,
                 redelivered: i.num_redelivered,
                 waiting: i.num_waiting,
-                last_active: i.delivered.last_active.map(|t| t.to_string()),
+                last_active: i.delivered.last_active.and_then(|t| {
+                    chrono::DateTime::<chrono::Utc>::from_timestamp(
+                        t.unix_timestamp(),
+                        t.nanosecond(),
+                    )
+                    .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+                }),
+                ephemeral: i.config.durable_name.is_none(),
+                filters: match i.config.filter_subject.as_str() {
+                    "" => i.config.filter_subjects.clone(),
+                    one => vec![one.to_string()],
+                },
             };
             crate::metrics::set_consumer_lag(
                 &row.stream,

@@ -40,6 +40,8 @@ pub struct TailEvent {
     pub payload: Bytes,
     /// `Ok(schema id)` or why it fails its contract.
     pub validation: Result<String, ValidationError>,
+    /// Events matching the filter stored after this one when it was delivered.
+    pub pending: u64,
 }
 
 /// Why the tail could not start.
@@ -52,13 +54,49 @@ pub struct TailError {
     pub detail: String,
 }
 
-/// Opens a tail on `filter`.
+/// Opens a tail on `filter`: follows it until the stream is dropped.
 pub async fn tail(
     client: &HeraldClient,
     contracts: Arc<dyn Contracts>,
     filter: &str,
     start: TailStart,
 ) -> Result<impl Stream<Item = TailEvent>, TailError> {
+    Ok(open(client, contracts, filter, start).await?.1)
+}
+
+/// The events stored on `filter` from `start`, then the end (as `nats stream view`):
+/// ends after the event that was the last stored when it was delivered, at once when
+/// nothing is stored.
+pub async fn stored(
+    client: &HeraldClient,
+    contracts: Arc<dyn Contracts>,
+    filter: &str,
+    start: TailStart,
+) -> Result<impl Stream<Item = TailEvent>, TailError> {
+    let (pending, events) = open(client, contracts, filter, start).await?;
+    // Ends without asking for another event once the last stored one is out (or at once
+    // when nothing is stored): asking would wait for the next publish.
+    let events = Box::pin(events);
+    Ok(futures::stream::unfold(
+        (events, pending == 0),
+        |(mut events, done)| async move {
+            if done {
+                return None;
+            }
+            let ev = events.next().await?;
+            let last = ev.pending == 0;
+            Some((ev, (events, last)))
+        },
+    ))
+}
+
+/// The tail's ordered consumer: how many events it had pending when created, and its events.
+async fn open(
+    client: &HeraldClient,
+    contracts: Arc<dyn Contracts>,
+    filter: &str,
+    start: TailStart,
+) -> Result<(u64, impl Stream<Item = TailEvent>), TailError> {
     let mark = client.permission_violation_mark();
     // A refused request looks like a timeout to the client: say what really happened.
     let err = |d: String| TailError {
@@ -105,12 +143,16 @@ pub async fn tail(
         })
         .await
         .map_err(|e| err(e.to_string()))?;
+    let pending = consumer.cached_info().num_pending;
     let msgs = consumer.messages().await.map_err(|e| err(e.to_string()))?;
-    Ok(msgs.filter_map(move |m| {
+    let events = msgs.filter_map(move |m| {
         let contracts = contracts.clone();
         async move {
             let m = m.ok()?;
-            let seq = m.info().map(|i| i.stream_sequence).unwrap_or(0);
+            let (seq, pending) = m
+                .info()
+                .map(|i| (i.stream_sequence, i.pending))
+                .unwrap_or((0, 0));
             let headers = m.headers.clone().unwrap_or_default();
             let hint = headers
                 .get(h::CE_DATASCHEMA)
@@ -124,7 +166,9 @@ pub async fn tail(
                 headers,
                 payload: m.payload.clone(),
                 validation,
+                pending,
             })
         }
-    }))
+    });
+    Ok((pending, events))
 }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use herald_tools::auth::{self, Role, SecretKind};
 use serde_json::json;
 
-use crate::output::{print_json, Format};
+use crate::output::{print_json, table, Format};
 use crate::{Global, Outcome};
 
 /// Least-privilege NATS users from the catalog.
@@ -88,20 +88,27 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<Outcome> {
         }))?,
         Format::Text | Format::Markdown => {
             crate::outln!("wrote {} (mode 0600)", g.server_conf.display());
-            for u in &g.users {
-                let role = match u.spec.role {
-                    Role::Service => "service",
-                    Role::Operator => "operator",
-                    Role::Admin => "admin",
-                };
-                crate::outln!(
-                    "{:<22} {:<8} publish {:>3} subjects  secret {}",
-                    u.spec.name,
-                    role,
-                    u.spec.permissions.publish.len(),
-                    u.secret_file.display()
-                );
-            }
+            let rows: Vec<Vec<String>> = g
+                .users
+                .iter()
+                .map(|u| {
+                    let role = match u.spec.role {
+                        Role::Service => "service",
+                        Role::Operator => "operator",
+                        Role::Admin => "admin",
+                    };
+                    vec![
+                        u.spec.name.clone(),
+                        role.to_string(),
+                        u.spec.permissions.publish.len().to_string(),
+                        u.secret_file.display().to_string(),
+                    ]
+                })
+                .collect();
+            crate::out!(
+                "{}",
+                table(&["USER", "ROLE", "PUBLISHES", "SECRET FILE"], &rows)
+            );
             crate::outln!(
                 "start the server with: nats-server -js -c {}",
                 g.server_conf.display()

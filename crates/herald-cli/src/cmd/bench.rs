@@ -17,6 +17,8 @@ use crate::{outln, Global, Outcome};
 /// Benchmarks.
 #[derive(Debug, clap::Args)]
 pub struct Args {
+    #[command(flatten)]
+    pub connect: super::nats::Connect,
     #[command(subcommand)]
     command: BenchCommand,
 }

@@ -5,7 +5,7 @@ use crate::{Global, Outcome};
 /// Print, per schema, every version with its classified changes (breaking first), in Markdown.
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "Generated from the schema files every time, never kept by hand:\n  herald changelog > docs/CHANGELOG-schemas.md\n\n\
+    after_help = "Generated from the schema files every time, never kept by hand:\n  herald changelog > docs/schema-changelog.md\n\n\
 Contracts: --contracts DIR, else the nearest contracts/catalog.toml from the current directory upwards, else \
 the contracts built into herald (named in a comment on the first line)."
 )]

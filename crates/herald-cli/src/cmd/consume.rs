@@ -7,6 +7,7 @@ use herald_runtime::consumer::watch_max_deliveries_of;
 use herald_runtime::{Consumer, ConsumerConfig, DedupeStore, Shutdown};
 use herald_tools::external::{ExternalHandler, HttpUrl};
 
+use crate::output::terminal_safe;
 use crate::{Global, Outcome};
 
 /// Duplicate store choice.
@@ -28,11 +29,15 @@ ce-* headers). Command exit 0 / HTTP 2xx (empty or {\"status\":\"SUCCESS\"}): ac
 Exit 75 (EX_TEMPFAIL) / HTTP 429, 5xx, timeout or {\"status\":\"RETRY\"}: retry with backoff. Any other exit /\n\
 4xx or {\"status\":\"DROP\"}: dead-letter (handler_rejected, with stderr or the body). Dapr pub/sub apps work unchanged. Invalid events go to the DLQ without reaching the handler.\n\
 Environment for commands: HERALD_SUBJECT HERALD_STREAM HERALD_STREAM_SEQ HERALD_DELIVERED HERALD_SCHEMA\n\
-HERALD_CORRELATION_ID HERALD_MESSAGE_ID. Stops gracefully on SIGINT/SIGTERM.\n\n\
+HERALD_CORRELATION_ID HERALD_MESSAGE_ID. Stops gracefully on SIGINT/SIGTERM.\n\
+Each dead letter is reported on stderr as it happens: `dead-lettered: <subject> #<seq> (<reason>): <error>`.\n\
+Only consumers the catalog declares (service, filter and name) are accepted; --adhoc allows another.\n\n\
 Examples:\n  herald consume --service billing-service --subject 'usage.metered.>' --exec 'python3 bill.py'\n  \
 herald consume --service audit-log --subject 'orchestrator.step.>' --http http://127.0.0.1:8080/events"
 )]
 pub struct Args {
+    #[command(flatten)]
+    pub connect: super::nats::Connect,
     /// Consuming service (durable consumer `<service>--<name>`).
     #[arg(long)]
     service: String,
@@ -42,6 +47,10 @@ pub struct Args {
     /// Subscription name (default: the catalog's consumer for this service and filter, else derived from the filter).
     #[arg(long)]
     name: Option<String>,
+    /// Consume with a service, filter or name the catalog does not declare: creates a new
+    /// durable consumer that starts from the stream's first event.
+    #[arg(long)]
+    adhoc: bool,
     /// Shell command receiving each event on stdin.
     #[arg(long, conflicts_with = "http", required_unless_present = "http")]
     exec: Option<String>,
@@ -84,6 +93,67 @@ fn derived_name(filter: &str) -> String {
         .replace('>', "all")
 }
 
+/// Why a consumer the catalog does not declare is refused, naming the declared ones that
+/// come closest (the service's own, else the filter's, else all).
+fn undeclared(defs: &[herald_contracts::ConsumerSpec], args: &Args) -> String {
+    let list = |pick: &dyn Fn(&herald_contracts::ConsumerSpec) -> bool| {
+        defs.iter()
+            .filter(|d| pick(d))
+            .map(|d| format!("{} ({})", d.durable_name(), d.filter))
+            .collect::<Vec<_>>()
+    };
+    let wanted = match &args.name {
+        Some(n) => format!("{}--{n} on `{}`", args.service, args.subject),
+        None => format!("{} on `{}`", args.service, args.subject),
+    };
+    let (whose, names) = match list(&|d| d.service == args.service) {
+        own if !own.is_empty() => (format!("{}'s declared consumers", args.service), own),
+        _ => match list(&|d| d.filter == args.subject) {
+            same if !same.is_empty() => (format!("declared consumers of `{}`", args.subject), same),
+            _ => ("declared consumers".to_string(), list(&|_| true)),
+        },
+    };
+    format!(
+        "the catalog declares no consumer {wanted}; {whose}: {}. Use one of them, or --adhoc \
+to create a new durable consumer (it starts from the stream's first event)",
+        names.join(", ")
+    )
+}
+
+/// Prints one line on stderr per dead letter as it happens, from the consumer's
+/// `herald::dead_letter` events: subject, stream sequence, reason and the error's first
+/// line (`herald dlq show` has it whole).
+pub struct DeadLetterLines;
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for DeadLetterLines {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        #[derive(Default)]
+        struct Fields(std::collections::BTreeMap<&'static str, String>);
+        impl tracing::field::Visit for Fields {
+            fn record_debug(&mut self, f: &tracing::field::Field, v: &dyn std::fmt::Debug) {
+                self.0.insert(f.name(), format!("{v:?}"));
+            }
+            fn record_str(&mut self, f: &tracing::field::Field, v: &str) {
+                self.0.insert(f.name(), v.to_string());
+            }
+        }
+        let mut f = Fields::default();
+        event.record(&mut f);
+        let get = |k: &str| f.0.get(k).map(String::as_str).unwrap_or("?");
+        let mut error = get("error").lines().next().unwrap_or("").to_string();
+        if error.chars().count() > 160 {
+            error = error.chars().take(159).collect::<String>() + "…";
+        }
+        eprintln!(
+            "dead-lettered: {} #{} ({}): {}",
+            terminal_safe(get("subject"), false),
+            get("seq"),
+            terminal_safe(get("reason"), false),
+            terminal_safe(&error, false)
+        );
+    }
+}
+
 /// Runs `herald consume`.
 pub fn run(global: &Global, args: &Args) -> anyhow::Result<Outcome> {
     let catalog = global.catalog()?;
@@ -104,6 +174,9 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<Outcome> {
             && d.filter == args.subject
             && args.name.as_ref().is_none_or(|n| *n == d.name)
     });
+    if declared.is_none() && !args.adhoc {
+        bail!("{}", undeclared(&defs, args));
+    }
     let mut cfg = match declared {
         Some(d) => ConsumerConfig::from_def(d),
         None => ConsumerConfig::new(

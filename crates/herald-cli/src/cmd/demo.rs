@@ -22,6 +22,8 @@ use crate::{outln, Global, Outcome};
 (lost: 0, processed twice: 0), 1 when they do not, 2 when the demo cannot run."
 )]
 pub struct Args {
+    #[command(flatten)]
+    pub connect: super::nats::Connect,
     /// How long the producers run (e.g. 30s, 2m).
     #[arg(long, default_value = "20s", value_parser = humantime::parse_duration)]
     duration: Duration,

@@ -4,12 +4,14 @@ use anyhow::bail;
 use herald_runtime::{Dlq, DlqEntry, DlqFilter};
 use serde_json::json;
 
-use crate::output::{print_json, terminal_safe, Format};
+use crate::output::{ago, print_json, render, terminal_safe, Format};
 use crate::{Global, Outcome};
 
 /// Inspect and replay dead letters.
 #[derive(Debug, clap::Args)]
 pub struct Args {
+    #[command(flatten)]
+    pub connect: super::nats::Connect,
     #[command(subcommand)]
     command: DlqCommand,
 }
@@ -39,8 +41,15 @@ impl Filter {
 
 #[derive(Debug, clap::Subcommand)]
 enum DlqCommand {
-    /// List dead letters.
-    Ls(Filter),
+    /// List dead letters, each with its whole error.
+    Ls {
+        #[command(flatten)]
+        filter: Filter,
+        /// Never wrap: each dead letter on one line, its error in full (wrapped to the
+        /// terminal's width otherwise; a pipe always gets whole lines).
+        #[arg(long)]
+        wide: bool,
+    },
     /// One dead letter: payload, headers, reason, error.
     Show {
         /// DLQ sequence.
@@ -79,38 +88,36 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<Outcome> {
         let client = super::nats::connect(global, "herald-cli").await?;
         let dlq = Dlq::new(client);
         match &args.command {
-            DlqCommand::Ls(f) => {
-                let entries = dlq.list(&f.to_filter()).await?;
+            DlqCommand::Ls { filter, wide } => {
+                let entries = dlq.list(&filter.to_filter()).await?;
                 match global.format {
                     Format::Json => {
                         print_json(&json!(entries.iter().map(row).collect::<Vec<_>>()))?
                     }
                     Format::Text | Format::Markdown => {
-                        println!(
-                            "{:>6}  {:<32} {:<17} {:<30} {:>5}  ERROR",
-                            "SEQ", "SUBJECT", "REASON", "CONSUMER", "DELIV"
+                        let rows: Vec<Vec<String>> = entries
+                            .iter()
+                            .map(|e| {
+                                vec![
+                                    e.seq.to_string(),
+                                    terminal_safe(&e.subject, false),
+                                    terminal_safe(&e.reason, false),
+                                    terminal_safe(&e.consumer, false),
+                                    e.deliveries.to_string(),
+                                    ago(&e.time),
+                                    terminal_safe(&e.error, false),
+                                ]
+                            })
+                            .collect();
+                        crate::out!(
+                            "{}",
+                            render(
+                                &["SEQ", "SUBJECT", "REASON", "CONSUMER", "DELIV", "TIME", "ERROR"],
+                                &rows,
+                                !*wide
+                            )
                         );
-                        for e in &entries {
-                            let mut err = terminal_safe(&e.error, false);
-                            if err.len() > 60 {
-                                let mut cut = 60;
-                                while !err.is_char_boundary(cut) {
-                                    cut -= 1;
-                                }
-                                err.truncate(cut);
-                                err.push('…');
-                            }
-                            println!(
-                                "{:>6}  {:<32} {:<17} {:<30} {:>5}  {}",
-                                e.seq,
-                                terminal_safe(&e.subject, false),
-                                terminal_safe(&e.reason, false),
-                                terminal_safe(&e.consumer, false),
-                                e.deliveries,
-                                err
-                            );
-                        }
-                        println!("{} dead letter(s)", entries.len());
+                        crate::outln!("{} dead letter(s)", entries.len());
                     }
                 }
                 Ok(Outcome::Ok)
@@ -145,7 +152,11 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<Outcome> {
                             e.stream_seq,
                             e.deliveries
                         );
-                        println!("time:       {}", terminal_safe(&e.time, false));
+                        println!(
+                            "time:       {} ({})",
+                            terminal_safe(&e.time, false),
+                            ago(&e.time)
+                        );
                         println!("headers:");
                         let mut names: Vec<(String, String)> = e
                             .headers

@@ -7,6 +7,7 @@ pub mod catalog;
 pub mod changelog;
 pub mod check;
 pub mod consume;
+pub mod consumers;
 pub mod demo;
 pub mod diff;
 pub mod dlq;

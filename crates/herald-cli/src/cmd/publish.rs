@@ -17,12 +17,18 @@ use crate::{Global, Outcome};
     after_help = "Examples:\n  herald publish --subject usage.metered.api_call event.json\n  herald publish --subject usage.metered.api_call --jsonl events.jsonl\n  cat events.jsonl | herald publish --subject usage.metered.api_call --jsonl -\n\nInvalid events are reported with their line and skipped; the rest are still published.\nExit codes: 0 all published (duplicates included), 1 some event rejected or failed, 2 usage, I/O or connection error."
 )]
 pub struct Args {
+    #[command(flatten)]
+    pub connect: super::nats::Connect,
     /// Subject to publish on (must be in the catalog).
     #[arg(long)]
     subject: String,
-    /// Producing service (connection name and `ce-source`).
+    /// Producing service (connection name and `ce-source`); must be one the catalog declares
+    /// as a producer of the subject. Default: herald-cli, the operator's tool.
     #[arg(long, default_value = "herald-cli")]
     service: String,
+    /// Publish as a --service the catalog does not declare as a producer of the subject.
+    #[arg(long)]
+    adhoc: bool,
     /// Idempotency key (`Nats-Msg-Id`) for a single event; default: the event's identity field.
     #[arg(long, conflicts_with = "jsonl")]
     idempotency_key: Option<String>,
@@ -61,6 +67,20 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<Outcome> {
             "unknown subject `{}`: it is not in the catalog (see `herald catalog`)",
             args.subject
         );
+    }
+    if args.service != "herald-cli" && !args.adhoc {
+        let producers = catalog
+            .topic_for_subject(&args.subject)
+            .map(|t| catalog.producers_of(t))
+            .unwrap_or_default();
+        if !producers.contains(&args.service.as_str()) {
+            bail!(
+                "{} is not a declared producer of {}; its producers: {} (or pass --adhoc)",
+                args.service,
+                args.subject,
+                producers.join(", ")
+            );
+        }
     }
     let mut opts = Publish::build();
     if let Some(k) = &args.idempotency_key {

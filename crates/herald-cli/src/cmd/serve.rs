@@ -20,6 +20,8 @@ Stops gracefully on SIGINT/SIGTERM: no new connections, requests in flight finis
 Examples:\n  herald serve --listen 127.0.0.1:8080\n  herald serve --listen 0.0.0.0:8080 --tokens herald-auth/serve-tokens.toml"
 )]
 pub struct Args {
+    #[command(flatten)]
+    pub connect: super::nats::Connect,
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
     listen: SocketAddr,

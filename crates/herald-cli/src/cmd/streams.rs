@@ -1,14 +1,17 @@
 //! `herald streams`: provision the catalog's streams, list what the server holds.
 
+use anyhow::Context;
 use herald_runtime::Provisioner;
 use serde_json::json;
 
-use crate::output::{print_json, Format, Style};
+use crate::output::{print_json, table, Format, Style};
 use crate::{Global, Outcome};
 
 /// Provision or list JetStream streams.
 #[derive(Debug, clap::Args)]
 pub struct Args {
+    #[command(flatten)]
+    pub connect: super::nats::Connect,
     #[command(subcommand)]
     command: StreamsCommand,
 }
@@ -31,6 +34,18 @@ enum StreamsCommand {
     },
     /// Every stream: subjects, messages, bytes, consumers, first/last sequence.
     Ls,
+    /// Delete a stream and every event and consumer in it (asks first; --yes to skip).
+    #[command(
+        after_help = "Without --yes, asks on the terminal; with standard input not a terminal it refuses (exit 2) \
+and deletes nothing.\n\nExit codes: 0 deleted, 1 not confirmed, 2 usage, connection error or no such stream."
+    )]
+    Rm {
+        /// Stream name (see `herald streams ls`).
+        name: String,
+        /// Delete without asking.
+        #[arg(long)]
+        yes: bool,
+    },
 }
 
 /// Runs `herald streams`.
@@ -38,6 +53,7 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<Outcome> {
     let contracts = super::nats::contracts(global)?;
     super::nats::runtime()?.block_on(async {
         let client = super::nats::connect(global, "herald-cli").await?;
+        let prov_client = client.clone();
         let prov = Provisioner::new(client, contracts);
         match &args.command {
             StreamsCommand::Apply { dry_run, force } => {
@@ -94,23 +110,58 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<Outcome> {
                         print_json(&json!(rows))?;
                     }
                     Format::Text | Format::Markdown => {
-                        println!(
-                            "{:<14} {:<28} {:>10} {:>12} {:>9} {:>10} {:>10}",
-                            "STREAM", "SUBJECTS", "MESSAGES", "BYTES", "CONSUMERS", "FIRST", "LAST"
+                        let rows: Vec<Vec<String>> = rows
+                            .iter()
+                            .map(|r| {
+                                vec![
+                                    r.name.clone(),
+                                    r.subjects.join(","),
+                                    r.messages.to_string(),
+                                    r.bytes.to_string(),
+                                    r.consumers.to_string(),
+                                    r.first_seq.to_string(),
+                                    r.last_seq.to_string(),
+                                ]
+                            })
+                            .collect();
+                        crate::out!(
+                            "{}",
+                            table(
+                                &[
+                                    "STREAM",
+                                    "SUBJECTS",
+                                    "MESSAGES",
+                                    "BYTES",
+                                    "CONSUMERS",
+                                    "FIRST",
+                                    "LAST"
+                                ],
+                                &rows
+                            )
                         );
-                        for r in rows {
-                            println!(
-                                "{:<14} {:<28} {:>10} {:>12} {:>9} {:>10} {:>10}",
-                                r.name,
-                                r.subjects.join(","),
-                                r.messages,
-                                r.bytes,
-                                r.consumers,
-                                r.first_seq,
-                                r.last_seq
-                            );
-                        }
                     }
+                }
+                Ok(Outcome::Ok)
+            }
+            StreamsCommand::Rm { name, yes } => {
+                let js = prov_client.jetstream();
+                let mut stream = js
+                    .get_stream(name)
+                    .await
+                    .with_context(|| format!("no stream {name} on the server"))?;
+                let info = stream.info().await?;
+                let what = format!(
+                    "stream {name} ({} events, {} consumers)",
+                    info.state.messages, info.state.consumer_count
+                );
+                if !crate::confirm::ask(&format!("delete {what}"), *yes)? {
+                    eprintln!("not deleted: {what}");
+                    return Ok(Outcome::Failed);
+                }
+                js.delete_stream(name).await?;
+                match global.format {
+                    Format::Json => print_json(&json!({"deleted": {"stream": name}}))?,
+                    Format::Text | Format::Markdown => println!("deleted {what}"),
                 }
                 Ok(Outcome::Ok)
             }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use herald_runtime::consumer::termination_signal;
-use herald_tools::tail::{tail, TailStart};
+use herald_tools::tail::{stored, tail, TailEvent, TailStart};
 
 use crate::output::{terminal_safe, Style};
 use crate::{Global, Outcome};
@@ -13,9 +13,13 @@ use crate::{Global, Outcome};
 /// Follow a subject (an ephemeral consumer; nothing is acknowledged or removed).
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "Examples:\n  herald tail 'usage.metered.>' --last 20\n  herald tail orchestrator.step.failed --since 1h --headers"
+    after_help = "Examples:\n  herald tail 'usage.metered.>' --last 20\n  herald tail orchestrator.step.failed --since 1h --headers\n  \
+herald tail 'usage.metered.>' --no-follow    # what is stored, then exit\n\n\
+Without --no-follow, tail follows until interrupted or --count events."
 )]
 pub struct Args {
+    #[command(flatten)]
+    pub connect: super::nats::Connect,
     /// Subject or filter (wildcards allowed).
     subject: String,
     /// Start at the first stored event.
@@ -30,9 +34,13 @@ pub struct Args {
     /// Print headers too.
     #[arg(long)]
     headers: bool,
-    /// Exit after N events (default: run until interrupted).
+    /// Exit after N events (default: run until interrupted). Waits for new events until
+    /// there are N, unless --no-follow.
     #[arg(long, value_name = "N")]
     count: Option<u64>,
+    /// Print the events stored (from the first, or --last/--since) and exit; don't wait for new ones.
+    #[arg(long)]
+    no_follow: bool,
 }
 
 /// Runs `herald tail`.
@@ -42,12 +50,17 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<Outcome> {
         (true, _, _) => TailStart::All,
         (_, Some(n), _) => TailStart::Last(n),
         (_, _, Some(d)) => TailStart::Since(d),
+        _ if args.no_follow => TailStart::All,
         _ => TailStart::New,
     };
     super::nats::runtime()?.block_on(async {
         let client = super::nats::connect(global, "herald-tail").await?;
-        let events = tail(&client, contracts, &args.subject, start).await?;
-        let mut events = std::pin::pin!(events);
+        let mut events: std::pin::Pin<Box<dyn futures::Stream<Item = TailEvent> + Send>> =
+            if args.no_follow {
+                Box::pin(stored(&client, contracts, &args.subject, start).await?)
+            } else {
+                Box::pin(tail(&client, contracts, &args.subject, start).await?)
+            };
         let style = Style::stdout();
         let mut seen = 0u64;
         let mut invalid = 0u64;

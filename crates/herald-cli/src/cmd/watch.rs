@@ -20,6 +20,8 @@ use crate::{Global, Outcome};
     after_help = "Examples:\n  herald watch --metrics-addr 127.0.0.1:9464\n  herald watch --expect billing-service --expect orchestrator\n\nThresholds come from the catalog's [monitoring] table. Alerts fire once per incident, repeat every repeat interval while firing and resolve when the condition clears. Runs until SIGINT/SIGTERM.\nExit codes: 0 stopped by a signal, 2 usage, I/O or connection error."
 )]
 pub struct Args {
+    #[command(flatten)]
+    pub connect: super::nats::Connect,
     /// Serve Prometheus metrics (GET /metrics) on this address, e.g. 127.0.0.1:9464 (port 0: any free port).
     #[arg(long, value_name = "ADDR")]
     metrics_addr: Option<SocketAddr>,
@@ -46,6 +48,7 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<Outcome> {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(crate::output::Style::stderr().is_color())
         .try_init();
     let rt = super::nats::runtime()?;
     rt.block_on(async {

@@ -836,10 +836,10 @@ impl ViolationMonitor {
 
 // --------------------------------------------------------------- latency
 
-/// Reports `high_latency` when a measured latency (a consumer's oldest
-/// unprocessed event, an event's age at processing, a heartbeat's transit)
-/// exceeds the threshold. Stateless: the tracker supplies the incident
-/// memory.
+/// Reports `high_latency` when the age of a consumer's oldest unprocessed
+/// event (stored, not yet acknowledged) exceeds the threshold: how long the
+/// consumer is behind, not how long a handler takes. Stateless: the tracker
+/// supplies the incident memory.
 #[derive(Debug, Clone, Copy)]
 pub struct LatencyMonitor {
     threshold: Duration,
@@ -862,7 +862,7 @@ impl LatencyMonitor {
                 key,
                 Severity::Warning,
                 format!(
-                    "latency of {key} is {} ms (threshold {} ms)",
+                    "oldest unprocessed event of {key} is {} ms old (threshold {} ms)",
                     latency.as_millis(),
                     self.threshold.as_millis()
                 ),
@@ -1047,7 +1047,7 @@ impl Monitor {
         self.pending.extend(checks);
     }
 
-    /// A latency measurement for `key` (e.g. an event's age at processing).
+    /// The age of `key`'s oldest unprocessed event, measured elsewhere.
     pub fn latency(&mut self, key: &str, service: &str, latency: Duration) {
         self.pending.push(self.latency.check(key, service, latency));
     }

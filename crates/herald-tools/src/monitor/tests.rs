@@ -438,6 +438,11 @@ fn latency_and_connectivity_checks() {
     match monitor.check("c", "billing-service", Duration::from_millis(750)) {
         Check::Firing(alert) => {
             assert_eq!(alert.alert_type, AlertType::HighLatency);
+            // Says what it measures: not handler time, the age of the oldest unprocessed event.
+            assert_eq!(
+                alert.summary,
+                "oldest unprocessed event of c is 750 ms old (threshold 500 ms)"
+            );
             assert_eq!(alert.value, Some(750.0));
             assert_eq!(alert.threshold, Some(500.0));
         }
