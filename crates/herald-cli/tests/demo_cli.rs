@@ -583,3 +583,64 @@ fn demo_exits_at_once_on_a_second_signal() {
     assert!(rest.iter().any(|l| l.contains("second signal")), "{rest:?}");
     assert!(!dir.path().join(".herald/demo").exists());
 }
+
+/// `--cluster 3`: three child servers, R3 streams, the USAGE leader killed mid-run.
+/// The leader moves, the stall is measured, and the books still balance.
+#[test]
+fn cluster_demo_survives_the_usage_leader_being_killed() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = herald_command(env!("CARGO_BIN_EXE_herald"))
+        .current_dir(dir.path())
+        .args([
+            "demo",
+            "--cluster",
+            "3",
+            "--duration",
+            "10s",
+            "--rate",
+            "100",
+            "--drain-timeout",
+            "60s",
+        ])
+        .output()
+        .expect("run herald");
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(
+        out.lines()
+            .next()
+            .unwrap()
+            .contains("a cluster of 3 nats-server child processes"),
+        "{out}"
+    );
+    let killed = line(&out, "stream leader killed:");
+    assert!(
+        killed.contains("leader of USAGE (R3 on 3 nodes), kill -9 at"),
+        "{killed}"
+    );
+    let old = killed
+        .split_whitespace()
+        .nth(3)
+        .unwrap()
+        .trim_end_matches(',')
+        .to_string();
+    assert!(["n1", "n2", "n3"].contains(&old.as_str()), "{killed}");
+    // "leader moved: n2 -> n1, 1.23s after the kill"
+    let moved = line(&out, "leader moved:");
+    let words: Vec<&str> = moved.split_whitespace().collect();
+    assert_eq!(words[2], old, "{moved}");
+    assert_eq!(words[3], "->", "{moved}");
+    let new = words[4].trim_end_matches(',');
+    assert!(["n1", "n2", "n3"].contains(&new) && new != old, "{moved}");
+    let after: f64 = words[5].trim_end_matches('s').parse().unwrap();
+    assert!(after > 0.0, "{moved}");
+    let stall = line(&out, "publishing to USAGE stalled:");
+    // "9.03s (longest gap ...)", or "at least 7.10s (nothing stored ...)" when the
+    // leader moved after producing ended.
+    let seconds: f64 = stall
+        .split_whitespace()
+        .find_map(|w| w.strip_suffix('s')?.parse().ok())
+        .unwrap_or_else(|| panic!("no stall figure: {stall}"));
+    assert!(seconds > 0.0, "{stall}");
+    assert!(out.contains("\nlost: 0, processed twice: 0\n"), "{out}");
+}

@@ -255,6 +255,7 @@ fn print_text(r: &DemoReport) {
                 s.published.to_string(),
                 s.refused.to_string(),
                 s.publish_duplicates_dropped.to_string(),
+                s.publish_failed.to_string(),
                 c(s.processed.to_string()),
                 c(s.duplicates.to_string()),
                 c(s.redelivered_duplicates.to_string()),
@@ -280,6 +281,7 @@ fn print_text(r: &DemoReport) {
                 "PUBLISHED",
                 "REFUSED",
                 "DUP-DROPPED",
+                "FAILED",
                 "PROCESSED",
                 "DUPLICATES",
                 "REDELIVERED-DUP",
@@ -378,11 +380,19 @@ fn print_text(r: &DemoReport) {
                     ),
                 }
                 outln!(
-                    "  publishing to {} stalled:                     {} (longest gap between two stored events from the kill on)",
+                    "  publishing to {} stalled:                    {}",
                     c.stream,
-                    c.publish_stall_ms
-                        .map(|x| format!("{:.2}s", x / 1e3))
-                        .unwrap_or_else(|| "-".into())
+                    match c.publish_stall_ms {
+                        Some(x) if c.stall_open => format!(
+                            "at least {:.2}s (nothing stored between the kill and the end of producing)",
+                            x / 1e3
+                        ),
+                        Some(x) => format!(
+                            "{:.2}s (longest gap between two stored events from the kill on)",
+                            x / 1e3
+                        ),
+                        None => "- (no event stored before the kill)".into(),
+                    }
                 );
             }
             _ => outln!(

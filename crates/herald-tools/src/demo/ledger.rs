@@ -338,16 +338,29 @@ impl Ledger {
         self.lock().watched_streams.insert(stream.to_string());
     }
 
-    /// The longest gap between consecutive stores into a watched `stream` among those
-    /// after `from`, with the store before it.
-    pub fn longest_store_gap(&self, stream: &str, from: Instant) -> Option<Duration> {
+    /// The longest gap between consecutive stores into a watched `stream` from the last
+    /// store before `from` on, and whether the last gap is still open at `until` (no
+    /// store since): then the gap runs to `until`.
+    pub fn longest_store_gap(
+        &self,
+        stream: &str,
+        from: Instant,
+        until: Instant,
+    ) -> Option<(Duration, bool)> {
         let g = self.lock();
         let times = g.stream_stores.get(stream)?;
-        let first = times.iter().rposition(|t| *t <= from).unwrap_or(0);
-        times[first..]
+        let first = times.iter().rposition(|t| *t <= from)?;
+        let closed = times[first..]
             .windows(2)
             .map(|w| w[1].saturating_duration_since(w[0]))
             .max()
+            .unwrap_or_default();
+        let open = until.saturating_duration_since(times[times.len() - 1]);
+        Some(if open > closed {
+            (open, true)
+        } else {
+            (closed, false)
+        })
     }
 
     /// Records a workflow the orchestrator ran (its step events are booked from the

@@ -260,6 +260,9 @@ pub struct ClusterReport {
     /// The longest gap between two events stored into the stream from the kill on,
     /// milliseconds: how long publishing stalled.
     pub publish_stall_ms: Option<f64>,
+    /// Nothing was stored into the stream between the kill and the end of producing:
+    /// the stall lasted at least `publish_stall_ms`.
+    pub stall_open: bool,
 }
 
 /// The books: every stored event against every consumer subscribed to its subject.
@@ -387,6 +390,10 @@ pub async fn run(
     progress: watch::Sender<Progress>,
     stop: watch::Receiver<bool>,
 ) -> Result<DemoReport, DemoError> {
+    let catalog = match config.cluster {
+        Some(n) => Arc::new(replicated(&catalog, n)?),
+        None => catalog,
+    };
     let contracts: Arc<dyn Contracts> = catalog.clone();
     let _ = progress.send(Progress {
         phase: "starting",
@@ -465,38 +472,42 @@ async fn stream_leader(admin: &HeraldClient, stream: &str) -> Option<String> {
         .flatten()
 }
 
-/// Replicates every stream on `replicas` servers (the catalog declares R1).
-async fn replicate_streams(admin: &HeraldClient, replicas: usize) -> Result<(), DemoError> {
-    use futures::TryStreamExt;
-    let fail = |e: String| DemoError::Provision(format!("replicating streams: {e}"));
-    let names: Vec<String> = admin
-        .jetstream()
-        .stream_names()
-        .try_collect()
-        .await
-        .map_err(|e| fail(e.to_string()))?;
-    for name in names {
-        let mut s = admin
-            .jetstream()
-            .get_stream(&name)
-            .await
-            .map_err(|e| fail(e.to_string()))?;
-        let mut config = s
-            .info()
-            .await
-            .map_err(|e| fail(e.to_string()))?
-            .config
-            .clone();
-        if config.num_replicas != replicas {
-            config.num_replicas = replicas;
-            admin
-                .jetstream()
-                .update_stream(&config)
-                .await
-                .map_err(|e| fail(format!("{name}: {e}")))?;
-        }
+/// The catalog with every stream declared with `replicas` replicas, so that the
+/// streams are created replicated rather than scaled up under load.
+fn replicated(catalog: &Catalog, replicas: usize) -> Result<Catalog, DemoError> {
+    let fail = |e: String| DemoError::Cluster(format!("replicating the catalog's streams: {e}"));
+    let mut files = catalog.files().clone();
+    let text = files
+        .files
+        .get("catalog.toml")
+        .map(|b| String::from_utf8_lossy(b).into_owned())
+        .ok_or_else(|| fail("no catalog.toml".into()))?;
+    let edited: Vec<String> = text
+        .lines()
+        .map(|l| {
+            if l.split('=').next().unwrap_or("").trim() == "replicas" {
+                format!("replicas = {replicas}")
+            } else {
+                l.to_string()
+            }
+        })
+        .collect();
+    files
+        .files
+        .insert("catalog.toml".into(), edited.join("\n").into_bytes());
+    let out = Catalog::from_files(files).map_err(|e| fail(e.to_string()))?;
+    let short = out
+        .streams()
+        .iter()
+        .map(|s| (s.name.clone(), s.replicas))
+        .chain([(out.dlq().stream.name.clone(), out.dlq().stream.replicas)])
+        .find(|(_, r)| *r != replicas);
+    match short {
+        Some((name, _)) => Err(fail(format!(
+            "stream {name} is not declared with `replicas`"
+        ))),
+        None => Ok(out),
     }
-    Ok(())
 }
 
 /// Mid-run, kills the leader of `report.stream` with SIGKILL and waits until another
@@ -587,9 +598,6 @@ async fn run_on(
         .apply(false, false)
         .await
         .map_err(|e| DemoError::Provision(e.to_string()))?;
-    if cluster.is_some() {
-        replicate_streams(&admin, 3).await?;
-    }
 
     let metrics_server = match config.metrics_addr {
         Some(addr) => {
@@ -713,7 +721,8 @@ async fn run_on(
             (r * 0.03).max(2.0),
         )),
     ];
-    // The cluster's fault: the USAGE leader dies at half time.
+    // The cluster's fault: the USAGE leader dies at 30% of the run, leaving time to
+    // see publishing resume.
     let killer = cluster.clone().map(|c| {
         let report = Arc::new(std::sync::Mutex::new(ClusterReport {
             nodes: 3,
@@ -724,12 +733,13 @@ async fn run_on(
             new_leader: None,
             leader_moved_after_ms: None,
             publish_stall_ms: None,
+            stall_open: false,
         }));
         let task = tokio::spawn(kill_leader(
             admin.clone(),
             c,
             report.clone(),
-            config.duration.mul_f64(0.5),
+            config.duration.mul_f64(0.3),
             start,
             stop.clone(),
         ));
@@ -768,6 +778,7 @@ async fn run_on(
         }
     }
     crash_timer.abort();
+    let produced = Instant::now();
 
     // Drain: every consumer settled (twice in a row), then stop the watcher so it
     // raises nothing more, and settle again (its alerts are consumed too).
@@ -793,9 +804,10 @@ async fn run_on(
     if let Some(c) = cluster_report.as_mut() {
         if let Some(at) = c.killed_at_s {
             let killed = start + Duration::from_secs_f64(at);
-            c.publish_stall_ms = ledger
-                .longest_store_gap(&c.stream, killed)
-                .map(|d| d.as_secs_f64() * 1e3);
+            if let Some((gap, open)) = ledger.longest_store_gap(&c.stream, killed, produced) {
+                c.publish_stall_ms = Some(gap.as_secs_f64() * 1e3);
+                c.stall_open = open;
+            }
         }
     }
 
