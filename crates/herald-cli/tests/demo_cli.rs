@@ -644,3 +644,120 @@ fn cluster_demo_survives_the_usage_leader_being_killed() {
     assert!(seconds > 0.0, "{stall}");
     assert!(out.contains("\nlost: 0, processed twice: 0\n"), "{out}");
 }
+
+/// `bench consume --workers` (alone: 1, 2, 4): the workers on one durable split the
+/// events between them, every worker gets some, and no event is handled twice.
+#[test]
+fn bench_consume_workers_share_one_durable() {
+    let o = herald_command(env!("CARGO_BIN_EXE_herald"))
+        .args([
+            "--format",
+            "json",
+            "bench",
+            "consume",
+            "--workers",
+            "--events",
+            "300",
+        ])
+        .output()
+        .expect("run herald");
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let r: Value = serde_json::from_slice(&o.stdout).expect("JSON");
+    let rows = r["rows"].as_array().unwrap();
+    let counts: Vec<u64> = rows.iter().map(|x| num(&x["workers"])).collect();
+    assert_eq!(counts, [1, 2, 4]);
+    for row in rows {
+        assert_eq!(num(&row["published"]), 300, "{row}");
+        let per: Vec<u64> = row["per_worker"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(num)
+            .collect();
+        assert_eq!(per.len() as u64, num(&row["workers"]), "{row}");
+        assert_eq!(per.iter().sum::<u64>(), 300, "each event once: {row}");
+        assert!(per.iter().all(|n| *n > 0), "every worker got some: {row}");
+        assert_eq!(num(&row["handled_twice"]), 0, "{row}");
+        assert!(row["events_per_sec"].as_f64().unwrap() > 0.0, "{row}");
+    }
+    assert!(
+        r["note"]
+            .as_str()
+            .unwrap()
+            .contains("show the mechanism (the work is split, nothing is handled twice) rather than the scale"),
+        "{r}"
+    );
+
+    // The text table says the same, and refuses a zero count.
+    let o = herald_command(env!("CARGO_BIN_EXE_herald"))
+        .args(["bench", "consume", "--workers", "0,2", "--events", "10"])
+        .output()
+        .expect("run herald");
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("every --workers count must be at least 1"),
+        "{}",
+        text(&o)
+    );
+}
+
+/// `bench publish --cluster 3`: R1 and R3 measured in the same run, with their ratio.
+#[test]
+fn bench_publish_cluster_reports_r1_against_r3() {
+    let o = herald_command(env!("CARGO_BIN_EXE_herald"))
+        .args([
+            "--format",
+            "json",
+            "bench",
+            "publish",
+            "--cluster",
+            "3",
+            "--events",
+            "200",
+            "--rounds",
+            "2",
+        ])
+        .output()
+        .expect("run herald");
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let r: Value = serde_json::from_slice(&o.stdout).expect("JSON");
+    let rep = &r["report"];
+    assert_eq!(rep["nodes"], 3);
+    assert_eq!(rep["events"], 200);
+    let rows = rep["rows"].as_array().unwrap();
+    let replicas: Vec<u64> = rows.iter().map(|x| num(&x["replicas"])).collect();
+    assert_eq!(replicas, [1, 3]);
+    let f = |v: &Value| v.as_f64().unwrap();
+    for row in rows {
+        assert!(
+            f(&row["raw_eps"]) > 0.0 && f(&row["herald_eps"]) > 0.0,
+            "{row}"
+        );
+        let ratio = f(&row["herald_eps"]) / f(&row["raw_eps"]);
+        assert!((f(&row["ratio"]) - ratio).abs() < 1e-9, "{row}");
+    }
+    let herald = f(&rows[1]["herald_eps"]) / f(&rows[0]["herald_eps"]);
+    let raw = f(&rows[1]["raw_eps"]) / f(&rows[0]["raw_eps"]);
+    assert!(
+        (f(&rep["r3_over_r1_herald"]) - herald).abs() < 1e-9,
+        "{rep}"
+    );
+    assert!((f(&rep["r3_over_r1_raw"]) - raw).abs() < 1e-9, "{rep}");
+
+    // Only a three-node cluster.
+    for cmd in [
+        vec!["bench", "publish", "--cluster", "2"],
+        vec!["demo", "--cluster", "5"],
+    ] {
+        let o = herald_command(env!("CARGO_BIN_EXE_herald"))
+            .args(&cmd)
+            .output()
+            .expect("run herald");
+        assert_eq!(o.status.code(), Some(2), "{cmd:?}: {}", text(&o));
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains("--cluster"),
+            "{}",
+            text(&o)
+        );
+    }
+}

@@ -379,6 +379,12 @@ fn print_text(r: &DemoReport) {
                         "  leader moved:                                   no new leader seen"
                     ),
                 }
+                if let Some(back) = c.restarted_after_ms {
+                    outln!(
+                        "  killed server restarted:                        {killed}, healthy {:.2}s after the kill",
+                        back / 1e3
+                    );
+                }
                 outln!(
                     "  publishing to {} stalled:                    {}",
                     c.stream,

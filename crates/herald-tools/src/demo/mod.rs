@@ -257,6 +257,9 @@ pub struct ClusterReport {
     pub new_leader: Option<String>,
     /// From the kill until another server led the stream, milliseconds.
     pub leader_moved_after_ms: Option<f64>,
+    /// From the kill until the killed server was healthy again (restarted once the
+    /// leader moved), milliseconds.
+    pub restarted_after_ms: Option<f64>,
     /// The longest gap between two events stored into the stream from the kill on,
     /// milliseconds: how long publishing stalled.
     pub publish_stall_ms: Option<f64>,
@@ -416,7 +419,7 @@ pub async fn run(
         server_text = format!(
             "a cluster of {n} nats-server child processes herald started (stores in a temporary directory, removed at the end)"
         );
-        cluster = Some(Arc::new(std::sync::Mutex::new(c)));
+        cluster = Some(Arc::new(tokio::sync::Mutex::new(c)));
     } else if config.embedded {
         herald_test_server::installed_version()?;
         std::fs::create_dir_all(&config.run_dir)?;
@@ -474,7 +477,7 @@ async fn stream_leader(admin: &HeraldClient, stream: &str) -> Option<String> {
 
 /// The catalog with every stream declared with `replicas` replicas, so that the
 /// streams are created replicated rather than scaled up under load.
-fn replicated(catalog: &Catalog, replicas: usize) -> Result<Catalog, DemoError> {
+pub fn replicated(catalog: &Catalog, replicas: usize) -> Result<Catalog, DemoError> {
     let fail = |e: String| DemoError::Cluster(format!("replicating the catalog's streams: {e}"));
     let mut files = catalog.files().clone();
     let text = files
@@ -514,7 +517,7 @@ fn replicated(catalog: &Catalog, replicas: usize) -> Result<Catalog, DemoError> 
 /// server leads it, writing what happened into `report` as it goes.
 async fn kill_leader(
     admin: HeraldClient,
-    cluster: Arc<std::sync::Mutex<NatsCluster>>,
+    cluster: Arc<tokio::sync::Mutex<NatsCluster>>,
     report: Arc<std::sync::Mutex<ClusterReport>>,
     at: Duration,
     start: Instant,
@@ -536,7 +539,7 @@ async fn kill_leader(
         return;
     };
     let killed = {
-        let mut c = cluster.lock().unwrap_or_else(|p| p.into_inner());
+        let mut c = cluster.lock().await;
         c.nodes
             .iter_mut()
             .find(|n| n.name() == leader)
@@ -552,7 +555,7 @@ async fn kill_leader(
         r.killed = Some(leader.clone());
         r.killed_at_s = Some(killed_at.duration_since(start).as_secs_f64());
     });
-    while killed_at.elapsed() < Duration::from_secs(60) {
+    while killed_at.elapsed() < Duration::from_secs(30) {
         match stream_leader(&admin, &stream).await {
             Some(l) if l != leader => {
                 let after = killed_at.elapsed().as_secs_f64() * 1e3;
@@ -560,9 +563,20 @@ async fn kill_leader(
                     r.leader_moved_after_ms = Some(after);
                     r.new_leader = Some(l.clone());
                 });
-                return;
+                break;
             }
             _ => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+    // Then the crashed server comes back, as a restarted pod would, and catches up.
+    let mut c = cluster.lock().await;
+    if let Some(node) = c.nodes.iter_mut().find(|n| n.name() == leader) {
+        match node.start_again().await {
+            Ok(()) => {
+                let after = killed_at.elapsed().as_secs_f64() * 1e3;
+                update(&|r| r.restarted_after_ms = Some(after));
+            }
+            Err(e) => tracing::warn!(%leader, error = %e, "could not restart the killed server"),
         }
     }
 }
@@ -574,7 +588,7 @@ async fn run_on(
     connect: ConnectConfig,
     progress: watch::Sender<Progress>,
     stop: watch::Receiver<bool>,
-    cluster: Option<Arc<std::sync::Mutex<NatsCluster>>>,
+    cluster: Option<Arc<tokio::sync::Mutex<NatsCluster>>>,
 ) -> Result<DemoReport, DemoError> {
     // After a stop (Ctrl-C, SIGTERM) everything left must fit in the drain timeout:
     // draining gets most of it, stopping the services and the books the rest.
@@ -732,6 +746,7 @@ async fn run_on(
             killed_at_s: None,
             new_leader: None,
             leader_moved_after_ms: None,
+            restarted_after_ms: None,
             publish_stall_ms: None,
             stall_open: false,
         }));
