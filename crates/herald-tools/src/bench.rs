@@ -3,12 +3,14 @@
 //! shape, one run, alternating rounds so that server warm-up and disk effects hit
 //! both sides alike.
 
+pub mod cluster;
 pub mod consume;
 pub mod latency;
 pub mod memory;
 pub mod serve;
 pub mod suite;
 pub mod validation;
+pub mod workers;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

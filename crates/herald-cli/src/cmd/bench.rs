@@ -42,6 +42,10 @@ enum BenchCommand {
         /// Alternating rounds.
         #[arg(long, default_value_t = 4)]
         rounds: usize,
+        /// Instead, start a cluster of this many nats-server child processes (only 3) and
+        /// report R1 against R3 streams from the same run.
+        #[arg(long, value_name = "NODES", value_parser = clap::value_parser!(u8).range(3..=3))]
+        cluster: Option<u8>,
     },
     /// Publishing over HTTP (`herald serve`, keep-alive HTTP/1.1 clients) vs the library publisher.
     #[command(
@@ -83,6 +87,16 @@ herald serve runs in-process on a loopback port. Goal: serve >= 0.5x the library
         /// Events per side.
         #[arg(long, default_value_t = 20_000)]
         events: usize,
+        /// Instead, N workers (each its own connection) on one durable sharing the events,
+        /// for each N listed (`--workers` alone: 1,2,4).
+        #[arg(
+            long,
+            value_name = "N,..",
+            value_delimiter = ',',
+            num_args = 0..,
+            default_missing_value = "1,2,4"
+        )]
+        workers: Option<Vec<usize>>,
     },
     /// Peak memory: a consumer handling the same events under a small and a huge
     /// backlog, and `herald publish --jsonl` of a large file (each run as a child process).
@@ -155,10 +169,35 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<Outcome> {
         };
         return serve_bench(global, catalog, bench);
     }
+    if let BenchCommand::Consume {
+        events,
+        workers: Some(workers),
+    } = &args.command
+    {
+        return consume_workers(global, catalog, *events, workers, subject, template);
+    }
+    if let BenchCommand::Publish {
+        events,
+        size,
+        in_flight,
+        rounds,
+        cluster: Some(nodes),
+    } = &args.command
+    {
+        let bench = herald_tools::bench::cluster::ReplicasBench {
+            events: *events,
+            size: *size,
+            in_flight: *in_flight,
+            rounds: *rounds,
+            subject: subject.into(),
+            template,
+        };
+        return publish_replicas(global, catalog, bench, usize::from(*nodes));
+    }
     let (which, events, rate, rounds) = match &args.command {
         BenchCommand::All { events, rounds } => (Which::All, *events, 1_000.0, *rounds),
         BenchCommand::Validate { events } => (Which::Validate, *events, 1_000.0, 8),
-        BenchCommand::Consume { events } => (Which::Consume, *events, 1_000.0, 4),
+        BenchCommand::Consume { events, .. } => (Which::Consume, *events, 1_000.0, 4),
         BenchCommand::Latency { events, rate } => (Which::Latency, *events, *rate, 1),
         BenchCommand::Publish { .. } | BenchCommand::Serve { .. } => (Which::Publish, 0, 0.0, 0),
         BenchCommand::Memory {
@@ -189,6 +228,7 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<Outcome> {
             size,
             in_flight,
             rounds,
+            ..
         } => super::nats::runtime()?.block_on(async {
             let mut embedded = None;
             let mut g = global.clone();
@@ -500,6 +540,161 @@ fn memory(
                     report.jsonl_max_rss_mib
                 );
             }
+        }
+    }
+    Ok(Outcome::Ok)
+}
+
+/// `herald bench publish --cluster 3`: R1 against R3 on a cluster of child servers.
+fn publish_replicas(
+    global: &Global,
+    catalog: herald_contracts::Catalog,
+    bench: herald_tools::bench::cluster::ReplicasBench,
+    nodes: usize,
+) -> anyhow::Result<Outcome> {
+    if global.server.is_some() {
+        anyhow::bail!("--cluster starts its own servers: drop --server");
+    }
+    if bench.events == 0 || bench.rounds == 0 || bench.in_flight == 0 {
+        anyhow::bail!("--events, --rounds and --in-flight must be at least 1");
+    }
+    let report = super::nats::runtime()?.block_on(async {
+        let cluster = herald_test_server::NatsCluster::start()
+            .await
+            .context("cannot start a nats-server cluster")?;
+        let client = herald_runtime::HeraldClient::connect(
+            herald_runtime::ConnectConfig::default()
+                .name("herald-bench")
+                .urls(cluster.urls()),
+        )
+        .await?;
+        let report = bench.run(&client, &catalog, nodes).await?;
+        let version = client.server_version_text().to_string();
+        client.drain().await;
+        drop(cluster);
+        Ok::<_, anyhow::Error>((report, version))
+    })?;
+    let (report, version) = report;
+    match global.format {
+        Format::Json => print_json(&json!({
+            "server": version, "report": report,
+        }))?,
+        Format::Text | Format::Markdown => {
+            let rows: Vec<Vec<String>> = report
+                .rows
+                .iter()
+                .map(|r| {
+                    vec![
+                        format!("R{}", r.replicas),
+                        format!("{:.0}", r.raw_eps),
+                        format!("{:.0}", r.herald_eps),
+                        format!("{:.2}", r.ratio),
+                    ]
+                })
+                .collect();
+            outln!(
+                "{}",
+                table(
+                    &["STREAM", "RAW events/s", "HERALD events/s", "HERALD/RAW"],
+                    &rows
+                )
+            );
+            outln!(
+                "R3 / R1: raw {:.2}, herald {:.2} (herald per round: min {:.2}, median {:.2}, max {:.2})",
+                report.r3_over_r1_raw,
+                report.r3_over_r1_herald,
+                report.spread.min,
+                report.spread.median,
+                report.spread.max
+            );
+            outln!(
+                "{} nodes, one machine; events per side and stream: {}, payload {} bytes; nats-server {}",
+                report.nodes,
+                report.events,
+                report.payload_bytes,
+                version
+            );
+        }
+    }
+    Ok(Outcome::Ok)
+}
+
+/// `herald bench consume --workers N,..`: workers sharing one durable.
+fn consume_workers(
+    global: &Global,
+    catalog: herald_contracts::Catalog,
+    events: usize,
+    workers: &[usize],
+    subject: &str,
+    template: serde_json::Value,
+) -> anyhow::Result<Outcome> {
+    if global.server.is_some() {
+        anyhow::bail!(
+            "this benchmark purges the usage stream, so it runs only on its own embedded \
+             nats-server: drop --server"
+        );
+    }
+    if events == 0 || workers.is_empty() || workers.contains(&0) {
+        anyhow::bail!("--events and every --workers count must be at least 1");
+    }
+    let contracts: Arc<dyn herald_runtime::Contracts> = Arc::new(catalog);
+    let bench = herald_tools::bench::workers::WorkersBench {
+        events,
+        workers: workers.to_vec(),
+        subject: subject.into(),
+        template,
+        concurrency: 16,
+    };
+    let report = super::nats::runtime()?.block_on(async {
+        let server = NatsServer::start()
+            .await
+            .context("cannot start an embedded nats-server")?;
+        let connect = herald_runtime::ConnectConfig::default()
+            .name("herald-bench")
+            .url(server.url());
+        let client = herald_runtime::HeraldClient::connect(connect.clone()).await?;
+        Provisioner::new(client.clone(), contracts.clone())
+            .apply(false, false)
+            .await?;
+        let report = bench.run(&client, &connect, contracts).await?;
+        client.drain().await;
+        drop(server);
+        Ok::<_, anyhow::Error>(report)
+    })?;
+    match global.format {
+        Format::Json => print_json(&report)?,
+        Format::Text | Format::Markdown => {
+            let rows: Vec<Vec<String>> = report
+                .rows
+                .iter()
+                .map(|r| {
+                    vec![
+                        r.workers.to_string(),
+                        format!("{:.0}", r.events_per_sec),
+                        format!("{:.2}", r.speedup),
+                        r.per_worker
+                            .iter()
+                            .map(u64::to_string)
+                            .collect::<Vec<_>>()
+                            .join(" + "),
+                        r.handled_twice.to_string(),
+                    ]
+                })
+                .collect();
+            outln!(
+                "{}",
+                table(
+                    &[
+                        "WORKERS",
+                        "events/s",
+                        "VS 1",
+                        "HANDLED PER WORKER",
+                        "HANDLED TWICE"
+                    ],
+                    &rows
+                )
+            );
+            outln!("events per run: {}; {}", report.events, report.note);
         }
     }
     Ok(Outcome::Ok)

@@ -2,6 +2,7 @@
 //! faults injected, checking its own books. The work is in `herald_tools::demo`;
 //! this parses, shows progress and prints the summary.
 
+use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -17,8 +18,10 @@ use crate::{outln, Global, Outcome};
 /// `herald demo` options.
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "Without --server, herald starts its own nats-server (store under \
-.herald/demo/, removed at the end unless --keep). Exit 0 when the books balance \
+    after_help = "Without --server, herald starts a nats-server child process of its own (store \
+under .herald/demo/, removed at the end unless --keep); with --cluster 3, three of them as \
+one cluster. The first Ctrl-C or SIGTERM stops producing, drains and prints the books \
+within --drain-timeout; a second one exits at once. Exit 0 when the books balance \
 (lost: 0, processed twice: 0), 1 when they do not, 2 when the demo cannot run."
 )]
 pub struct Args {
@@ -42,6 +45,10 @@ pub struct Args {
     /// Longest wait for consumers to settle after producing stops.
     #[arg(long, default_value = "20s", value_parser = humantime::parse_duration)]
     drain_timeout: Duration,
+    /// Run on a cluster of this many nats-server child processes (only 3), every
+    /// stream replicated on all of them (R3), and kill the USAGE stream's leader mid-run.
+    #[arg(long, value_name = "NODES", value_parser = clap::value_parser!(u8).range(3..=3))]
+    cluster: Option<u8>,
 }
 
 /// Runs `herald demo`.
@@ -60,35 +67,59 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<Outcome> {
     config.audit_log = args.audit_log.clone();
     config.metrics_addr = args.metrics_addr;
     config.drain_timeout = args.drain_timeout;
+    config.cluster = args.cluster.map(usize::from);
+    if config.cluster.is_some() && global.server.is_some() {
+        anyhow::bail!("--cluster starts its own servers: drop --server");
+    }
     config.embedded = global.server.is_none();
     config.connect = super::nats::config(global, "herald-demo")?;
 
     let report = super::nats::runtime()?.block_on(async move {
         let (progress_tx, progress_rx) = watch::channel(Progress::default());
         let (stop_tx, stop_rx) = watch::channel(false);
-        let shower = tokio::spawn(show_progress(progress_rx, args.duration));
-        let run = demo::run(config, catalog, progress_tx, stop_rx);
-        tokio::pin!(run);
+        let mut shower = tokio::spawn(show_progress(progress_rx, args.duration));
+        // Boxed so that dropping it (second signal) kills the child server(s) at once.
+        let mut run = Box::pin(demo::run(config, catalog, progress_tx, stop_rx));
+        // Armed by the first signal: the whole stop must fit in the drain timeout.
+        let limit = tokio::time::sleep(Duration::MAX);
+        tokio::pin!(limit);
         let result = loop {
             tokio::select! {
-                r = &mut run => break Some(r),
+                r = &mut run => break Ok(r),
+                _ = &mut limit => break Err(crate::shutdown::DRAIN_TIMEOUT_EXIT),
                 _ = herald_runtime::consumer::termination_signal() => {
                     if *stop_tx.borrow() {
-                        break None;
+                        break Err(crate::shutdown::SECOND_SIGNAL_EXIT);
                     }
                     let _ = stop_tx.send(true);
-                    eprintln!("\nstopping: draining and checking the books (interrupt again to abort)");
+                    limit.as_mut().reset(tokio::time::Instant::now() + args.drain_timeout);
+                    eprintln!("\nstopping: draining and checking the books (interrupt again to exit at once)");
                 }
             }
         };
-        shower.abort();
-        let _ = shower.await;
+        if let Err(code) = result {
+            // Dropping the run kills the child server(s) and removes the run directory.
+            drop(run);
+            eprintln!(
+                "herald demo: {}: stopped the nats-server child process(es); no books",
+                if code == crate::shutdown::SECOND_SIGNAL_EXIT {
+                    "second signal".to_string()
+                } else {
+                    format!(
+                        "not done {} after the signal",
+                        humantime::format_duration(args.drain_timeout)
+                    )
+                }
+            );
+            std::process::exit(code);
+        }
+        // The progress line ends with the run's "done" line (the summary's totals).
+        if tokio::time::timeout(Duration::from_secs(2), &mut shower).await.is_err() {
+            shower.abort();
+        }
         result
     });
-    let report = match report {
-        Some(r) => r?,
-        None => anyhow::bail!("interrupted; the embedded nats-server was stopped"),
-    };
+    let report = report.unwrap_or_else(|code| std::process::exit(code))?;
     match global.format {
         Format::Json => print_json(&report)?,
         Format::Text | Format::Markdown => print_text(&report),
@@ -104,7 +135,7 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<Outcome> {
 async fn show_progress(mut rx: watch::Receiver<Progress>, duration: Duration) {
     let line = |p: &Progress| {
         format!(
-            "{:<8} {:>5.1}s/{}s  published {} ({:.0}/s)  consumed {} ({:.0}/s)  lag {}  dlq {}",
+            "{:<8} {:>5.1}s/{}s  events stored {} ({:.0}/s)  deliveries processed {} ({:.0}/s)  lag {}  dead letters {}",
             p.phase,
             p.elapsed.as_secs_f64(),
             duration.as_secs(),
@@ -151,7 +182,7 @@ fn ms(v: Option<f64>) -> String {
     v.map(|x| format!("{x:.1}")).unwrap_or_else(|| "-".into())
 }
 
-fn reasons(m: &std::collections::BTreeMap<String, u64>) -> String {
+fn reasons(m: &BTreeMap<String, u64>) -> String {
     if m.is_empty() {
         return "0".into();
     }
@@ -164,15 +195,16 @@ fn reasons(m: &std::collections::BTreeMap<String, u64>) -> String {
 fn print_text(r: &DemoReport) {
     let style = Style::stdout();
     outln!(
-        "{} {:.0}s at {:.0} events/s on nats-server {}{}",
+        "{} {:.0}s at {:.0} events/s on nats-server {}: {}",
         style.bold("herald demo:"),
         r.duration_s,
         r.rate,
         r.server_version,
-        if r.embedded { " (embedded)" } else { "" }
+        r.server
     );
     outln!();
     outln!("{}", style.bold("Per subject"));
+    let mut notes = Vec::new();
     let rows: Vec<Vec<String>> = r
         .subjects
         .iter()
@@ -187,7 +219,7 @@ fn print_text(r: &DemoReport) {
                 s.validation_failures.to_string(),
                 s.unsettled.to_string(),
                 ms(s.p50_ms),
-                ms(s.p99_ms),
+                p99(&mut notes, &s.subject, s.p99_ms, &s.slow, s.p99_others_ms),
                 reasons(&s.dead_lettered),
             ]
         })
@@ -211,23 +243,34 @@ fn print_text(r: &DemoReport) {
             &rows
         )
     );
+    print_notes(&mut notes);
     outln!("{}", style.bold("Per service"));
     let rows: Vec<Vec<String>> = r
         .services
         .iter()
         .map(|s| {
+            let consumes = s.role != "producer";
+            let c = |v: String| if consumes { v } else { "-".to_string() };
             vec![
                 s.service.clone(),
+                s.role.clone(),
                 s.published.to_string(),
-                s.processed.to_string(),
-                s.duplicates.to_string(),
-                s.redelivered_duplicates.to_string(),
-                s.retried.to_string(),
-                format!("{}/{}", s.crashes, s.restarts),
-                s.lag.to_string(),
-                ms(s.p50_ms),
-                ms(s.p99_ms),
-                reasons(&s.dead_lettered),
+                s.refused.to_string(),
+                s.publish_duplicates_dropped.to_string(),
+                s.publish_failed.to_string(),
+                c(s.processed.to_string()),
+                c(s.duplicates.to_string()),
+                c(s.redelivered_duplicates.to_string()),
+                c(s.retried.to_string()),
+                c(format!("{}/{}", s.crashes, s.restarts)),
+                c(s.lag.to_string()),
+                c(ms(s.p50_ms)),
+                if consumes {
+                    p99(&mut notes, &s.service, s.p99_ms, &s.slow, s.p99_others_ms)
+                } else {
+                    "-".to_string()
+                },
+                c(reasons(&s.dead_lettered)),
             ]
         })
         .collect();
@@ -236,7 +279,11 @@ fn print_text(r: &DemoReport) {
         table(
             &[
                 "SERVICE",
+                "ROLE",
                 "PUBLISHED",
+                "REFUSED",
+                "DUP-DROPPED",
+                "FAILED",
                 "PROCESSED",
                 "DUPLICATES",
                 "REDELIVERED-DUP",
@@ -250,15 +297,32 @@ fn print_text(r: &DemoReport) {
             &rows
         )
     );
+    print_notes(&mut notes);
     let f = &r.faults;
+    let t = &r.totals;
     outln!("{}", style.bold("Faults injected"));
     outln!(
         "  invalid events refused at publish:              {}",
         f.invalid_refused_at_publish
     );
+    let repeats = if f.bare_json_invalid_resent > 0 {
+        format!(
+            " + {} for the {} invalid event(s) sent twice",
+            f.bare_json_invalid_resent * f.bare_json_subscribers,
+            f.bare_json_invalid_resent
+        )
+    } else {
+        String::new()
+    };
     outln!(
-        "  bare JSON from a non-herald producer:           {} stored, {} invalid -> {} dead-lettered at consume",
-        f.bare_json_published, f.bare_json_invalid, f.bare_json_dead_lettered
+        "  bare JSON from a non-herald producer:           {} stored, {} invalid events -> {} dead letters \
+(one per subscribing consumer: {} x {}{})",
+        f.bare_json_published,
+        f.bare_json_invalid,
+        f.bare_json_dead_lettered,
+        f.bare_json_invalid,
+        f.bare_json_subscribers,
+        repeats
     );
     outln!(
         "  duplicate publishes dropped by the window:      {}",
@@ -283,13 +347,67 @@ fn print_text(r: &DemoReport) {
         f.consumer_restarts
     );
     outln!(
-        "  dead-letter queue:                              {}",
-        reasons(&r.dlq)
+        "  dead-letter queue:                              {} dead letters ({}): {} (event, consumer) pairs{}",
+        t.dead_letters,
+        reasons(&r.dlq),
+        t.dead_letter_pairs,
+        if t.dead_letter_repeats > 0 {
+            format!(
+                " + {} for second copies of bare events sent twice",
+                t.dead_letter_repeats
+            )
+        } else {
+            String::new()
+        }
     );
     outln!(
         "  alerts raised by herald watch:                  {}",
         r.watch_alerts
     );
+    if let Some(c) = &r.cluster {
+        match (&c.killed, c.killed_at_s) {
+            (Some(killed), Some(at)) => {
+                outln!(
+                    "  stream leader killed:                           {killed}, leader of {} (R{} on {} nodes), kill -9 at {at:.1}s",
+                    c.stream, c.replicas, c.nodes
+                );
+                match (&c.new_leader, c.leader_moved_after_ms) {
+                    (Some(l), Some(after)) => outln!(
+                        "  leader moved:                                   {} -> {l}, {:.2}s after the kill",
+                        killed,
+                        after / 1e3
+                    ),
+                    _ => outln!(
+                        "  leader moved:                                   no new leader seen"
+                    ),
+                }
+                if let Some(back) = c.restarted_after_ms {
+                    outln!(
+                        "  killed server restarted:                        {killed}, healthy {:.2}s after the kill",
+                        back / 1e3
+                    );
+                }
+                outln!(
+                    "  publishing to {} stalled:                    {}",
+                    c.stream,
+                    match c.publish_stall_ms {
+                        Some(x) if c.stall_open => format!(
+                            "at least {:.2}s (nothing stored between the kill and the end of producing)",
+                            x / 1e3
+                        ),
+                        Some(x) => format!(
+                            "{:.2}s (longest gap between two stored events from the kill on)",
+                            x / 1e3
+                        ),
+                        None => "- (no event stored before the kill)".into(),
+                    }
+                );
+            }
+            _ => outln!(
+                "  stream leader killed:                           no (the run stopped before half time)"
+            ),
+        }
+    }
     outln!();
     outln!(
         "audit log: {} lines for {} orchestrator.step.* and alerts.* events{}",
@@ -301,22 +419,92 @@ fn print_text(r: &DemoReport) {
             " (removed; --keep or --audit-log to keep it)".to_string()
         }
     );
+    outln!(
+        "totals: {} events stored, {} deliveries processed (one per event per subscribing consumer), {} dead letters",
+        t.events_stored,
+        t.deliveries_processed,
+        t.dead_letters
+    );
     let b = &r.books;
     outln!(
-        "books: {} (event, subscriber) pairs: {} processed once, {} dead-lettered with a reason{}",
+        "books: {} (event, consumer) pairs = {} processed once + {} dead-lettered with a reason + {} lost + {} processed twice{}",
         b.pairs,
         b.processed_once,
         b.dead_lettered,
+        b.lost,
+        b.processed_twice,
         if r.drained {
             ""
         } else {
             "; consumers did not settle in time"
         }
     );
+    if b.unexpected > 0 {
+        outln!(
+            "  ({} deliveries processed of events no producer saw acknowledged: not in the books)",
+            b.unexpected
+        );
+    }
     let verdict = format!("lost: {}, processed twice: {}", b.lost, b.processed_twice);
     if b.balanced() {
         outln!("{}", style.green(&verdict));
+        outln!(
+            "Every one of the {} events reached each of its consumers exactly once or sits in the \
+dead-letter queue with a reason: lost {}, processed twice {}.",
+            t.events_stored,
+            b.lost,
+            b.processed_twice
+        );
     } else {
         outln!("{}", style.red(&verdict));
+        outln!(
+            "The books do not balance: of {} events, {} (event, consumer) pairs were lost and {} processed twice.",
+            t.events_stored,
+            b.lost,
+            b.processed_twice
+        );
     }
+}
+
+/// The P99 cell: marked with a note number when slow deliveries explain it.
+fn p99(
+    notes: &mut Vec<String>,
+    name: &str,
+    p99: Option<f64>,
+    slow: &BTreeMap<String, u64>,
+    others: Option<f64>,
+) -> String {
+    let cell = ms(p99);
+    if slow.is_empty() || p99.is_none_or(|x| x < 1_000.0) {
+        return cell;
+    }
+    let why: Vec<String> = slow
+        .iter()
+        .map(|(cause, n)| {
+            let what = match cause.as_str() {
+                "redelivery" => "redeliveries (a retry after its backoff, or after ack_wait when a consumer crashed holding it)",
+                "idle_fetch" => "waited while their consumer sat idle: a pull request expired without the server's notice, and async-nats gives up on it only 5s after its expiry",
+                _ => "waited behind a backlog (the consumer was busy all along)",
+            };
+            format!("{n} {what}")
+        })
+        .collect();
+    notes.push(format!(
+        "{name}: {} deliveries took over 1s: {}; P99 of the others: {} ms",
+        slow.values().sum::<u64>(),
+        why.join("; "),
+        ms(others)
+    ));
+    format!("{cell} [{}]", notes.len())
+}
+
+fn print_notes(notes: &mut Vec<String>) {
+    if notes.is_empty() {
+        return;
+    }
+    for (i, n) in notes.iter().enumerate() {
+        outln!("  [{}] {n}", i + 1);
+    }
+    outln!();
+    notes.clear();
 }

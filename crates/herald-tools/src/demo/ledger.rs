@@ -16,7 +16,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use herald_runtime::consumer::ConsumerStats;
 
@@ -42,8 +42,49 @@ pub struct SubjectTally {
     pub bare: u64,
     /// Effects applied by consuming services.
     pub consumed: u64,
-    /// End-to-end latencies (event timestamp to handler), microseconds.
-    pub latencies_us: Vec<u64>,
+    /// End-to-end latencies (event timestamp to handler), microseconds, with why
+    /// each was slow (if it was).
+    pub latencies_us: Vec<(u64, Delay)>,
+}
+
+/// Deliveries slower than this are explained in the report.
+pub const SLOW: Duration = Duration::from_secs(1);
+
+/// Why a delivery reached its handler late (measured, not guessed: see [`Ledger::apply`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Delay {
+    /// Under [`SLOW`].
+    None,
+    /// A redelivery: a retry after its backoff, or after `ack_wait` when a consumer
+    /// crashed holding it.
+    Redelivery,
+    /// First delivery, and the consumer handled nothing for a while it was waiting: its
+    /// pull request expired without the server's notice, and async-nats gives up on such
+    /// a request only 5 s after its expiry.
+    IdleFetch,
+    /// First delivery behind a backlog: the consumer was busy all along.
+    Backlog,
+}
+
+impl Delay {
+    /// The label in the report.
+    pub fn label(self) -> &'static str {
+        match self {
+            Delay::None => "none",
+            Delay::Redelivery => "redelivery",
+            Delay::IdleFetch => "idle_fetch",
+            Delay::Backlog => "backlog",
+        }
+    }
+}
+
+/// A consumer's handler calls over time, to tell a stalled fetch from a backlog.
+#[derive(Debug, Clone, Copy)]
+struct Activity {
+    last_call: Instant,
+    /// The latest stretch of at least [`SLOW`] without a handler call.
+    idle: Option<(Instant, Instant)>,
 }
 
 /// Counters of one consuming service.
@@ -53,14 +94,20 @@ pub struct ServiceTally {
     pub processed: u64,
     /// Redeliveries of events whose effect was already applied (acked, not re-applied).
     pub redelivered_duplicates: u64,
-    /// Events the service published (follow-ups such as quota alerts).
+    /// Events the service published and saw stored (distinct events).
     pub published: u64,
+    /// Events it tried to publish that validation refused.
+    pub refused: u64,
+    /// Publishes of its own that JetStream's duplicate window dropped.
+    pub duplicates_dropped: u64,
+    /// Publishes that failed (no PubAck within the publisher's retries).
+    pub failed: u64,
     /// Consumer crashes.
     pub crashes: u64,
     /// Consumer restarts after a crash.
     pub restarts: u64,
-    /// End-to-end latencies, microseconds.
-    pub latencies_us: Vec<u64>,
+    /// End-to-end latencies, microseconds, with why each was slow (if it was).
+    pub latencies_us: Vec<(u64, Delay)>,
 }
 
 /// Faults injected on purpose, and how they ended.
@@ -76,6 +123,10 @@ pub struct FaultTally {
     pub bare_json_dead_lettered: u64,
     /// Bare events sent twice (stored twice: no `Nats-Msg-Id`).
     pub bare_json_resent: u64,
+    /// Of those, invalid ones: each copy is dead-lettered by every subscriber.
+    pub bare_json_invalid_resent: u64,
+    /// Consumers subscribed to the bare events' subject (each dead-letters an invalid one).
+    pub bare_json_subscribers: u64,
     /// Deliveries acked as duplicates by herald's consumers (duplicate store).
     pub duplicates_dropped_at_consume: u64,
     /// herald publishes repeated on purpose and dropped by JetStream's duplicate window.
@@ -103,6 +154,42 @@ struct Inner {
     poison_keys: Vec<String>,
     workflows: std::collections::HashSet<String>,
     consumers: Vec<(String, String, Arc<ConsumerStats>)>,
+    activity: HashMap<String, Activity>,
+    stream_stores: HashMap<String, Vec<Instant>>,
+    watched_streams: std::collections::HashSet<String>,
+}
+
+impl Inner {
+    /// Why a delivery of `durable` that waited `latency` was slow. A delivery waiting
+    /// while its consumer handled nothing for a second or more is an idle fetch: a busy
+    /// consumer behind a backlog is never idle.
+    fn classify(&mut self, durable: &str, delivered: i64, latency: Option<Duration>) -> Delay {
+        let now = Instant::now();
+        let a = self
+            .activity
+            .entry(durable.to_string())
+            .or_insert(Activity {
+                last_call: now,
+                idle: None,
+            });
+        if now.saturating_duration_since(a.last_call) >= SLOW {
+            a.idle = Some((a.last_call, now));
+        }
+        a.last_call = now;
+        let Some(waited) = latency.filter(|l| *l >= SLOW) else {
+            return Delay::None;
+        };
+        if delivered > 1 {
+            return Delay::Redelivery;
+        }
+        let since = now.checked_sub(waited).unwrap_or(now);
+        match a.idle {
+            Some((from, to)) if to.saturating_duration_since(from.max(since)) >= SLOW / 2 => {
+                Delay::IdleFetch
+            }
+            _ => Delay::Backlog,
+        }
+    }
 }
 
 /// What [`Ledger::apply`] decided.
@@ -120,6 +207,8 @@ pub struct Ledger {
     inner: Arc<Mutex<Inner>>,
     consumed_total: Arc<AtomicU64>,
     published_total: Arc<AtomicU64>,
+    /// Workflow step events published but not yet booked from the stream (progress only).
+    unbooked_steps: Arc<AtomicU64>,
 }
 
 /// Samples kept per subject or service for percentiles (bounded memory).
@@ -146,11 +235,17 @@ impl Ledger {
         seq: u64,
         valid: bool,
         bare: bool,
-    ) {
+    ) -> bool {
         let mut g = self.lock();
         g.by_seq.insert((stream.to_string(), seq), key.to_string());
+        if g.watched_streams.contains(stream) {
+            g.stream_stores
+                .entry(stream.to_string())
+                .or_default()
+                .push(Instant::now());
+        }
         if g.stored.contains_key(key) {
-            return;
+            return false;
         }
         g.stored.insert(
             key.to_string(),
@@ -165,34 +260,107 @@ impl Ledger {
             t.bare += 1;
         }
         self.published_total.fetch_add(1, Ordering::Relaxed);
+        true
+    }
+
+    /// Records an event `service` published and saw stored; returns whether it is new.
+    #[allow(clippy::too_many_arguments)]
+    pub fn stored_from(
+        &self,
+        service: &str,
+        subject: &str,
+        key: &str,
+        stream: &str,
+        seq: u64,
+        valid: bool,
+        bare: bool,
+    ) -> bool {
+        let fresh = self.stored(subject, key, stream, seq, valid, bare);
+        if fresh {
+            self.lock()
+                .services
+                .entry(service.to_string())
+                .or_default()
+                .published += 1;
+        }
+        fresh
     }
 
     /// Records an event stored by a service (a follow-up it published).
     pub fn stored_by(&self, service: &str, subject: &str, key: &str, stream: &str, seq: u64) {
-        self.stored(subject, key, stream, seq, true, false);
-        self.lock()
-            .services
-            .entry(service.to_string())
-            .or_default()
-            .published += 1;
+        self.stored_from(service, subject, key, stream, seq, true, false);
     }
 
-    /// Records a publish JetStream dropped as a duplicate.
-    pub fn duplicate_dropped(&self, subject: &str) {
+    /// Records a publish of `service` that JetStream dropped as a duplicate.
+    pub fn duplicate_dropped(&self, service: &str, subject: &str) {
         let mut g = self.lock();
         g.subjects
             .entry(subject.to_string())
             .or_default()
             .duplicates_dropped += 1;
+        g.services
+            .entry(service.to_string())
+            .or_default()
+            .duplicates_dropped += 1;
     }
 
-    /// Records an event refused by validation before it was published.
-    pub fn refused(&self, subject: &str) {
+    /// Records an event of `service` refused by validation before it was published.
+    pub fn refused(&self, service: &str, subject: &str) {
         let mut g = self.lock();
         g.subjects
             .entry(subject.to_string())
             .or_default()
             .refused_invalid += 1;
+        g.services.entry(service.to_string()).or_default().refused += 1;
+    }
+
+    /// Records a publish of `service` that failed for good.
+    pub fn publish_failed(&self, service: &str) {
+        self.lock()
+            .services
+            .entry(service.to_string())
+            .or_default()
+            .failed += 1;
+    }
+
+    /// Counts `n` workflow step events published (shown in progress until booked).
+    pub fn steps_published(&self, n: u64) {
+        self.unbooked_steps.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// The step events are now booked from the stream.
+    pub fn steps_booked(&self) {
+        self.unbooked_steps.store(0, Ordering::Relaxed);
+    }
+
+    /// Records the time of every store into `stream` from now on.
+    pub fn watch_stream(&self, stream: &str) {
+        self.lock().watched_streams.insert(stream.to_string());
+    }
+
+    /// The longest gap between consecutive stores into a watched `stream` from the last
+    /// store before `from` on, and whether the last gap is still open at `until` (no
+    /// store since): then the gap runs to `until`.
+    pub fn longest_store_gap(
+        &self,
+        stream: &str,
+        from: Instant,
+        until: Instant,
+    ) -> Option<(Duration, bool)> {
+        let g = self.lock();
+        let times = g.stream_stores.get(stream)?;
+        let first = times.iter().rposition(|t| *t <= from)?;
+        let closed = times[first..]
+            .windows(2)
+            .map(|w| w[1].saturating_duration_since(w[0]))
+            .max()
+            .unwrap_or_default();
+        let open = until.saturating_duration_since(times[times.len() - 1]);
+        Some(if open > closed {
+            (open, true)
+        } else {
+            (closed, false)
+        })
     }
 
     /// Records a workflow the orchestrator ran (its step events are booked from the
@@ -246,7 +414,8 @@ impl Ledger {
             return Applied::Redelivery;
         }
         g.applied.insert(slot, count + 1);
-        let us = latency.map(|d| d.as_micros().min(u64::MAX as u128) as u64);
+        let delay = g.classify(durable, delivered, latency);
+        let us = latency.map(|d| (d.as_micros().min(u64::MAX as u128) as u64, delay));
         let s = g.services.entry(service.to_string()).or_default();
         s.processed += 1;
         if let Some(us) = us {
@@ -281,6 +450,11 @@ impl Ledger {
     /// Events stored so far (distinct keys).
     pub fn published_total(&self) -> u64 {
         self.published_total.load(Ordering::Relaxed)
+    }
+
+    /// Events stored so far, with the workflow steps not yet booked (progress).
+    pub fn published_progress(&self) -> u64 {
+        self.published_total() + self.unbooked_steps.load(Ordering::Relaxed)
     }
 
     /// Effects applied so far.
@@ -353,6 +527,20 @@ pub struct LedgerSnapshot {
     pub poison_keys: Vec<String>,
     /// herald consumer counters per (service, durable), summed over restarts.
     pub consumers: BTreeMap<(String, String), herald_runtime::consumer::StatsSnapshot>,
+}
+
+/// The `p`-quantile of the latencies in `samples` (all of them, or only those `keep` accepts).
+pub fn percentile_of(
+    samples: &[(u64, Delay)],
+    p: f64,
+    keep: impl Fn(Delay) -> bool,
+) -> Option<f64> {
+    let v: Vec<u64> = samples
+        .iter()
+        .filter(|(_, d)| keep(*d))
+        .map(|(us, _)| *us)
+        .collect();
+    percentile_ms(&v, p)
 }
 
 /// The `p`-quantile (0..=1) of `samples` in milliseconds, `None` when empty.

@@ -36,15 +36,24 @@ use herald_runtime::consumer::Shutdown;
 use herald_runtime::contracts::Contracts;
 use herald_runtime::dlq::{subject_matches, Dlq, DlqFilter};
 use herald_runtime::provision::Provisioner;
-use herald_test_server::{NatsServer, ServerError};
+use herald_test_server::{NatsCluster, NatsServer, ServerError};
 
-use ledger::{percentile_ms, Ledger};
+use ledger::{percentile_of, Delay, Ledger};
+
+/// Slow deliveries (a second or more) by cause.
+fn slow_by_cause(samples: &[(u64, Delay)]) -> BTreeMap<String, u64> {
+    let mut m = BTreeMap::new();
+    for (_, d) in samples.iter().filter(|(_, d)| *d != Delay::None) {
+        *m.entry(d.label().to_string()).or_default() += 1;
+    }
+    m
+}
 use services::{AuditLog, CrashSwitch, DemoConsumer, ServiceEnv};
 
 /// Why the demo could not run (every kind is exit 2 for the CLI).
 #[derive(Debug, thiserror::Error)]
 pub enum DemoError {
-    /// The embedded nats-server is missing or did not start.
+    /// The child nats-server (or cluster) is missing or did not start.
     #[error(transparent)]
     Server(#[from] ServerError),
     /// A service could not connect.
@@ -65,6 +74,9 @@ pub enum DemoError {
     /// Reading the dead-letter queue for the books.
     #[error("reading the dead-letter queue: {0}")]
     Dlq(String),
+    /// The cluster settings.
+    #[error("{0}")]
+    Cluster(String),
 }
 
 /// Settings of one run.
@@ -76,8 +88,11 @@ pub struct DemoConfig {
     pub rate: f64,
     /// Connection settings; with `embedded` the URL is replaced by the child server's.
     pub connect: ConnectConfig,
-    /// Start a `nats-server -js` child (store under `run_dir/nats`).
+    /// Start a `nats-server -js` child process (store under `run_dir/nats`).
     pub embedded: bool,
+    /// Instead, start this many child servers as one cluster (only 3 is supported),
+    /// replicate every stream on all of them, and kill the `USAGE` leader mid-run.
+    pub cluster: Option<usize>,
     /// `.herald/demo`: the server store and the default audit file.
     pub run_dir: PathBuf,
     /// Keep `run_dir` at the end.
@@ -99,6 +114,7 @@ impl DemoConfig {
             rate: 200.0,
             connect: ConnectConfig::default(),
             embedded: true,
+            cluster: None,
             run_dir: PathBuf::from(".herald/demo"),
             keep: false,
             audit_log: None,
@@ -121,11 +137,11 @@ pub struct Progress {
     pub phase: &'static str,
     /// Since the producers started.
     pub elapsed: Duration,
-    /// Events stored.
+    /// Events stored (distinct events, as in the summary's totals).
     pub published: u64,
-    /// Effects applied by consuming services.
+    /// Deliveries processed: one per event per subscribing consumer that handled it.
     pub consumed: u64,
-    /// Dead letters written.
+    /// Dead letters written (entries in the dead-letter queue).
     pub dead_lettered: u64,
     /// Pending plus unacknowledged over the demo's consumers (last poll).
     pub lag: u64,
@@ -160,6 +176,10 @@ pub struct SubjectRow {
     pub p50_ms: Option<f64>,
     /// 99th percentile.
     pub p99_ms: Option<f64>,
+    /// Deliveries slower than a second, by cause (`redelivery`, `idle_fetch`, `backlog`).
+    pub slow: BTreeMap<String, u64>,
+    /// 99th percentile of the other deliveries.
+    pub p99_others_ms: Option<f64>,
 }
 
 /// One row per service.
@@ -167,10 +187,18 @@ pub struct SubjectRow {
 pub struct ServiceRow {
     /// Service.
     pub service: String,
+    /// `producer`, `consumer` or `both`.
+    pub role: String,
     /// Its durable consumers.
     pub consumers: Vec<String>,
-    /// Events it published (producers and follow-ups).
+    /// Distinct events it published and saw stored (producers and follow-ups).
     pub published: u64,
+    /// Events it tried to publish that validation refused.
+    pub refused: u64,
+    /// Publishes of its own dropped by JetStream's duplicate window.
+    pub publish_duplicates_dropped: u64,
+    /// Publishes that failed for good.
+    pub publish_failed: u64,
     /// Effects applied.
     pub processed: u64,
     /// Acked by herald's duplicate store without calling the handler.
@@ -191,6 +219,53 @@ pub struct ServiceRow {
     pub p50_ms: Option<f64>,
     /// 99th percentile.
     pub p99_ms: Option<f64>,
+    /// Deliveries slower than a second, by cause.
+    pub slow: BTreeMap<String, u64>,
+    /// 99th percentile of the other deliveries.
+    pub p99_others_ms: Option<f64>,
+}
+
+/// The run's totals: the same quantities as the progress line's.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Totals {
+    /// Distinct events stored (the sum of the subjects' `published`).
+    pub events_stored: u64,
+    /// Deliveries processed (the sum of the subjects' `consumed`).
+    pub deliveries_processed: u64,
+    /// Entries in the dead-letter queue from this run.
+    pub dead_letters: u64,
+    /// Distinct (event, consumer) pairs among them.
+    pub dead_letter_pairs: u64,
+    /// Entries for a second stored copy of an event (bare JSON sent twice).
+    pub dead_letter_repeats: u64,
+}
+
+/// The cluster run: which leader was killed and what it cost.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClusterReport {
+    /// Servers in the cluster.
+    pub nodes: usize,
+    /// Replicas of every stream.
+    pub replicas: usize,
+    /// The stream whose leader was killed.
+    pub stream: String,
+    /// The server killed (`kill -9`), if the kill happened.
+    pub killed: Option<String>,
+    /// When, seconds after producing started.
+    pub killed_at_s: Option<f64>,
+    /// The stream's leader after the kill.
+    pub new_leader: Option<String>,
+    /// From the kill until another server led the stream, milliseconds.
+    pub leader_moved_after_ms: Option<f64>,
+    /// From the kill until the killed server was healthy again (restarted once the
+    /// leader moved), milliseconds.
+    pub restarted_after_ms: Option<f64>,
+    /// The longest gap between two events stored into the stream from the kill on,
+    /// milliseconds: how long publishing stalled.
+    pub publish_stall_ms: Option<f64>,
+    /// Nothing was stored into the stream between the kill and the end of producing:
+    /// the stall lasted at least `publish_stall_ms`.
+    pub stall_open: bool,
 }
 
 /// The books: every stored event against every consumer subscribed to its subject.
@@ -238,8 +313,15 @@ pub struct AuditSummary {
 pub struct DemoReport {
     /// nats-server version.
     pub server_version: String,
-    /// Whether the server was the demo's own child.
+    /// Whether the server was the demo's own child process (or cluster of them).
     pub embedded: bool,
+    /// What ran the run: the child process(es) or the server given.
+    pub server: String,
+    /// The cluster run (`--cluster`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<ClusterReport>,
+    /// Totals, as in the progress line.
+    pub totals: Totals,
     /// Producing time, seconds.
     pub duration_s: f64,
     /// Requested rate, events/s.
@@ -311,6 +393,10 @@ pub async fn run(
     progress: watch::Sender<Progress>,
     stop: watch::Receiver<bool>,
 ) -> Result<DemoReport, DemoError> {
+    let catalog = match config.cluster {
+        Some(n) => Arc::new(replicated(&catalog, n)?),
+        None => catalog,
+    };
     let contracts: Arc<dyn Contracts> = catalog.clone();
     let _ = progress.send(Progress {
         phase: "starting",
@@ -319,24 +405,180 @@ pub async fn run(
     // The field order matters: the server is dropped (killed) before its directory goes.
     let mut guard = None;
     let mut server = None;
+    let mut cluster = None;
     let mut connect = config.connect.clone();
-    if config.embedded {
+    let mut server_text = String::from("the server given");
+    if let Some(n) = config.cluster {
+        if n != 3 {
+            return Err(DemoError::Cluster(format!(
+                "--cluster {n}: only a three-node cluster is supported"
+            )));
+        }
+        let c = NatsCluster::start().await?;
+        connect = connect.urls(c.urls());
+        server_text = format!(
+            "a cluster of {n} nats-server child processes herald started (stores in a temporary directory, removed at the end)"
+        );
+        cluster = Some(Arc::new(tokio::sync::Mutex::new(c)));
+    } else if config.embedded {
         herald_test_server::installed_version()?;
         std::fs::create_dir_all(&config.run_dir)?;
         guard = Some(RunDirGuard {
             dir: config.run_dir.clone(),
             keep: config.keep,
         });
-        let s = NatsServer::start_in(&config.run_dir.join("nats")).await?;
+        let store = config.run_dir.join("nats");
+        let s = NatsServer::start_in(&store).await?;
         connect = connect.url(s.url());
+        server_text = format!(
+            "a nats-server child process herald started at {} (store {}, {})",
+            s.url(),
+            store.display(),
+            if config.keep {
+                "kept"
+            } else {
+                "removed at the end"
+            }
+        );
         server = Some(s);
     }
-    let result = run_on(config, catalog, contracts, connect, progress, stop).await;
+    let result = run_on(
+        config,
+        catalog,
+        contracts,
+        connect,
+        progress,
+        stop,
+        cluster.clone(),
+    )
+    .await;
     if let Some(mut s) = server.take() {
         let _ = s.stop().await;
     }
+    drop(cluster);
     drop(guard);
-    result
+    result.map(|mut r| {
+        r.server = server_text;
+        r
+    })
+}
+
+/// The `USAGE` stream's current leader, as its stream info says (`None` during an election).
+async fn stream_leader(admin: &HeraldClient, stream: &str) -> Option<String> {
+    let ask = async {
+        let mut s = admin.jetstream().get_stream(stream).await.ok()?;
+        s.info().await.ok()?.cluster.as_ref()?.leader.clone()
+    };
+    tokio::time::timeout(Duration::from_secs(2), ask)
+        .await
+        .ok()
+        .flatten()
+}
+
+/// The catalog with every stream declared with `replicas` replicas, so that the
+/// streams are created replicated rather than scaled up under load.
+pub fn replicated(catalog: &Catalog, replicas: usize) -> Result<Catalog, DemoError> {
+    let fail = |e: String| DemoError::Cluster(format!("replicating the catalog's streams: {e}"));
+    let mut files = catalog.files().clone();
+    let text = files
+        .files
+        .get("catalog.toml")
+        .map(|b| String::from_utf8_lossy(b).into_owned())
+        .ok_or_else(|| fail("no catalog.toml".into()))?;
+    let edited: Vec<String> = text
+        .lines()
+        .map(|l| {
+            if l.split('=').next().unwrap_or("").trim() == "replicas" {
+                format!("replicas = {replicas}")
+            } else {
+                l.to_string()
+            }
+        })
+        .collect();
+    files
+        .files
+        .insert("catalog.toml".into(), edited.join("\n").into_bytes());
+    let out = Catalog::from_files(files).map_err(|e| fail(e.to_string()))?;
+    let short = out
+        .streams()
+        .iter()
+        .map(|s| (s.name.clone(), s.replicas))
+        .chain([(out.dlq().stream.name.clone(), out.dlq().stream.replicas)])
+        .find(|(_, r)| *r != replicas);
+    match short {
+        Some((name, _)) => Err(fail(format!(
+            "stream {name} is not declared with `replicas`"
+        ))),
+        None => Ok(out),
+    }
+}
+
+/// Mid-run, kills the leader of `report.stream` with SIGKILL and waits until another
+/// server leads it, writing what happened into `report` as it goes.
+async fn kill_leader(
+    admin: HeraldClient,
+    cluster: Arc<tokio::sync::Mutex<NatsCluster>>,
+    report: Arc<std::sync::Mutex<ClusterReport>>,
+    at: Duration,
+    start: Instant,
+    mut stop: watch::Receiver<bool>,
+) {
+    let stream = report
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .stream
+        .clone();
+    let update =
+        |f: &dyn Fn(&mut ClusterReport)| f(&mut report.lock().unwrap_or_else(|p| p.into_inner()));
+    tokio::select! {
+        _ = tokio::time::sleep(at) => {}
+        _ = stop.wait_for(|s| *s) => return,
+    }
+    let Some(leader) = stream_leader(&admin, &stream).await else {
+        tracing::warn!(%stream, "no leader to kill");
+        return;
+    };
+    let killed = {
+        let mut c = cluster.lock().await;
+        c.nodes
+            .iter_mut()
+            .find(|n| n.name() == leader)
+            .map(|n| n.kill_9().is_ok())
+            .unwrap_or(false)
+    };
+    if !killed {
+        tracing::warn!(%leader, "could not kill the leader");
+        return;
+    }
+    let killed_at = Instant::now();
+    update(&|r| {
+        r.killed = Some(leader.clone());
+        r.killed_at_s = Some(killed_at.duration_since(start).as_secs_f64());
+    });
+    while killed_at.elapsed() < Duration::from_secs(30) {
+        match stream_leader(&admin, &stream).await {
+            Some(l) if l != leader => {
+                let after = killed_at.elapsed().as_secs_f64() * 1e3;
+                update(&|r| {
+                    r.leader_moved_after_ms = Some(after);
+                    r.new_leader = Some(l.clone());
+                });
+                break;
+            }
+            _ => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+    // Then the crashed server comes back, as a restarted pod would, and catches up.
+    let mut c = cluster.lock().await;
+    if let Some(node) = c.nodes.iter_mut().find(|n| n.name() == leader) {
+        match node.start_again().await {
+            Ok(()) => {
+                let after = killed_at.elapsed().as_secs_f64() * 1e3;
+                update(&|r| r.restarted_after_ms = Some(after));
+            }
+            Err(e) => tracing::warn!(%leader, error = %e, "could not restart the killed server"),
+        }
+    }
 }
 
 async fn run_on(
@@ -346,7 +588,25 @@ async fn run_on(
     connect: ConnectConfig,
     progress: watch::Sender<Progress>,
     stop: watch::Receiver<bool>,
+    cluster: Option<Arc<tokio::sync::Mutex<NatsCluster>>>,
 ) -> Result<DemoReport, DemoError> {
+    // After a stop (Ctrl-C, SIGTERM) everything left must fit in the drain timeout:
+    // draining gets most of it, stopping the services and the books the rest.
+    let signalled = Arc::new(std::sync::OnceLock::new());
+    {
+        let (signalled, mut stop) = (signalled.clone(), stop.clone());
+        tokio::spawn(async move {
+            if stop.wait_for(|s| *s).await.is_ok() {
+                let _ = signalled.set(Instant::now());
+            }
+        });
+    }
+    let drain_timeout = config.drain_timeout;
+    let cap = move || -> Option<Instant> {
+        signalled
+            .get()
+            .map(|t: &Instant| *t + drain_timeout.mul_f64(0.75))
+    };
     let admin = HeraldClient::connect(connect.clone().name("herald-demo")).await?;
     Provisioner::new(admin.clone(), contracts.clone())
         .apply(false, false)
@@ -366,7 +626,8 @@ async fn run_on(
     };
 
     // On a shared server, do not touch the platform's own durables.
-    let suffix = if config.embedded {
+    let own_server = config.embedded || config.cluster.is_some();
+    let suffix = if own_server {
         String::new()
     } else {
         format!("-demo-{}", &uuid::Uuid::new_v4().simple().to_string()[..8])
@@ -378,6 +639,16 @@ async fn run_on(
         .unwrap_or_else(|| config.run_dir.join("audit-log.jsonl"));
     let audit = Arc::new(AuditLog::create(audit_path.clone())?);
     let ledger = Ledger::new();
+    const KILLED_STREAM: &str = "USAGE";
+    if cluster.is_some() {
+        ledger.watch_stream(KILLED_STREAM);
+    }
+    ledger.fault(|f| {
+        f.bare_json_subscribers = consumers
+            .iter()
+            .filter(|c| subject_matches(&c.def.filter, "usage.metered.api_call"))
+            .count() as u64
+    });
     let shutdown = Shutdown::new();
     let crash = Arc::new(CrashSwitch::default());
 
@@ -464,6 +735,31 @@ async fn run_on(
             (r * 0.03).max(2.0),
         )),
     ];
+    // The cluster's fault: the USAGE leader dies at 30% of the run, leaving time to
+    // see publishing resume.
+    let killer = cluster.clone().map(|c| {
+        let report = Arc::new(std::sync::Mutex::new(ClusterReport {
+            nodes: 3,
+            replicas: 3,
+            stream: KILLED_STREAM.to_string(),
+            killed: None,
+            killed_at_s: None,
+            new_leader: None,
+            leader_moved_after_ms: None,
+            restarted_after_ms: None,
+            publish_stall_ms: None,
+            stall_open: false,
+        }));
+        let task = tokio::spawn(kill_leader(
+            admin.clone(),
+            c,
+            report.clone(),
+            config.duration.mul_f64(0.3),
+            start,
+            stop.clone(),
+        ));
+        (task, report)
+    });
     // The mid-run crash.
     let crash_at = config.duration.mul_f64(0.4);
     let crash_timer = {
@@ -497,19 +793,42 @@ async fn run_on(
         }
     }
     crash_timer.abort();
+    let produced = Instant::now();
 
     // Drain: every consumer settled (twice in a row), then stop the watcher so it
     // raises nothing more, and settle again (its alerts are consumed too).
     let deadline = Instant::now() + config.drain_timeout;
-    let mut drained = drain(&admin, &consumers, deadline, &progress, &ledger, start).await;
+    let until = |limit: Instant| cap().map_or(limit, |c| c.min(limit));
+    let mut drained = drain(
+        &admin, &consumers, deadline, &cap, &progress, &ledger, start,
+    )
+    .await;
     // Bounded: a watcher stuck on an unreachable server is aborted when dropped.
-    let _ = tokio::time::timeout(Duration::from_secs(5), watcher.stop()).await;
-    drained &= drain(&admin, &consumers, deadline, &progress, &ledger, start).await;
+    let watcher_limit = until(Instant::now() + Duration::from_secs(5));
+    let _ = tokio::time::timeout_at(watcher_limit.into(), watcher.stop()).await;
+    drained &= drain(
+        &admin, &consumers, deadline, &cap, &progress, &ledger, start,
+    )
+    .await;
     let (_, lag_by_durable) = total_lag(&admin, &consumers).await;
+    let mut cluster_report = killer.map(|(task, report)| {
+        task.abort();
+        let r = report.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        r
+    });
+    if let Some(c) = cluster_report.as_mut() {
+        if let Some(at) = c.killed_at_s {
+            let killed = start + Duration::from_secs_f64(at);
+            if let Some((gap, open)) = ledger.longest_store_gap(&c.stream, killed, produced) {
+                c.publish_stall_ms = Some(gap.as_secs_f64() * 1e3);
+                c.stall_open = open;
+            }
+        }
+    }
 
     shutdown.trigger();
     let mut service_error = None;
-    let stopping = Instant::now() + Duration::from_secs(10);
+    let stopping = until(Instant::now() + Duration::from_secs(10));
     for t in service_tasks {
         let left = stopping.saturating_duration_since(Instant::now());
         match tokio::time::timeout(left, t).await {
@@ -531,7 +850,7 @@ async fn run_on(
         .list(&DlqFilter::default())
         .await
         .map_err(|e| DemoError::Dlq(e.to_string()))?;
-    let report = build_report(
+    let mut report = build_report(
         &config,
         &admin,
         &catalog,
@@ -544,15 +863,17 @@ async fn run_on(
         alerts.load(std::sync::atomic::Ordering::Relaxed),
         drained,
     );
+    report.cluster = cluster_report;
+    // The last progress line shows the summary's totals.
     let _ = progress.send(Progress {
         phase: "done",
         elapsed: start.elapsed(),
-        published: ledger.published_total(),
-        consumed: ledger.consumed_total(),
-        dead_lettered: ledger.dead_lettered_total(),
+        published: report.totals.events_stored,
+        consumed: report.totals.deliveries_processed,
+        dead_lettered: report.totals.dead_letters,
         ..Default::default()
     });
-    if !config.embedded {
+    if !own_server {
         // Leave no demo durables behind on a shared server.
         for c in &consumers {
             if let Ok(s) = admin.jetstream().get_stream(&c.stream).await {
@@ -620,12 +941,21 @@ async fn book_workflow_steps(
             .and_then(|h| h.get(herald_runtime::headers::MSG_ID))
             .map(|v| v.as_str().to_string());
         if let (true, Some(key)) = (ours, key) {
-            ledger.stored(m.subject.as_str(), &key, &spec.name, seq, true, false);
+            ledger.stored_from(
+                producers::PRODUCERS[1],
+                m.subject.as_str(),
+                &key,
+                &spec.name,
+                seq,
+                true,
+                false,
+            );
         }
         if seq >= last {
             break;
         }
     }
+    ledger.steps_booked();
     Ok(())
 }
 
@@ -637,7 +967,7 @@ fn report_progress(
     last: &mut (Instant, u64, u64),
     lag: u64,
 ) {
-    let (published, consumed) = (ledger.published_total(), ledger.consumed_total());
+    let (published, consumed) = (ledger.published_progress(), ledger.consumed_total());
     let dt = last.0.elapsed().as_secs_f64().max(1e-3);
     let p = Progress {
         phase,
@@ -717,6 +1047,7 @@ async fn drain(
     admin: &HeraldClient,
     consumers: &[DemoConsumer],
     deadline: Instant,
+    cap: &dyn Fn() -> Option<Instant>,
     progress: &watch::Sender<Progress>,
     ledger: &Ledger,
     start: Instant,
@@ -724,10 +1055,10 @@ async fn drain(
     let mut settled = 0;
     let mut last = (
         Instant::now(),
-        ledger.published_total(),
+        ledger.published_progress(),
         ledger.consumed_total(),
     );
-    while Instant::now() < deadline {
+    while Instant::now() < cap().map_or(deadline, |c| c.min(deadline)) {
         let (lag, by) = total_lag(admin, consumers).await;
         report_progress(progress, ledger, "draining", start, &mut last, lag);
         let busy: Vec<_> = by.iter().filter(|(_, l)| **l != Some(0)).collect();
@@ -803,6 +1134,7 @@ fn build_report(
         }
     }
     faults.duplicates_dropped_at_consume = snap.consumers.values().map(|s| s.duplicates).sum();
+    let dead_letters: u64 = dlq_reasons.values().sum();
 
     // The books.
     let mut books = Books::default();
@@ -866,18 +1198,25 @@ fn build_report(
                 consumed: t.consumed,
                 validation_failures: t.refused_invalid + contract_dl,
                 unsettled: unsettled.get(&s).copied().unwrap_or(0),
-                p50_ms: percentile_ms(&t.latencies_us, 0.5),
-                p99_ms: percentile_ms(&t.latencies_us, 0.99),
+                p50_ms: percentile_of(&t.latencies_us, 0.5, |_| true),
+                p99_ms: percentile_of(&t.latencies_us, 0.99, |_| true),
+                slow: slow_by_cause(&t.latencies_us),
+                p99_others_ms: percentile_of(&t.latencies_us, 0.99, |d| d == Delay::None),
                 dead_lettered: dl,
                 subject: s,
             }
         })
         .collect();
 
-    let mut service_names: Vec<String> = snap.services.keys().cloned().collect();
-    service_names.extend(consumers.iter().map(|c| c.def.service.clone()));
-    service_names.sort();
-    service_names.dedup();
+    // Producers first (in the order they are described), then the consuming services.
+    let mut service_names: Vec<String> =
+        producers::PRODUCERS.iter().map(|p| p.to_string()).collect();
+    let mut rest: Vec<String> = snap.services.keys().cloned().collect();
+    rest.extend(consumers.iter().map(|c| c.def.service.clone()));
+    rest.sort();
+    rest.dedup();
+    rest.retain(|s| !service_names.contains(s));
+    service_names.extend(rest);
     let services = service_names
         .into_iter()
         .map(|s| {
@@ -890,9 +1229,19 @@ fn build_report(
                 .filter(|((svc, _), _)| *svc == s)
                 .map(|(_, st)| *st)
                 .collect();
+            let publishes = t.published + t.refused + t.duplicates_dropped + t.failed > 0;
+            let role = match (publishes, !mine.is_empty()) {
+                (true, true) => "both",
+                (false, true) => "consumer",
+                _ => "producer",
+            };
             ServiceRow {
+                role: role.to_string(),
                 consumers: mine.iter().map(|c| c.durable.clone()).collect(),
                 published: t.published,
+                refused: t.refused,
+                publish_duplicates_dropped: t.duplicates_dropped,
+                publish_failed: t.failed,
                 processed: t.processed,
                 duplicates: stats.iter().map(|x| x.duplicates).sum(),
                 redelivered_duplicates: t.redelivered_duplicates,
@@ -910,8 +1259,10 @@ fn build_report(
                             .unwrap_or(0)
                     })
                     .sum(),
-                p50_ms: percentile_ms(&t.latencies_us, 0.5),
-                p99_ms: percentile_ms(&t.latencies_us, 0.99),
+                p50_ms: percentile_of(&t.latencies_us, 0.5, |_| true),
+                p99_ms: percentile_of(&t.latencies_us, 0.99, |_| true),
+                slow: slow_by_cause(&t.latencies_us),
+                p99_others_ms: percentile_of(&t.latencies_us, 0.99, |d| d == Delay::None),
                 service: s,
             }
         })
@@ -925,9 +1276,19 @@ fn build_report(
                 && (s.subject.starts_with("orchestrator.step.") || s.subject.starts_with("alerts."))
         })
         .count() as u64;
+    let totals = Totals {
+        events_stored: snap.stored.len() as u64,
+        deliveries_processed: snap.subjects.values().map(|t| t.consumed).sum(),
+        dead_letters,
+        dead_letter_pairs: dlq_by.len() as u64,
+        dead_letter_repeats: dead_letters.saturating_sub(dlq_by.len() as u64),
+    };
     DemoReport {
         server_version: admin.server_version_text().to_string(),
-        embedded: config.embedded,
+        embedded: config.embedded || config.cluster.is_some(),
+        server: String::new(),
+        cluster: None,
+        totals,
         duration_s: config.duration.as_secs_f64(),
         rate: config.rate,
         subjects,

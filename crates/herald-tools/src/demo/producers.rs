@@ -27,6 +27,18 @@ use herald_runtime::contracts::Contracts;
 use herald_runtime::metrics::{self, SentOutcome};
 use herald_runtime::publisher::{Publish, PublishErrorKind, Publisher, PublisherConfig};
 
+/// The producing services, in the order of the report.
+pub const PRODUCERS: [&str; 5] = [
+    "ingestion-service",
+    "orchestrator",
+    "model-gateway",
+    "realtime-gateway",
+    LEGACY_REPORTER,
+];
+
+/// The non-herald producer of bare JSON.
+pub const LEGACY_REPORTER: &str = "legacy-usage-reporter";
+
 /// Settings shared by every producer task.
 #[derive(Clone)]
 pub struct ProducerEnv {
@@ -141,8 +153,23 @@ impl Producer {
     async fn send<T: Serialize>(&self, subject: &str, event: &T, options: Publish) -> Sent {
         let started = Instant::now();
         match self.publisher.publish(subject, event, options).await {
+            // A duplicate of an event not booked yet: an earlier attempt was stored but
+            // its PubAck was lost (a leader change, say); the retry's answer names it.
+            Ok(r) if r.duplicate && !self.ledger.is_stored(&r.message_id) => {
+                self.ledger.stored_from(
+                    &self.service,
+                    subject,
+                    &r.message_id,
+                    &r.stream,
+                    r.sequence,
+                    true,
+                    false,
+                );
+                metrics::record_sent(&self.service, subject, SentOutcome::Ok, started.elapsed());
+                Sent::Stored
+            }
             Ok(r) if r.duplicate => {
-                self.ledger.duplicate_dropped(subject);
+                self.ledger.duplicate_dropped(&self.service, subject);
                 metrics::record_sent(
                     &self.service,
                     subject,
@@ -152,18 +179,27 @@ impl Producer {
                 Sent::Duplicate
             }
             Ok(r) => {
-                self.ledger
-                    .stored(subject, &r.message_id, &r.stream, r.sequence, true, false);
+                self.ledger.stored_from(
+                    &self.service,
+                    subject,
+                    &r.message_id,
+                    &r.stream,
+                    r.sequence,
+                    true,
+                    false,
+                );
                 metrics::record_sent(&self.service, subject, SentOutcome::Ok, started.elapsed());
                 Sent::Stored
             }
             Err(e) if e.kind() == PublishErrorKind::Invalid => {
-                self.ledger.refused(subject);
+                self.ledger.refused(&self.service, subject);
                 metrics::record_sent(&self.service, subject, SentOutcome::Invalid, Duration::ZERO);
                 Sent::Refused
             }
             Err(e) => {
-                tracing::warn!(service = %self.service, %subject, error = %e, "publish failed");
+                // Counted in the report (FAILED); a leader change in --cluster makes several.
+                tracing::debug!(service = %self.service, %subject, error = %e, "publish failed");
+                self.ledger.publish_failed(&self.service);
                 metrics::record_sent(
                     &self.service,
                     subject,
@@ -315,11 +351,19 @@ pub async fn orchestrator(env: ProducerEnv, rate: f64) -> Result<(), DemoError> 
                     Ok(())
                 }
             };
+            // A step publishes two events (started, then completed or failed).
             match wf.step(step, service, work).await {
-                Ok(()) => next += 1,
-                Err(StepError::Failed { .. }) => next = WORKFLOW.len(),
+                Ok(()) => {
+                    env.ledger.steps_published(2);
+                    next += 1
+                }
+                Err(StepError::Failed { .. }) => {
+                    env.ledger.steps_published(2);
+                    next = WORKFLOW.len()
+                }
                 Err(e) => {
-                    tracing::warn!(error = %e, "workflow step not published");
+                    tracing::debug!(error = %e, "workflow step not published");
+                    env.ledger.publish_failed(PRODUCERS[1]);
                     next = WORKFLOW.len();
                 }
             }
@@ -479,7 +523,7 @@ pub async fn realtime_gateway(env: ProducerEnv, rate: f64) -> Result<(), DemoErr
 /// consume); every seventh is sent twice (stored twice: no `Nats-Msg-Id`, so only the
 /// consumers' duplicate stores catch it).
 pub async fn legacy_reporter(env: ProducerEnv, rate: f64) -> Result<(), DemoError> {
-    let client = HeraldClient::connect(env.connect.clone().name("legacy-usage-reporter")).await?;
+    let client = HeraldClient::connect(env.connect.clone().name(LEGACY_REPORTER)).await?;
     let js = client.jetstream().clone();
     let subject = "usage.metered.api_call";
     let mut pacer = pacer(&env, rate);
@@ -488,7 +532,7 @@ pub async fn legacy_reporter(env: ProducerEnv, rate: f64) -> Result<(), DemoErro
         for _ in 0..n {
             i += 1;
             let mut e = serde_json::to_value(usage(
-                "legacy-usage-reporter",
+                LEGACY_REPORTER,
                 UsageType::ApiCall,
                 pick(&tenants()),
                 1.0,
@@ -512,9 +556,15 @@ pub async fn legacy_reporter(env: ProducerEnv, rate: f64) -> Result<(), DemoErro
                 };
                 match ack {
                     Ok(ack) => {
-                        let fresh = !env.ledger.is_stored(&key);
-                        env.ledger
-                            .stored(subject, &key, &ack.stream, ack.sequence, !invalid, true);
+                        let fresh = env.ledger.stored_from(
+                            LEGACY_REPORTER,
+                            subject,
+                            &key,
+                            &ack.stream,
+                            ack.sequence,
+                            !invalid,
+                            true,
+                        );
                         env.ledger.fault(|f| {
                             if fresh {
                                 f.bare_json_published += 1;
@@ -524,10 +574,16 @@ pub async fn legacy_reporter(env: ProducerEnv, rate: f64) -> Result<(), DemoErro
                             }
                             if copy == 1 {
                                 f.bare_json_resent += 1;
+                                if invalid {
+                                    f.bare_json_invalid_resent += 1;
+                                }
                             }
                         });
                     }
-                    Err(e) => tracing::warn!(error = %e, "legacy publish failed"),
+                    Err(e) => {
+                        tracing::debug!(error = %e, "legacy publish failed");
+                        env.ledger.publish_failed(LEGACY_REPORTER);
+                    }
                 }
             }
         }
