@@ -1,5 +1,5 @@
 //! The topic catalog: `catalog.toml` plus the schema files beside it, loaded
-//! once and compiled into validators.
+//! once; each validator compiles on first use.
 //!
 //! A [`Catalog`] is the one object every other part of herald consults: the
 //! publisher asks it which stream and schema a subject has, the consumer asks
@@ -16,6 +16,7 @@ use serde_json::Value;
 
 use crate::error::{ContractError, ValidationError, Violation};
 use crate::schema::{make_id, parse_id, SchemaDoc, SchemaRef, Version};
+use crate::validators::LazyValidator;
 
 /// The contracts directory as compiled into herald, so `herald` works from
 /// any directory and a service needs no files at run time.
@@ -543,27 +544,32 @@ struct RawCatalog {
 
 // ------------------------------------------------------------- validators
 
-/// One compiled version a subject accepts.
+/// One version a subject accepts, with its validators (compiled on first use).
 struct RouteVersion {
     version: Version,
     id: String,
     /// The schema's own validator, shared with every subject using it.
-    validator: Arc<jsonschema::Validator>,
+    validator: Arc<LazyValidator>,
     /// The subject's constraint, compiled on its own: checking it apart is
     /// cheaper than one `allOf` wrapper around a `$ref`.
-    constraint: Option<Arc<jsonschema::Validator>>,
+    constraint: Option<Arc<LazyValidator>>,
     /// The subject whose constraint `constraint` is (named in its violations).
     constraint_of: String,
 }
 
 impl RouteVersion {
-    fn is_valid(&self, event: &Value) -> bool {
-        self.validator.is_valid(event) && self.constraint.as_ref().is_none_or(|c| c.is_valid(event))
-    }
-
-    fn violations(&self, event: &Value) -> ValidationError {
-        let mut violations = violations(&self.validator, event);
-        if let Some(c) = &self.constraint {
+    /// Validates `event` against the schema and the subject's constraint.
+    fn validate(&self, catalog: &Catalog, event: &Value) -> Result<(), ValidationError> {
+        let schema = compiled(catalog, &self.validator, &self.id)?;
+        let constraint = match &self.constraint {
+            None => None,
+            Some(c) => Some(compiled(catalog, c, &self.id)?),
+        };
+        if schema.is_valid(event) && constraint.is_none_or(|c| c.is_valid(event)) {
+            return Ok(());
+        }
+        let mut violations = violations(schema, event);
+        if let Some(c) = constraint {
             // Name the rule that failed: the subject's constraint, not the schema.
             violations.extend(self::violations(c, event).into_iter().map(|mut v| {
                 v.message = format!(
@@ -573,11 +579,33 @@ impl RouteVersion {
                 v
             }));
         }
-        ValidationError::Invalid {
+        Err(ValidationError::Invalid {
             schema_id: self.id.clone(),
             violations,
-        }
+        })
     }
+}
+
+/// A lazy validator's compiled form. One that does not compile refuses every event
+/// with a violation saying so: the contracts are broken, and `herald check` (which
+/// compiles every validator) reports it; loading does not, so that a process pays
+/// only for the schemas it uses.
+fn compiled<'c>(
+    catalog: &'c Catalog,
+    lazy: &'c LazyValidator,
+    schema_id: &str,
+) -> Result<&'c jsonschema::Validator, ValidationError> {
+    lazy.get(catalog).map_err(|message| ValidationError::Invalid {
+        schema_id: schema_id.to_string(),
+        violations: vec![Violation {
+            instance_path: String::new(),
+            keyword: "$schema".into(),
+            message: format!(
+                "cannot compile {}: {message} (the contracts are broken; `herald check` reports it)",
+                lazy.what()
+            ),
+        }],
+    })
 }
 
 /// What validating an event on a subject needs, precomputed.
@@ -618,7 +646,10 @@ pub struct Catalog {
     monitoring: MonitoringSettings,
     /// Schema name to its versions, ascending.
     schemas: BTreeMap<String, Vec<SchemaDoc>>,
-    schema_validators: HashMap<String, Arc<jsonschema::Validator>>,
+    /// Every schema version's validator, by `$id`, compiled on first use.
+    schema_validators: HashMap<String, Arc<LazyValidator>>,
+    /// Every subject constraint's validator, in subject order.
+    constraint_validators: Vec<Arc<LazyValidator>>,
     exact_routes: HashMap<String, Route>,
     pattern_routes: Vec<(Vec<String>, Route)>,
     problems: Vec<String>,
@@ -645,11 +676,13 @@ impl Catalog {
         Catalog::from_files(ContractFiles::embedded())
     }
 
-    /// Loads contracts from a set of files, compiling every validator once.
+    /// Loads contracts from a set of files. Compiles nothing: each validator
+    /// compiles on first use (see [`Catalog::compile_all`]).
     ///
-    /// Fails on what makes validation impossible (unparsable files, a `$ref`
-    /// that does not resolve). Lesser inconsistencies (a subject mapped to a
-    /// missing schema) are kept as [`Catalog::problems`] for `herald check`.
+    /// Fails on unreadable or unparsable files. Lesser inconsistencies (a subject
+    /// mapped to a missing schema) are kept as [`Catalog::problems`], and schemas
+    /// that do not compile (a `$ref` that does not resolve) are found by
+    /// [`Catalog::compile_all`]: both for `herald check`.
     pub fn from_files(files: ContractFiles) -> Result<Catalog, ContractError> {
         let catalog_path = files.path("catalog.toml");
         let text = files
@@ -702,38 +735,13 @@ impl Catalog {
             })
             .collect();
 
-        // One registry with every schema, so cross-file $refs resolve offline.
-        let mut builder = jsonschema::Registry::new();
-        for doc in schemas.values().flatten() {
-            builder =
-                builder
-                    .add(&doc.id, doc.document.clone())
-                    .map_err(|e| ContractError::Schema {
-                        path: files.path(&doc.path),
-                        message: e.to_string(),
-                    })?;
-        }
-        let registry = builder.prepare().map_err(|e| ContractError::Compile {
-            what: "the schema registry".into(),
-            message: e.to_string(),
-        })?;
-        let compile = |what: &str, schema: &Value| {
-            jsonschema::options()
-                .with_draft(jsonschema::Draft::Draft202012)
-                .should_validate_formats(true)
-                .with_registry(&registry)
-                .build(schema)
-                .map(Arc::new)
-                .map_err(|e| ContractError::Compile {
-                    what: what.to_string(),
-                    message: e.to_string(),
-                })
-        };
-
-        let mut schema_validators = HashMap::new();
-        for doc in schemas.values().flatten() {
-            schema_validators.insert(doc.id.clone(), compile(&doc.id, &doc.document)?);
-        }
+        // Nothing compiles here: each validator compiles on first use (see `validators`).
+        let schema_validators: HashMap<String, Arc<LazyValidator>> = schemas
+            .values()
+            .flatten()
+            .map(|doc| (doc.id.clone(), Arc::new(LazyValidator::schema(&doc.id))))
+            .collect();
+        let mut constraint_validators = Vec::new();
 
         let mut exact_routes = HashMap::new();
         let mut pattern_routes = Vec::new();
@@ -763,10 +771,9 @@ impl Catalog {
                             "https://json-schema.org/draft/2020-12/schema".into(),
                         );
                     }
-                    Some(compile(
-                        &format!("the constraint of subject {}", s.name),
-                        &c,
-                    )?)
+                    let lazy = Arc::new(LazyValidator::constraint(&s.name, c));
+                    constraint_validators.push(lazy.clone());
+                    Some(lazy)
                 }
             };
             for doc in versions {
@@ -797,6 +804,7 @@ impl Catalog {
             monitoring: raw.monitoring,
             schemas,
             schema_validators,
+            constraint_validators,
             exact_routes,
             pattern_routes,
             problems,
@@ -842,6 +850,34 @@ impl Catalog {
     /// Inconsistencies found while loading; `herald check` reports them.
     pub fn problems(&self) -> &[String] {
         &self.problems
+    }
+
+    /// Compiles every schema version's validator and every subject constraint's,
+    /// as `herald check` must (loading compiles none), and says why each one that
+    /// does not compile fails: `cannot compile <$id or constraint>: <message>`.
+    pub fn compile_all(&self) -> Vec<String> {
+        let schemas = self
+            .schemas
+            .values()
+            .flatten()
+            .map(|doc| &self.schema_validators[&doc.id]);
+        schemas
+            .chain(&self.constraint_validators)
+            .filter_map(|v| {
+                v.get(self)
+                    .err()
+                    .map(|e| format!("cannot compile {}: {e}", v.what()))
+            })
+            .collect()
+    }
+
+    /// How many validators have been compiled so far (each on its first use).
+    pub fn compiled_validators(&self) -> usize {
+        self.schema_validators
+            .values()
+            .chain(&self.constraint_validators)
+            .filter(|v| v.is_compiled())
+            .count()
     }
 
     /// Every schema name with its versions, ascending.
@@ -951,14 +987,12 @@ impl Catalog {
             None => route.versions.last().expect("routes have a version"),
             Some(id) => self.pick_version(route, spec, subject, id)?,
         };
-        if chosen.is_valid(event) {
-            return Ok(Validated {
-                subject: spec,
-                schema_id: &chosen.id,
-                version: chosen.version,
-            });
-        }
-        Err(chosen.violations(event))
+        chosen.validate(self, event)?;
+        Ok(Validated {
+            subject: spec,
+            schema_id: &chosen.id,
+            version: chosen.version,
+        })
     }
 
     fn pick_version<'r>(
@@ -1019,17 +1053,15 @@ impl Catalog {
             self.pick_version(route, spec, subject, id)?;
         }
         let newest = route.versions.last().expect("routes have a version");
-        if newest.is_valid(&event) {
-            return Ok((
-                Validated {
-                    subject: spec,
-                    schema_id: &newest.id,
-                    version: newest.version,
-                },
-                event,
-            ));
-        }
-        Err(newest.violations(&event))
+        newest.validate(self, &event)?;
+        Ok((
+            Validated {
+                subject: spec,
+                schema_id: &newest.id,
+                version: newest.version,
+            },
+            event,
+        ))
     }
 
     /// Parses an event, refusing oversized, non-UTF-8 or over-deep input
@@ -1060,7 +1092,7 @@ impl Catalog {
             },
         }
         .ok_or_else(|| ValidationError::UnknownSchema(schema.to_string()))?;
-        let validator = &self.schema_validators[&doc.id];
+        let validator = compiled(self, &self.schema_validators[&doc.id], &doc.id)?;
         if validator.is_valid(event) {
             Ok(doc)
         } else {
