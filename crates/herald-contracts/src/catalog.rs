@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -608,6 +608,15 @@ fn compiled<'c>(
     })
 }
 
+/// A schema version as loading records it; its document is parsed when first needed.
+struct SchemaEntry {
+    version: Version,
+    id: String,
+    /// Path of its file in [`ContractFiles`].
+    path: String,
+    document: OnceLock<Value>,
+}
+
 /// What validating an event on a subject needs, precomputed.
 struct Route {
     subject: usize,
@@ -644,8 +653,11 @@ pub struct Catalog {
     dlq: DlqSpec,
     evolution: EvolutionSettings,
     monitoring: MonitoringSettings,
-    /// Schema name to its versions, ascending.
-    schemas: BTreeMap<String, Vec<SchemaDoc>>,
+    /// Schema name to its versions, ascending: what routing and compiling need.
+    index: BTreeMap<String, Vec<SchemaEntry>>,
+    /// Every schema document, parsed on the first call to [`Catalog::schemas`]:
+    /// a process that only validates never holds them all.
+    schemas: OnceLock<BTreeMap<String, Vec<SchemaDoc>>>,
     /// Every schema version's validator, by `$id`, compiled on first use.
     schema_validators: HashMap<String, Arc<LazyValidator>>,
     /// Every subject constraint's validator, in subject order.
@@ -660,7 +672,7 @@ impl std::fmt::Debug for Catalog {
         f.debug_struct("Catalog")
             .field("origin", &self.files.origin)
             .field("subjects", &self.subjects.len())
-            .field("schemas", &self.schemas.len())
+            .field("schemas", &self.index.len())
             .finish()
     }
 }
@@ -702,7 +714,7 @@ impl Catalog {
             message: e.to_string().replace('\n', " ").trim().to_string(),
         })?;
 
-        let schemas = load_schemas(&files, &raw.catalog.schema_base)?;
+        let index = load_schemas(&files, &raw.catalog.schema_base)?;
         let mut problems = Vec::new();
 
         let mut topics = raw.topics;
@@ -736,17 +748,17 @@ impl Catalog {
             .collect();
 
         // Nothing compiles here: each validator compiles on first use (see `validators`).
-        let schema_validators: HashMap<String, Arc<LazyValidator>> = schemas
+        let schema_validators: HashMap<String, Arc<LazyValidator>> = index
             .values()
             .flatten()
-            .map(|doc| (doc.id.clone(), Arc::new(LazyValidator::schema(&doc.id))))
+            .map(|e| (e.id.clone(), Arc::new(LazyValidator::schema(&e.id))))
             .collect();
         let mut constraint_validators = Vec::new();
 
         let mut exact_routes = HashMap::new();
         let mut pattern_routes = Vec::new();
         for (i, s) in raw.subjects.iter().enumerate() {
-            let versions: Vec<&SchemaDoc> = schemas
+            let versions: Vec<&SchemaEntry> = index
                 .get(&s.schema)
                 .map(|v| v.iter().filter(|d| d.version.major == s.major).collect())
                 .unwrap_or_default();
@@ -802,7 +814,8 @@ impl Catalog {
             dlq,
             evolution: raw.evolution,
             monitoring: raw.monitoring,
-            schemas,
+            index,
+            schemas: OnceLock::new(),
             schema_validators,
             constraint_validators,
             exact_routes,
@@ -857,10 +870,10 @@ impl Catalog {
     /// does not compile fails: `cannot compile <$id or constraint>: <message>`.
     pub fn compile_all(&self) -> Vec<String> {
         let schemas = self
-            .schemas
+            .index
             .values()
             .flatten()
-            .map(|doc| &self.schema_validators[&doc.id]);
+            .map(|e| &self.schema_validators[&e.id]);
         schemas
             .chain(&self.constraint_validators)
             .filter_map(|v| {
@@ -881,13 +894,65 @@ impl Catalog {
     }
 
     /// Every schema name with its versions, ascending.
+    ///
+    /// The documents are parsed on the first call (loading only checked them).
     pub fn schemas(&self) -> &BTreeMap<String, Vec<SchemaDoc>> {
-        &self.schemas
+        self.schemas.get_or_init(|| {
+            self.index
+                .iter()
+                .map(|(name, entries)| {
+                    let docs = entries.iter().map(|e| self.schema_doc(name, e)).collect();
+                    (name.clone(), docs)
+                })
+                .collect()
+        })
+    }
+
+    fn schema_doc(&self, name: &str, e: &SchemaEntry) -> SchemaDoc {
+        // The files cannot change after loading, which parsed each of them.
+        let source = String::from_utf8(self.files.files[&e.path].clone())
+            .expect("schema files were checked to be UTF-8 when loaded");
+        let document = match e.document.get() {
+            Some(d) => d.clone(),
+            None => serde_json::from_str(&source).expect("schema files parsed when loaded"),
+        };
+        SchemaDoc {
+            name: name.to_string(),
+            version: e.version,
+            id: e.id.clone(),
+            path: e.path.clone(),
+            source,
+            document,
+        }
+    }
+
+    /// A schema version's document by `$id`, parsing only that file if
+    /// [`Catalog::schemas`] has not parsed them all: what compiling a validator reads.
+    pub(crate) fn document(&self, id: &str) -> Option<(&str, &Value)> {
+        if self.schemas.get().is_some() {
+            return self.schema_by_id(id).map(|d| (d.id.as_str(), &d.document));
+        }
+        let (name, version) = parse_id(&self.settings.schema_base, id)?;
+        let e = self
+            .index
+            .get(&name)?
+            .iter()
+            .find(|e| e.version == version)?;
+        let document = e.document.get_or_init(|| {
+            serde_json::from_slice(&self.files.files[&e.path])
+                .expect("schema files parsed when loaded")
+        });
+        Some((e.id.as_str(), document))
+    }
+
+    /// How many schema versions there are.
+    pub(crate) fn version_count(&self) -> usize {
+        self.index.values().map(Vec::len).sum()
     }
 
     /// A schema by name and version; no version means the latest.
     pub fn schema(&self, r: &SchemaRef) -> Option<&SchemaDoc> {
-        let versions = self.schemas.get(&r.name)?;
+        let versions = self.schemas().get(&r.name)?;
         match r.version {
             Some(v) => versions.iter().find(|d| d.version == v),
             None => versions.last(),
@@ -1009,7 +1074,7 @@ impl Catalog {
             Some((name, version)) if name == spec.schema && version.major == spec.major => {
                 Err(ValidationError::UnknownSchema(format!("{name}@{version}")))
             }
-            Some((name, version)) if self.schemas.contains_key(&name) || name == spec.schema => {
+            Some((name, version)) if self.index.contains_key(&name) || name == spec.schema => {
                 Err(ValidationError::SchemaMismatch {
                     subject: subject.to_string(),
                     schema: format!("{name}@{version}"),
@@ -1191,11 +1256,13 @@ fn tokens_match<'a>(mut pattern: impl Iterator<Item = &'a str>, subject: &str) -
     }
 }
 
+/// Checks every schema file (path, version, UTF-8, JSON, `$id`) and indexes it; the
+/// parsed documents are dropped, to be parsed again when needed.
 fn load_schemas(
     files: &ContractFiles,
     base: &str,
-) -> Result<BTreeMap<String, Vec<SchemaDoc>>, ContractError> {
-    let mut schemas: BTreeMap<String, Vec<SchemaDoc>> = BTreeMap::new();
+) -> Result<BTreeMap<String, Vec<SchemaEntry>>, ContractError> {
+    let mut schemas: BTreeMap<String, Vec<SchemaEntry>> = BTreeMap::new();
     for (rel, bytes) in &files.files {
         let Some(rest) = rel.strip_prefix("schemas/") else {
             continue;
@@ -1217,15 +1284,11 @@ fn load_schemas(
                 "file name must be the schema's version (MAJOR.MINOR.PATCH.json): {e}"
             ))
         })?;
-        let source = String::from_utf8(bytes.clone()).map_err(|_| err("not UTF-8".into()))?;
-        let document: Value =
-            serde_json::from_str(&source).map_err(|e| err(format!("not JSON: {e}")))?;
+        let source = std::str::from_utf8(bytes).map_err(|_| err("not UTF-8".into()))?;
+        let head: SchemaHead =
+            serde_json::from_str(source).map_err(|e| err(format!("not JSON: {e}")))?;
         let expected = make_id(base, name, version);
-        let id = document
-            .get("$id")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
+        let id = head.id.unwrap_or_default();
         if id != expected {
             return Err(err(format!(
                 "$id is `{id}` but a schema at this path must have `{expected}`"
@@ -1234,19 +1297,76 @@ fn load_schemas(
         schemas
             .entry(name.to_string())
             .or_default()
-            .push(SchemaDoc {
-                name: name.to_string(),
+            .push(SchemaEntry {
                 version,
                 id,
                 path: rel.clone(),
-                source,
-                document,
+                document: OnceLock::new(),
             });
     }
     for versions in schemas.values_mut() {
-        versions.sort_by_key(|d| d.version);
+        versions.sort_by_key(|e| e.version);
     }
     Ok(schemas)
+}
+
+/// What loading reads of a schema file: its `$id` if it is a string (the rest is
+/// checked to be JSON and skipped, without building the document).
+struct SchemaHead {
+    id: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for SchemaHead {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = SchemaHead;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON document")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<SchemaHead, A::Error> {
+                let mut id = None;
+                while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                    if key == "$id" {
+                        // The last `$id` wins, as in a parsed document.
+                        id = map.next_value::<Value>()?.as_str().map(String::from);
+                    } else {
+                        map.next_value::<serde::de::IgnoredAny>()?;
+                    }
+                }
+                Ok(SchemaHead { id })
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<SchemaHead, A::Error> {
+                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(SchemaHead { id: None })
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<SchemaHead, E> {
+                Ok(SchemaHead { id: None })
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<SchemaHead, E> {
+                Ok(SchemaHead { id: None })
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<SchemaHead, E> {
+                Ok(SchemaHead { id: None })
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<SchemaHead, E> {
+                Ok(SchemaHead { id: None })
+            }
+            fn visit_str<E>(self, _: &str) -> Result<SchemaHead, E> {
+                Ok(SchemaHead { id: None })
+            }
+            fn visit_unit<E>(self) -> Result<SchemaHead, E> {
+                Ok(SchemaHead { id: None })
+            }
+        }
+        d.deserialize_any(Visit)
+    }
 }
 
 /// Durations in the catalog are written like `30s`, `2m`, `7d`.

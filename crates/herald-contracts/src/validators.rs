@@ -15,7 +15,6 @@ use serde_json::Value;
 
 use crate::catalog::Catalog;
 use crate::evolution::uri;
-use crate::schema::SchemaDoc;
 
 /// What a lazy validator compiles.
 #[derive(Debug)]
@@ -78,10 +77,10 @@ impl LazyValidator {
     fn compile(&self, catalog: &Catalog) -> Result<jsonschema::Validator, String> {
         let (schema, base) = match &self.source {
             Source::Schema(id) => {
-                let doc = catalog
-                    .schema_by_id(id)
+                let (id, document) = catalog
+                    .document(id)
                     .ok_or_else(|| format!("no schema with $id {id}"))?;
-                (&doc.document, Some(doc.id.as_str()))
+                (document, Some(id))
             }
             Source::Constraint { schema, .. } => (schema, None),
         };
@@ -90,21 +89,22 @@ impl LazyValidator {
             Ok(v) => Ok(v),
             // A `$ref` the scan could not follow (a nested `$id`, say): retry with
             // every schema, as compiles did before, and report that outcome.
-            Err(_) if reached.len() < catalog.schemas().values().map(Vec::len).sum() => {
-                compile_with(schema, catalog.schemas().values().flatten())
-            }
+            Err(_) if reached.len() < catalog.version_count() => compile_with(
+                schema,
+                (catalog.schemas().values().flatten()).map(|d| (d.id.as_str(), &d.document)),
+            ),
             Err(e) => Err(e),
         }
     }
 }
 
-/// Compiles `schema` with a registry holding `docs` (borrowed, not copied).
+/// Compiles `schema` with a registry holding `docs` (`$id`, document; borrowed, not copied).
 fn compile_with<'d>(
     schema: &Value,
-    docs: impl Iterator<Item = &'d SchemaDoc>,
+    docs: impl Iterator<Item = (&'d str, &'d Value)>,
 ) -> Result<jsonschema::Validator, String> {
     let registry = jsonschema::Registry::new()
-        .extend(docs.map(|d| (d.id.as_str(), &d.document)))
+        .extend(docs)
         .and_then(|b| b.prepare())
         .map_err(|e| e.to_string())?;
     jsonschema::options()
@@ -119,9 +119,13 @@ fn compile_with<'d>(
 /// resolved against `base` (each reached schema against its own `$id`); `schema`'s
 /// own document excluded. A string under a `$ref` key that is data rather than a
 /// keyword only adds a schema, which is harmless.
-fn referenced<'c>(catalog: &'c Catalog, schema: &Value, base: Option<&str>) -> Vec<&'c SchemaDoc> {
-    let mut seen: BTreeSet<&str> = base.into_iter().collect();
-    let mut out: Vec<&SchemaDoc> = Vec::new();
+fn referenced<'c>(
+    catalog: &'c Catalog,
+    schema: &Value,
+    base: Option<&str>,
+) -> Vec<(&'c str, &'c Value)> {
+    let mut seen: BTreeSet<String> = base.into_iter().map(String::from).collect();
+    let mut out: Vec<(&str, &Value)> = Vec::new();
     let mut refs = Vec::new();
     collect_refs(schema, &mut refs);
     let mut queue: Vec<(String, String)> = refs
@@ -131,16 +135,16 @@ fn referenced<'c>(catalog: &'c Catalog, schema: &Value, base: Option<&str>) -> V
     while let Some((from, reference)) = queue.pop() {
         let target = uri::resolve(&from, &reference);
         let (doc_uri, _) = uri::split_fragment(&target);
-        let Some(doc) = catalog.schema_by_id(doc_uri) else {
+        let Some((id, document)) = catalog.document(doc_uri) else {
             continue;
         };
-        if !seen.insert(doc.id.as_str()) {
+        if !seen.insert(id.to_string()) {
             continue;
         }
-        out.push(doc);
+        out.push((id, document));
         let mut refs = Vec::new();
-        collect_refs(&doc.document, &mut refs);
-        queue.extend(refs.into_iter().map(|r| (doc.id.clone(), r)));
+        collect_refs(document, &mut refs);
+        queue.extend(refs.into_iter().map(|r| (id.to_string(), r)));
     }
     out
 }

@@ -189,3 +189,41 @@ fn a_ref_the_reference_scan_cannot_follow_still_resolves_against_every_schema() 
     );
     assert_eq!(catalog.compile_all(), Vec::<String>::new());
 }
+
+#[test]
+fn loading_still_checks_every_schema_file_it_does_not_keep_parsed() {
+    let path = "schemas/Heartbeat/1.0.0.json";
+    let id = "https://contracts.platform.internal/schemas/Heartbeat/1.0.0.json";
+    let load = |text: &str| {
+        let mut files = ContractFiles::embedded();
+        files
+            .files
+            .insert(path.to_string(), text.as_bytes().to_vec());
+        Catalog::from_files(files)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    };
+    let wrong_id = |found: &str| {
+        Err(format!(
+            "<embedded>/{path}: $id is `{found}` but a schema at this path must have `{id}`"
+        ))
+    };
+    assert_eq!(load("[1, 2]"), wrong_id(""));
+    assert_eq!(load("true"), wrong_id(""));
+    assert_eq!(load(r#"{"$id": 5, "type": "object"}"#), wrong_id(""));
+    assert_eq!(
+        load(r#"{"$id": "elsewhere", "properties": {"$id": {"type": "string"}}}"#),
+        wrong_id("elsewhere")
+    );
+    assert_eq!(
+        load(&format!(r#"{{"$id": "{id}", "type": "object"}} x"#)),
+        Err(format!(
+            "<embedded>/{path}: not JSON: trailing characters at line 1 column {}",
+            id.len() + 31
+        ))
+    );
+    assert_eq!(
+        load(&format!(r#"{{"$id": "{id}", "type": "object"}}"#)),
+        Ok(())
+    );
+}
