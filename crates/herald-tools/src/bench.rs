@@ -4,6 +4,7 @@
 //! both sides alike.
 
 pub mod consume;
+pub mod contracts;
 pub mod latency;
 pub mod memory;
 pub mod serve;
