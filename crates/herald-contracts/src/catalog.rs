@@ -1,5 +1,5 @@
 //! The topic catalog: `catalog.toml` plus the schema files beside it, loaded
-//! once and compiled into validators.
+//! once; each validator compiles on first use.
 //!
 //! A [`Catalog`] is the one object every other part of herald consults: the
 //! publisher asks it which stream and schema a subject has, the consumer asks
@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -16,6 +16,7 @@ use serde_json::Value;
 
 use crate::error::{ContractError, ValidationError, Violation};
 use crate::schema::{make_id, parse_id, SchemaDoc, SchemaRef, Version};
+use crate::validators::LazyValidator;
 
 /// The contracts directory as compiled into herald, so `herald` works from
 /// any directory and a service needs no files at run time.
@@ -543,27 +544,32 @@ struct RawCatalog {
 
 // ------------------------------------------------------------- validators
 
-/// One compiled version a subject accepts.
+/// One version a subject accepts, with its validators (compiled on first use).
 struct RouteVersion {
     version: Version,
     id: String,
     /// The schema's own validator, shared with every subject using it.
-    validator: Arc<jsonschema::Validator>,
+    validator: Arc<LazyValidator>,
     /// The subject's constraint, compiled on its own: checking it apart is
     /// cheaper than one `allOf` wrapper around a `$ref`.
-    constraint: Option<Arc<jsonschema::Validator>>,
+    constraint: Option<Arc<LazyValidator>>,
     /// The subject whose constraint `constraint` is (named in its violations).
     constraint_of: String,
 }
 
 impl RouteVersion {
-    fn is_valid(&self, event: &Value) -> bool {
-        self.validator.is_valid(event) && self.constraint.as_ref().is_none_or(|c| c.is_valid(event))
-    }
-
-    fn violations(&self, event: &Value) -> ValidationError {
-        let mut violations = violations(&self.validator, event);
-        if let Some(c) = &self.constraint {
+    /// Validates `event` against the schema and the subject's constraint.
+    fn validate(&self, catalog: &Catalog, event: &Value) -> Result<(), ValidationError> {
+        let schema = compiled(catalog, &self.validator, &self.id)?;
+        let constraint = match &self.constraint {
+            None => None,
+            Some(c) => Some(compiled(catalog, c, &self.id)?),
+        };
+        if schema.is_valid(event) && constraint.is_none_or(|c| c.is_valid(event)) {
+            return Ok(());
+        }
+        let mut violations = violations(schema, event);
+        if let Some(c) = constraint {
             // Name the rule that failed: the subject's constraint, not the schema.
             violations.extend(self::violations(c, event).into_iter().map(|mut v| {
                 v.message = format!(
@@ -573,11 +579,42 @@ impl RouteVersion {
                 v
             }));
         }
-        ValidationError::Invalid {
+        Err(ValidationError::Invalid {
             schema_id: self.id.clone(),
             violations,
-        }
+        })
     }
+}
+
+/// A lazy validator's compiled form. One that does not compile refuses every event
+/// with a violation saying so: the contracts are broken, and `herald check` (which
+/// compiles every validator) reports it; loading does not, so that a process pays
+/// only for the schemas it uses.
+fn compiled<'c>(
+    catalog: &'c Catalog,
+    lazy: &'c LazyValidator,
+    schema_id: &str,
+) -> Result<&'c jsonschema::Validator, ValidationError> {
+    lazy.get(catalog).map_err(|message| ValidationError::Invalid {
+        schema_id: schema_id.to_string(),
+        violations: vec![Violation {
+            instance_path: String::new(),
+            keyword: "$schema".into(),
+            message: format!(
+                "cannot compile {}: {message} (the contracts are broken; `herald check` reports it)",
+                lazy.what()
+            ),
+        }],
+    })
+}
+
+/// A schema version as loading records it; its document is parsed when first needed.
+struct SchemaEntry {
+    version: Version,
+    id: String,
+    /// Path of its file in [`ContractFiles`].
+    path: String,
+    document: OnceLock<Value>,
 }
 
 /// What validating an event on a subject needs, precomputed.
@@ -616,9 +653,15 @@ pub struct Catalog {
     dlq: DlqSpec,
     evolution: EvolutionSettings,
     monitoring: MonitoringSettings,
-    /// Schema name to its versions, ascending.
-    schemas: BTreeMap<String, Vec<SchemaDoc>>,
-    schema_validators: HashMap<String, Arc<jsonschema::Validator>>,
+    /// Schema name to its versions, ascending: what routing and compiling need.
+    index: BTreeMap<String, Vec<SchemaEntry>>,
+    /// Every schema document, parsed on the first call to [`Catalog::schemas`]:
+    /// a process that only validates never holds them all.
+    schemas: OnceLock<BTreeMap<String, Vec<SchemaDoc>>>,
+    /// Every schema version's validator, by `$id`, compiled on first use.
+    schema_validators: HashMap<String, Arc<LazyValidator>>,
+    /// Every subject constraint's validator, in subject order.
+    constraint_validators: Vec<Arc<LazyValidator>>,
     exact_routes: HashMap<String, Route>,
     pattern_routes: Vec<(Vec<String>, Route)>,
     problems: Vec<String>,
@@ -629,7 +672,7 @@ impl std::fmt::Debug for Catalog {
         f.debug_struct("Catalog")
             .field("origin", &self.files.origin)
             .field("subjects", &self.subjects.len())
-            .field("schemas", &self.schemas.len())
+            .field("schemas", &self.index.len())
             .finish()
     }
 }
@@ -645,11 +688,13 @@ impl Catalog {
         Catalog::from_files(ContractFiles::embedded())
     }
 
-    /// Loads contracts from a set of files, compiling every validator once.
+    /// Loads contracts from a set of files. Compiles nothing: each validator
+    /// compiles on first use (see [`Catalog::compile_all`]).
     ///
-    /// Fails on what makes validation impossible (unparsable files, a `$ref`
-    /// that does not resolve). Lesser inconsistencies (a subject mapped to a
-    /// missing schema) are kept as [`Catalog::problems`] for `herald check`.
+    /// Fails on unreadable or unparsable files. Lesser inconsistencies (a subject
+    /// mapped to a missing schema) are kept as [`Catalog::problems`], and schemas
+    /// that do not compile (a `$ref` that does not resolve) are found by
+    /// [`Catalog::compile_all`]: both for `herald check`.
     pub fn from_files(files: ContractFiles) -> Result<Catalog, ContractError> {
         let catalog_path = files.path("catalog.toml");
         let text = files
@@ -669,7 +714,7 @@ impl Catalog {
             message: e.to_string().replace('\n', " ").trim().to_string(),
         })?;
 
-        let schemas = load_schemas(&files, &raw.catalog.schema_base)?;
+        let index = load_schemas(&files, &raw.catalog.schema_base)?;
         let mut problems = Vec::new();
 
         let mut topics = raw.topics;
@@ -702,43 +747,18 @@ impl Catalog {
             })
             .collect();
 
-        // One registry with every schema, so cross-file $refs resolve offline.
-        let mut builder = jsonschema::Registry::new();
-        for doc in schemas.values().flatten() {
-            builder =
-                builder
-                    .add(&doc.id, doc.document.clone())
-                    .map_err(|e| ContractError::Schema {
-                        path: files.path(&doc.path),
-                        message: e.to_string(),
-                    })?;
-        }
-        let registry = builder.prepare().map_err(|e| ContractError::Compile {
-            what: "the schema registry".into(),
-            message: e.to_string(),
-        })?;
-        let compile = |what: &str, schema: &Value| {
-            jsonschema::options()
-                .with_draft(jsonschema::Draft::Draft202012)
-                .should_validate_formats(true)
-                .with_registry(&registry)
-                .build(schema)
-                .map(Arc::new)
-                .map_err(|e| ContractError::Compile {
-                    what: what.to_string(),
-                    message: e.to_string(),
-                })
-        };
-
-        let mut schema_validators = HashMap::new();
-        for doc in schemas.values().flatten() {
-            schema_validators.insert(doc.id.clone(), compile(&doc.id, &doc.document)?);
-        }
+        // Nothing compiles here: each validator compiles on first use (see `validators`).
+        let schema_validators: HashMap<String, Arc<LazyValidator>> = index
+            .values()
+            .flatten()
+            .map(|e| (e.id.clone(), Arc::new(LazyValidator::schema(&e.id))))
+            .collect();
+        let mut constraint_validators = Vec::new();
 
         let mut exact_routes = HashMap::new();
         let mut pattern_routes = Vec::new();
         for (i, s) in raw.subjects.iter().enumerate() {
-            let versions: Vec<&SchemaDoc> = schemas
+            let versions: Vec<&SchemaEntry> = index
                 .get(&s.schema)
                 .map(|v| v.iter().filter(|d| d.version.major == s.major).collect())
                 .unwrap_or_default();
@@ -763,10 +783,9 @@ impl Catalog {
                             "https://json-schema.org/draft/2020-12/schema".into(),
                         );
                     }
-                    Some(compile(
-                        &format!("the constraint of subject {}", s.name),
-                        &c,
-                    )?)
+                    let lazy = Arc::new(LazyValidator::constraint(&s.name, c));
+                    constraint_validators.push(lazy.clone());
+                    Some(lazy)
                 }
             };
             for doc in versions {
@@ -795,8 +814,10 @@ impl Catalog {
             dlq,
             evolution: raw.evolution,
             monitoring: raw.monitoring,
-            schemas,
+            index,
+            schemas: OnceLock::new(),
             schema_validators,
+            constraint_validators,
             exact_routes,
             pattern_routes,
             problems,
@@ -844,14 +865,94 @@ impl Catalog {
         &self.problems
     }
 
+    /// Compiles every schema version's validator and every subject constraint's,
+    /// as `herald check` must (loading compiles none), and says why each one that
+    /// does not compile fails: `cannot compile <$id or constraint>: <message>`.
+    pub fn compile_all(&self) -> Vec<String> {
+        let schemas = self
+            .index
+            .values()
+            .flatten()
+            .map(|e| &self.schema_validators[&e.id]);
+        schemas
+            .chain(&self.constraint_validators)
+            .filter_map(|v| {
+                v.get(self)
+                    .err()
+                    .map(|e| format!("cannot compile {}: {e}", v.what()))
+            })
+            .collect()
+    }
+
+    /// How many validators have been compiled so far (each on its first use).
+    pub fn compiled_validators(&self) -> usize {
+        self.schema_validators
+            .values()
+            .chain(&self.constraint_validators)
+            .filter(|v| v.is_compiled())
+            .count()
+    }
+
     /// Every schema name with its versions, ascending.
+    ///
+    /// The documents are parsed on the first call (loading only checked them).
     pub fn schemas(&self) -> &BTreeMap<String, Vec<SchemaDoc>> {
-        &self.schemas
+        self.schemas.get_or_init(|| {
+            self.index
+                .iter()
+                .map(|(name, entries)| {
+                    let docs = entries.iter().map(|e| self.schema_doc(name, e)).collect();
+                    (name.clone(), docs)
+                })
+                .collect()
+        })
+    }
+
+    fn schema_doc(&self, name: &str, e: &SchemaEntry) -> SchemaDoc {
+        // The files cannot change after loading, which parsed each of them.
+        let source = String::from_utf8(self.files.files[&e.path].clone())
+            .expect("schema files were checked to be UTF-8 when loaded");
+        let document = match e.document.get() {
+            Some(d) => d.clone(),
+            None => serde_json::from_str(&source).expect("schema files parsed when loaded"),
+        };
+        SchemaDoc {
+            name: name.to_string(),
+            version: e.version,
+            id: e.id.clone(),
+            path: e.path.clone(),
+            source,
+            document,
+        }
+    }
+
+    /// A schema version's document by `$id`, parsing only that file if
+    /// [`Catalog::schemas`] has not parsed them all: what compiling a validator reads.
+    pub(crate) fn document(&self, id: &str) -> Option<(&str, &Value)> {
+        if self.schemas.get().is_some() {
+            return self.schema_by_id(id).map(|d| (d.id.as_str(), &d.document));
+        }
+        let (name, version) = parse_id(&self.settings.schema_base, id)?;
+        let e = self
+            .index
+            .get(&name)?
+            .iter()
+            .find(|e| e.version == version)?;
+        let document = e.document.get_or_init(|| {
+            serde_json::from_slice(&self.files.files[&e.path])
+                .expect("schema files parsed when loaded")
+        });
+        Some((e.id.as_str(), document))
+    }
+
+    /// How many schema versions there are.
+    pub(crate) fn version_count(&self) -> usize {
+        self.index.values().map(Vec::len).sum()
     }
 
     /// A schema by name and version; no version means the latest.
     pub fn schema(&self, r: &SchemaRef) -> Option<&SchemaDoc> {
-        let versions = self.schemas.get(&r.name)?;
+        let versions = self.schemas().get(&r.name)?;
         match r.version {
             Some(v) => versions.iter().find(|d| d.version == v),
             None => versions.last(),
@@ -951,14 +1052,12 @@ impl Catalog {
             None => route.versions.last().expect("routes have a version"),
             Some(id) => self.pick_version(route, spec, subject, id)?,
         };
-        if chosen.is_valid(event) {
-            return Ok(Validated {
-                subject: spec,
-                schema_id: &chosen.id,
-                version: chosen.version,
-            });
-        }
-        Err(chosen.violations(event))
+        chosen.validate(self, event)?;
+        Ok(Validated {
+            subject: spec,
+            schema_id: &chosen.id,
+            version: chosen.version,
+        })
     }
 
     fn pick_version<'r>(
@@ -975,7 +1074,7 @@ impl Catalog {
             Some((name, version)) if name == spec.schema && version.major == spec.major => {
                 Err(ValidationError::UnknownSchema(format!("{name}@{version}")))
             }
-            Some((name, version)) if self.schemas.contains_key(&name) || name == spec.schema => {
+            Some((name, version)) if self.index.contains_key(&name) || name == spec.schema => {
                 Err(ValidationError::SchemaMismatch {
                     subject: subject.to_string(),
                     schema: format!("{name}@{version}"),
@@ -1019,17 +1118,15 @@ impl Catalog {
             self.pick_version(route, spec, subject, id)?;
         }
         let newest = route.versions.last().expect("routes have a version");
-        if newest.is_valid(&event) {
-            return Ok((
-                Validated {
-                    subject: spec,
-                    schema_id: &newest.id,
-                    version: newest.version,
-                },
-                event,
-            ));
-        }
-        Err(newest.violations(&event))
+        newest.validate(self, &event)?;
+        Ok((
+            Validated {
+                subject: spec,
+                schema_id: &newest.id,
+                version: newest.version,
+            },
+            event,
+        ))
     }
 
     /// Parses an event, refusing oversized, non-UTF-8 or over-deep input
@@ -1060,7 +1157,7 @@ impl Catalog {
             },
         }
         .ok_or_else(|| ValidationError::UnknownSchema(schema.to_string()))?;
-        let validator = &self.schema_validators[&doc.id];
+        let validator = compiled(self, &self.schema_validators[&doc.id], &doc.id)?;
         if validator.is_valid(event) {
             Ok(doc)
         } else {
@@ -1159,11 +1256,13 @@ fn tokens_match<'a>(mut pattern: impl Iterator<Item = &'a str>, subject: &str) -
     }
 }
 
+/// Checks every schema file (path, version, UTF-8, JSON, `$id`) and indexes it; the
+/// parsed documents are dropped, to be parsed again when needed.
 fn load_schemas(
     files: &ContractFiles,
     base: &str,
-) -> Result<BTreeMap<String, Vec<SchemaDoc>>, ContractError> {
-    let mut schemas: BTreeMap<String, Vec<SchemaDoc>> = BTreeMap::new();
+) -> Result<BTreeMap<String, Vec<SchemaEntry>>, ContractError> {
+    let mut schemas: BTreeMap<String, Vec<SchemaEntry>> = BTreeMap::new();
     for (rel, bytes) in &files.files {
         let Some(rest) = rel.strip_prefix("schemas/") else {
             continue;
@@ -1185,15 +1284,11 @@ fn load_schemas(
                 "file name must be the schema's version (MAJOR.MINOR.PATCH.json): {e}"
             ))
         })?;
-        let source = String::from_utf8(bytes.clone()).map_err(|_| err("not UTF-8".into()))?;
-        let document: Value =
-            serde_json::from_str(&source).map_err(|e| err(format!("not JSON: {e}")))?;
+        let source = std::str::from_utf8(bytes).map_err(|_| err("not UTF-8".into()))?;
+        let head: SchemaHead =
+            serde_json::from_str(source).map_err(|e| err(format!("not JSON: {e}")))?;
         let expected = make_id(base, name, version);
-        let id = document
-            .get("$id")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
+        let id = head.id.unwrap_or_default();
         if id != expected {
             return Err(err(format!(
                 "$id is `{id}` but a schema at this path must have `{expected}`"
@@ -1202,19 +1297,76 @@ fn load_schemas(
         schemas
             .entry(name.to_string())
             .or_default()
-            .push(SchemaDoc {
-                name: name.to_string(),
+            .push(SchemaEntry {
                 version,
                 id,
                 path: rel.clone(),
-                source,
-                document,
+                document: OnceLock::new(),
             });
     }
     for versions in schemas.values_mut() {
-        versions.sort_by_key(|d| d.version);
+        versions.sort_by_key(|e| e.version);
     }
     Ok(schemas)
+}
+
+/// What loading reads of a schema file: its `$id` if it is a string (the rest is
+/// checked to be JSON and skipped, without building the document).
+struct SchemaHead {
+    id: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for SchemaHead {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = SchemaHead;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON document")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<SchemaHead, A::Error> {
+                let mut id = None;
+                while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                    if key == "$id" {
+                        // The last `$id` wins, as in a parsed document.
+                        id = map.next_value::<Value>()?.as_str().map(String::from);
+                    } else {
+                        map.next_value::<serde::de::IgnoredAny>()?;
+                    }
+                }
+                Ok(SchemaHead { id })
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<SchemaHead, A::Error> {
+                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(SchemaHead { id: None })
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<SchemaHead, E> {
+                Ok(SchemaHead { id: None })
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<SchemaHead, E> {
+                Ok(SchemaHead { id: None })
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<SchemaHead, E> {
+                Ok(SchemaHead { id: None })
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<SchemaHead, E> {
+                Ok(SchemaHead { id: None })
+            }
+            fn visit_str<E>(self, _: &str) -> Result<SchemaHead, E> {
+                Ok(SchemaHead { id: None })
+            }
+            fn visit_unit<E>(self) -> Result<SchemaHead, E> {
+                Ok(SchemaHead { id: None })
+            }
+        }
+        d.deserialize_any(Visit)
+    }
 }
 
 /// Durations in the catalog are written like `30s`, `2m`, `7d`.

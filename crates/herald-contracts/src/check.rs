@@ -5,14 +5,14 @@
 //! broken rule at once. Later checks (the semver gate, consumer contracts)
 //! plug in as further [`CheckResult`]s.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use serde::Serialize;
 use serde_json::Value;
 
 use crate::catalog::{subject_matches, Catalog, ContractFiles};
 use crate::schema::{SchemaDoc, SchemaRef};
-use crate::subject_filter::{filter_within, filters_overlap};
+use crate::subject_filter::{Filter, FilterIndex};
 
 /// One named check and what failed in it.
 #[derive(Debug, Clone, Serialize)]
@@ -93,10 +93,11 @@ pub fn run(files: ContractFiles) -> (Option<Catalog>, CheckReport) {
 pub fn run_on(catalog: &Catalog) -> CheckReport {
     let mut load = CheckResult::new(
         "contracts.load",
-        "catalog and schemas load, every $ref resolves offline",
+        "catalog and schemas load and compile, every $ref resolves offline",
     );
     load.checked = catalog.schemas().values().map(Vec::len).sum::<usize>() + 1;
     load.failures.extend(catalog.problems().iter().cloned());
+    load.failures.extend(catalog.compile_all());
 
     CheckReport {
         origin: catalog.files().origin.clone(),
@@ -191,13 +192,18 @@ fn subjects(catalog: &Catalog) -> CheckResult {
         "every subject belongs to its topic, maps to a schema, and names a required identity field",
     );
     let mut names = BTreeSet::new();
+    // The first topic of each name, as a search in catalog order would find it.
+    let mut topics = HashMap::new();
+    for t in catalog.topics() {
+        topics.entry(t.name.as_str()).or_insert(t);
+    }
     for s in catalog.subjects() {
         r.checked += 1;
         if !names.insert(&s.name) {
             r.failures
                 .push(format!("subject {} is declared twice", s.name));
         }
-        match catalog.topics().iter().find(|t| t.name == s.topic) {
+        match topics.get(s.topic.as_str()) {
             None => r
                 .failures
                 .push(format!("subject {}: no topic named {}", s.name, s.topic)),
@@ -286,7 +292,23 @@ fn consumers(catalog: &Catalog) -> CheckResult {
         "every consumer subscribes within one topic it is listed under and reads its schema",
     );
     let mut durables = BTreeSet::new();
+    // Every topic filter, and the topic it belongs to, in catalog order.
+    let topic_of: Vec<usize> = (catalog.topics().iter().enumerate())
+        .flat_map(|(i, t)| t.subjects.iter().map(move |_| i))
+        .collect();
+    let topic_filters = FilterIndex::new(
+        catalog
+            .topics()
+            .iter()
+            .flat_map(|t| t.subjects.iter().map(String::as_str)),
+    );
+    let subjects = FilterIndex::new(catalog.subjects().iter().map(|s| s.name.as_str()));
+    // (service, topic) for every consumer entry within one of the topic's filters.
+    let mut entries: HashSet<(&str, usize)> = HashSet::new();
     for c in catalog.consumers() {
+        let filter = Filter::parse(&c.filter);
+        let within = topic_filters.containing(&filter);
+        entries.extend(within.iter().map(|&f| (c.service.as_str(), topic_of[f])));
         r.checked += 1;
         let name = c.durable_name();
         if !durables.insert(name.clone()) {
@@ -299,11 +321,7 @@ fn consumers(catalog: &Catalog) -> CheckResult {
                 c.service
             ));
         }
-        let topic = catalog
-            .topics()
-            .iter()
-            .find(|t| t.subjects.iter().any(|f| filter_within(&c.filter, f)));
-        match topic {
+        match within.first().map(|&f| &catalog.topics()[topic_of[f]]) {
             None => r.failures.push(format!(
                 "consumer {name}: filter {} is not within any topic's subjects",
                 c.filter
@@ -317,10 +335,10 @@ fn consumers(catalog: &Catalog) -> CheckResult {
                 }
             }
         }
-        let covered: Vec<_> = catalog
-            .subjects()
-            .iter()
-            .filter(|s| filters_overlap(&c.filter, &s.name))
+        let covered: Vec<_> = subjects
+            .overlapping(&filter)
+            .into_iter()
+            .map(|i| &catalog.subjects()[i])
             .collect();
         if covered.is_empty() {
             r.failures.push(format!(
@@ -359,12 +377,9 @@ fn consumers(catalog: &Catalog) -> CheckResult {
             }
         }
     }
-    for t in catalog.topics() {
+    for (i, t) in catalog.topics().iter().enumerate() {
         for svc in &t.consumers {
-            let has = catalog.consumers().iter().any(|c| {
-                &c.service == svc && t.subjects.iter().any(|f| filter_within(&c.filter, f))
-            });
-            if !has {
+            if !entries.contains(&(svc.as_str(), i)) {
                 r.failures.push(format!(
                     "topic {}: {svc} is listed as a consumer but has no [[consumer]] entry for it",
                     t.name
@@ -381,6 +396,26 @@ fn streams(catalog: &Catalog) -> CheckResult {
         "stream names are unique and no two streams claim the same subjects",
     );
     let streams = catalog.streams();
+    // Overlapping filters of two different streams, in stream then filter order.
+    let stream_of: Vec<(usize, usize)> = (streams.iter().enumerate())
+        .flat_map(|(i, s)| (0..s.subjects.len()).map(move |k| (i, k)))
+        .collect();
+    let index = FilterIndex::new(
+        streams
+            .iter()
+            .flat_map(|s| s.subjects.iter().map(String::as_str)),
+    );
+    let mut overlaps = Vec::new();
+    for (f, &(i, a)) in stream_of.iter().enumerate() {
+        for g in index.overlapping(index.get(f)) {
+            let (j, b) = stream_of[g];
+            if j > i {
+                overlaps.push((i, j, a, b));
+            }
+        }
+    }
+    overlaps.sort_unstable();
+    let mut overlaps = overlaps.into_iter().peekable();
     let mut names = BTreeSet::new();
     for (i, s) in streams.iter().enumerate() {
         r.checked += 1;
@@ -394,17 +429,11 @@ fn streams(catalog: &Catalog) -> CheckResult {
                 s.name
             ));
         }
-        for other in &streams[i + 1..] {
-            for a in &s.subjects {
-                for b in &other.subjects {
-                    if filters_overlap(a, b) {
-                        r.failures.push(format!(
-                            "streams {} and {} overlap on {a} / {b}",
-                            s.name, other.name
-                        ));
-                    }
-                }
-            }
+        while let Some((_, j, a, b)) = overlaps.next_if(|o| o.0 == i) {
+            r.failures.push(format!(
+                "streams {} and {} overlap on {} / {}",
+                s.name, streams[j].name, s.subjects[a], streams[j].subjects[b]
+            ));
         }
     }
     r

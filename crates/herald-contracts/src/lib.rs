@@ -1,7 +1,7 @@
 //! herald's contracts: the platform's events as code.
 //!
 //! JSON Schema files are the source of truth. This crate loads them with the
-//! topic catalog ([`Catalog`]), compiles every validator once, validates
+//! topic catalog ([`Catalog`]), compiles each validator on first use, validates
 //! events by subject or by schema, provides typed Rust events that are tested
 //! against the schemas, checks the contracts for consistency
 //! ([`check`]), and judges schema evolution ([`evolution`]).
@@ -28,6 +28,7 @@ pub mod evolution;
 mod examples;
 pub mod schema;
 mod subject_filter;
+mod validators;
 pub mod versions;
 
 pub use catalog::{

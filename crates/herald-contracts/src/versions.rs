@@ -263,11 +263,11 @@ pub fn lock_update(catalog: &Catalog) -> Result<LockUpdate, String> {
     let old = Lock::of(catalog)?;
     let mut lock = old.clone();
     let (mut added, mut edited, mut removed) = (Vec::new(), Vec::new(), Vec::new());
-    let mut present = Vec::new();
+    let mut present = std::collections::HashSet::new();
     for doc in catalog.schemas().values().flatten() {
         let key = doc.label();
         let hash = content_hash(&doc.document);
-        present.push(key.clone());
+        present.insert(key.clone());
         match old.versions.get(&key) {
             None => {
                 lock.versions.insert(key.clone(), hash);
@@ -300,13 +300,16 @@ pub fn lock_update(catalog: &Catalog) -> Result<LockUpdate, String> {
 /// Why a producer's schema no longer serves a consumer, one line each.
 pub fn consumer_contract_failures(catalog: &Catalog) -> Vec<String> {
     let mut out = Vec::new();
+    let subjects =
+        crate::subject_filter::FilterIndex::new(catalog.subjects().iter().map(|s| s.name.as_str()));
     for c in catalog.consumers() {
         let name = c.durable_name();
         // What producers publish: the majors of the subjects the consumer reads.
-        for s in catalog
-            .subjects()
-            .iter()
-            .filter(|s| crate::subject_filter::filters_overlap(&c.filter, &s.name))
+        let filter = crate::subject_filter::Filter::parse(&c.filter);
+        for s in subjects
+            .overlapping(&filter)
+            .into_iter()
+            .map(|i| &catalog.subjects()[i])
         {
             if s.schema == c.reads.schema && s.major != c.reads.major {
                 out.push(format!(

@@ -5,6 +5,7 @@
 
 pub mod cluster;
 pub mod consume;
+pub mod contracts;
 pub mod latency;
 pub mod memory;
 pub mod serve;

@@ -124,6 +124,19 @@ herald serve runs in-process on a loopback port. Goal: serve >= 0.5x the library
         #[arg(long)]
         subject: String,
     },
+    /// The contracts at platform scale: `check` and validating one event on synthetic
+    /// contracts of N schemas (3 versions each), and `herald validate`'s peak RSS.
+    #[command(
+        after_help = "No server needed. The peak RSS needs GNU time at /usr/bin/time (Debian package `time`)."
+    )]
+    Contracts {
+        /// Schemas in all (the shipped ones included), one table row each.
+        #[arg(long, value_delimiter = ',', default_value = "57,207,1007")]
+        schemas: Vec<usize>,
+        /// Keep the generated contracts in DIR/contracts-N (default: a temporary directory, removed).
+        #[arg(long, value_name = "DIR")]
+        keep: Option<std::path::PathBuf>,
+    },
     /// End-to-end latency publish -> handler at a fixed rate and at saturation.
     Latency {
         /// Events per side (the fixed-rate run takes at most 5,000).
@@ -194,12 +207,17 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<Outcome> {
         };
         return publish_replicas(global, catalog, bench, usize::from(*nodes));
     }
+    if let BenchCommand::Contracts { schemas, keep } = &args.command {
+        return super::bench_contracts::run(global, schemas, keep.as_deref());
+    }
     let (which, events, rate, rounds) = match &args.command {
         BenchCommand::All { events, rounds } => (Which::All, *events, 1_000.0, *rounds),
         BenchCommand::Validate { events } => (Which::Validate, *events, 1_000.0, 8),
         BenchCommand::Consume { events, .. } => (Which::Consume, *events, 1_000.0, 4),
         BenchCommand::Latency { events, rate } => (Which::Latency, *events, *rate, 1),
-        BenchCommand::Publish { .. } | BenchCommand::Serve { .. } => (Which::Publish, 0, 0.0, 0),
+        BenchCommand::Publish { .. }
+        | BenchCommand::Serve { .. }
+        | BenchCommand::Contracts { .. } => (Which::Publish, 0, 0.0, 0),
         BenchCommand::Memory {
             pending,
             consume,

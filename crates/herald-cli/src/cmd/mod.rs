@@ -3,6 +3,7 @@
 pub mod asyncapi;
 pub mod auth;
 pub mod bench;
+pub mod bench_contracts;
 pub mod catalog;
 pub mod changelog;
 pub mod check;
