@@ -485,3 +485,28 @@ fn unevaluated_properties_with_changed_in_place_subschemas_is_unknown() {
         assert_eq!(verdicts(&old, &new, policy), (U, U), "{policy}");
     }
 }
+
+/// Found by the instance cross-check: `minContains`/`maxContains` count only for the
+/// `contains` of their own object, so `minContains: 0` inside a `oneOf` branch does not
+/// soften a `contains` added beside the `oneOf`.
+#[test]
+fn contains_counts_belong_to_their_own_object() {
+    let branch = json!({"type": "array", "maxContains": 1, "contains": false, "minContains": 0});
+    let old = json!({"oneOf": [branch, {"type": "string", "format": "date-time"}]});
+    let mut new = old.clone();
+    new["contains"] = json!(false);
+    let w = [json!([]), json!([1]), json!("2024-01-15T10:30:00Z")];
+    let (b, _) = verdicts(&old, &new, Policy::Strict);
+    assert_ne!(b, C, "[] is valid under old and invalid under new");
+    for w in &w[..1] {
+        assert!(valid(&old, w) && !valid(&new, w), "{w}");
+    }
+    // A single `contains` whose minContains sits in another conjunct still needs one item.
+    expect(
+        json!({"allOf": [{"minContains": 0}]}),
+        json!({"allOf": [{"minContains": 0}], "contains": {"type": "string"}}),
+        I,
+        C,
+        &[json!([]), json!(["a"]), json!([1])],
+    );
+}

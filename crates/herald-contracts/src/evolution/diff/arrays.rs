@@ -201,16 +201,48 @@ impl Differ {
             a.values("contains").map(|(x, c)| x.child(c)).collect()
         };
         let (co, cn) = (contains(o), contains(n));
+        // `minContains`/`maxContains` count for the `contains` of their own object only
+        // (alone they are ignored); minContains defaults to 1.
+        let counts = |a: &Alt<'u>| -> Vec<(&'u Value, f64, Option<f64>)> {
+            a.values("contains")
+                .map(|(x, c)| {
+                    let num = |k: &str| x.v.get(k).and_then(Value::as_f64);
+                    (c, num("minContains").unwrap_or(1.0), num("maxContains"))
+                })
+                .collect()
+        };
+        let (ko, kn) = (counts(o), counts(n));
+        if ko.len() > 1 || kn.len() > 1 {
+            // Several `contains` in one alternative (conjuncts), each with its own counts:
+            // unchanged, or undecided.
+            let same = ko.len() == kn.len()
+                && ko
+                    .iter()
+                    .zip(&kn)
+                    .all(|(a, b)| super::json_eq(a.0, b.0) && a.1 == b.1 && a.2 == b.2);
+            if !same {
+                Self::push(
+                    out,
+                    Subject::Contains,
+                    Action::Changed,
+                    format!("{ptr}/contains"),
+                    "several contains constraints on one array changed".into(),
+                    Verdict::Unknown,
+                    Verdict::Unknown,
+                );
+            }
+            return Ok(());
+        }
         if co.is_empty() != cn.is_empty() {
             // `contains` appeared or disappeared: it demands at least `minContains`
             // (default 1) matching items, even when its schema is `{}`.
-            let (side, added) = if co.is_empty() { (n, true) } else { (o, false) };
-            let min = side
-                .values("minContains")
-                .filter_map(|(_, v)| v.as_f64())
-                .fold(1.0_f64, |_, v| v);
-            let bounded = side.values("maxContains").next().is_some();
-            if min > 0.0 || bounded {
+            let (side, added) = if co.is_empty() {
+                (&kn, true)
+            } else {
+                (&ko, false)
+            };
+            let (min, max) = (side[0].1, side[0].2);
+            if min > 0.0 || max.is_some() {
                 let (b, f) = if added {
                     (Verdict::Incompatible, Verdict::Compatible)
                 } else {
@@ -248,37 +280,29 @@ impl Differ {
             (false, false),
             out,
         )?;
-        let has_max = |a: &Alt<'u>| a.values("maxContains").next().is_some();
-        if (has_max(o) || has_max(n)) && !co.is_empty() && !cn.is_empty() {
-            let (ca, cb) = (self.alt_of(&co)?, self.alt_of(&cn)?);
-            let (tmp, _, _) = self.scratch(ca, cb, ptr)?;
-            if tmp.iter().any(|c| !c.kind.is_annotation()) {
-                // with an upper bound, a wider `contains` counts more items: undecided
-                Self::push(
-                    out,
-                    Subject::MaxContains,
-                    Action::Changed,
-                    format!("{ptr}/maxContains"),
-                    "contains changed under a maxContains bound".into(),
-                    Verdict::Unknown,
-                    Verdict::Unknown,
-                );
+        if let (Some(a), Some(b)) = (ko.first(), kn.first()) {
+            if a.2.is_some() || b.2.is_some() {
+                let (ca, cb) = (self.alt_of(&co)?, self.alt_of(&cn)?);
+                let (tmp, _, _) = self.scratch(ca, cb, ptr)?;
+                if tmp.iter().any(|c| !c.kind.is_annotation()) {
+                    // with an upper bound, a wider `contains` counts more items: undecided
+                    Self::push(
+                        out,
+                        Subject::MaxContains,
+                        Action::Changed,
+                        format!("{ptr}/maxContains"),
+                        "contains changed under a maxContains bound".into(),
+                        Verdict::Unknown,
+                        Verdict::Unknown,
+                    );
+                }
             }
-        }
-        if !co.is_empty() && !cn.is_empty() {
-            // Effective counts: minContains defaults to 1 whenever `contains` is there.
-            let minc = |a: &Alt<'u>| {
-                a.values("minContains")
-                    .filter_map(|(_, v)| v.as_f64())
-                    .fold(1.0_f64, |_, v| v)
-            };
-            let (mo, mn) = (minc(o), minc(n));
-            if mo != mn {
+            if a.1 != b.1 {
                 Self::bound(
                     Subject::MinContains,
                     "minContains",
-                    Some(mo),
-                    Some(mn),
+                    Some(a.1),
+                    Some(b.1),
                     true,
                     ptr,
                     out,
@@ -287,8 +311,8 @@ impl Differ {
             Self::bound(
                 Subject::MaxContains,
                 "maxContains",
-                Self::uint(o, "maxContains", false, 0),
-                Self::uint(n, "maxContains", false, 0),
+                a.2,
+                b.2,
                 false,
                 ptr,
                 out,
