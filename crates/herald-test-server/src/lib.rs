@@ -105,8 +105,22 @@ fn limits_config(dir: &Path) -> std::io::Result<String> {
 }
 
 /// A free TCP port on 127.0.0.1 (bound then released: small race, retried by `start`).
+/// Never the same port twice in one process: a server that was stopped or killed keeps
+/// its ports for its restart, so another test's new server must not take them.
 pub fn free_port() -> std::io::Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    static HANDED_OUT: std::sync::Mutex<std::collections::BTreeSet<u16>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|p| p.into_inner());
+    for _ in 0..1000 {
+        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        if handed_out.insert(port) {
+            return Ok(port);
+        }
+    }
+    Err(std::io::Error::new(
+        std::io::ErrorKind::AddrInUse,
+        "no loopback port left that this process has not handed out",
+    ))
 }
 
 impl NatsServer {
