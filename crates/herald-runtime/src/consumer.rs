@@ -578,6 +578,13 @@ impl Consumer {
                     .expires(self.config.pull_expires)
                     .messages()
                     .await;
+                // nats-server 2.9 sometimes ends a part-filled pull request at its expiry
+                // without the 408 that tells the client so; async-nats then waits 5 s more
+                // before ending the batch, while events queue up. Stop waiting for a batch
+                // a little after its expiry (the server sends nothing after it) and pull again.
+                let grace = (self.config.pull_expires / 2)
+                    .clamp(Duration::from_millis(250), Duration::from_secs(2));
+                let batch_over = tokio::time::Instant::now() + self.config.pull_expires + grace;
                 let mut batch = match batch {
                     Ok(b) => b,
                     Err(e) => {
@@ -598,7 +605,7 @@ impl Consumer {
                             _ = stop.changed() => {}
                         }
                         if *stop.borrow() {
-                            release_rest(&mut batch, &self.stats).await;
+                            release_rest(&mut batch, batch_over, &self.stats).await;
                             break 'outer;
                         }
                         continue;
@@ -615,6 +622,8 @@ impl Consumer {
                             continue;
                         }
                         next = batch.next() => next,
+                        // Polled last: only when nothing fetched is waiting to be read.
+                        _ = tokio::time::sleep_until(batch_over) => break,
                     };
                     let msg = match next {
                         Some(Ok(m)) => m,
@@ -627,7 +636,7 @@ impl Consumer {
                     if *stop.borrow() {
                         // Fetched but not started: hand it back at once, with the rest.
                         release(msg, &self.stats).await;
-                        release_rest(&mut batch, &self.stats).await;
+                        release_rest(&mut batch, batch_over, &self.stats).await;
                         break 'outer;
                     }
                     running.push(process(msg, false));
@@ -794,9 +803,10 @@ async fn release(msg: jetstream::Message, stats: &ConsumerStats) {
     stats.released.fetch_add(1, Ordering::Relaxed);
 }
 
-/// NAKs what is left of a batch at shutdown; the batch ends within `pull_expires`.
-async fn release_rest(batch: &mut pull::Batch, stats: &ConsumerStats) {
-    while let Some(next) = batch.next().await {
+/// NAKs what is left of a batch at shutdown, waiting for it no later than `over` (a
+/// little after the pull request expired).
+async fn release_rest(batch: &mut pull::Batch, over: tokio::time::Instant, stats: &ConsumerStats) {
+    while let Ok(Some(next)) = tokio::time::timeout_at(over, batch.next()).await {
         match next {
             Ok(msg) => release(msg, stats).await,
             Err(_) => break,
