@@ -277,6 +277,13 @@ async fn tables_align_long_names_show_ages_and_lag_hides_ephemeral_consumers() {
     let streams = ok(&run(&["streams", "ls", "--server", &url]));
     assert_aligned(&streams);
     assert!(streams.contains("HERALD_HEARTBEAT"), "{streams}");
+    let usage = streams.lines().find(|l| l.starts_with("USAGE ")).unwrap();
+    let last = usage
+        .rsplit("  ")
+        .map(str::trim)
+        .find(|c| !c.is_empty())
+        .unwrap();
+    assert!(is_human_age(last), "last event {last:?} in {usage:?}");
     let consumers = ok(&run(&["consumers", "ls", "--server", &url]));
     assert_aligned(&consumers);
     let catalog = ok(&run(&["catalog"]));
