@@ -170,6 +170,10 @@ fn offline_commands_hide_the_connection_options_connecting_ones_group_them() {
         vec!["streams", "ls"],
         vec!["dlq", "ls"],
         vec!["consumers", "rm"],
+        vec!["consumers", "ls"],
+        vec!["streams", "rm"],
+        vec!["demo"],
+        vec!["bench", "publish"],
     ] {
         let mut args = cmd.clone();
         args.push("--help");
@@ -185,6 +189,33 @@ fn offline_commands_hide_the_connection_options_connecting_ones_group_them() {
             );
         }
         assert!(options.contains("[env: NATS_URL=]"), "{cmd:?}:\n{help}");
+        // The heading holds the connection options and nothing else.
+        let connection = [
+            "--server",
+            "--creds",
+            "--connect-timeout",
+            "--user",
+            "--password-file",
+            "--token-file",
+            "--nkey",
+            "--tls-ca",
+            "--tls-cert",
+            "--tls-key",
+        ];
+        for line in options
+            .lines()
+            .skip(1)
+            .take_while(|l| l.is_empty() || l.starts_with(' '))
+        {
+            let Some(flag) = line.trim_start().strip_prefix("--") else {
+                continue;
+            };
+            let flag = format!("--{}", flag.split([' ', '=']).next().unwrap());
+            assert!(
+                connection.contains(&flag.as_str()),
+                "{cmd:?}: {flag} under Connection options:\n{help}"
+            );
+        }
     }
     // An offline command refuses a connection option, wherever it is written.
     for args in [

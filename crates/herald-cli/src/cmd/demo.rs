@@ -22,8 +22,6 @@ use crate::{outln, Global, Outcome};
 (lost: 0, processed twice: 0), 1 when they do not, 2 when the demo cannot run."
 )]
 pub struct Args {
-    #[command(flatten)]
-    pub connect: super::nats::Connect,
     /// How long the producers run (e.g. 30s, 2m).
     #[arg(long, default_value = "20s", value_parser = humantime::parse_duration)]
     duration: Duration,
@@ -42,6 +40,9 @@ pub struct Args {
     /// Longest wait for consumers to settle after producing stops.
     #[arg(long, default_value = "20s", value_parser = humantime::parse_duration)]
     drain_timeout: Duration,
+    /// Connection options (last: a flattened `next_help_heading` applies to what follows).
+    #[command(flatten)]
+    pub connect: super::nats::Connect,
 }
 
 /// Runs `herald demo`.

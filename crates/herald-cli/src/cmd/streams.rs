@@ -10,10 +10,11 @@ use crate::{Global, Outcome};
 /// Provision or list JetStream streams.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    #[command(flatten)]
-    pub connect: super::nats::Connect,
     #[command(subcommand)]
     command: StreamsCommand,
+    /// Connection options (last: a flattened `next_help_heading` applies to what follows).
+    #[command(flatten)]
+    pub connect: super::nats::Connect,
 }
 
 #[derive(Debug, clap::Subcommand)]
