@@ -261,6 +261,13 @@ async fn connection_options_work_before_or_after_the_subcommand_and_from_nats_ur
             .output()
             .unwrap(),
     );
+    let inline = names(&run(&[
+        "--format=json",
+        &format!("--server={url}"),
+        "streams",
+        "ls",
+    ]));
+    assert_eq!(inline, before);
     assert_eq!(after, before);
     assert_eq!(between, before);
     assert_eq!(from_env, before);
