@@ -231,9 +231,10 @@ fn main() -> ExitCode {
                     .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
             );
         let dead_letters = matches!(cli.command, Command::Consume(_)).then(|| {
-            cmd::consume::DeadLetterLines.with_filter(tracing_subscriber::filter::filter_fn(|m| {
-                m.target() == "herald::dead_letter"
-            }))
+            cmd::consume::DeadLetterLines.with_filter(
+                tracing_subscriber::filter::Targets::new()
+                    .with_target("herald::dead_letter", tracing::Level::INFO),
+            )
         });
         let _ = tracing_subscriber::registry()
             .with(log)

@@ -116,7 +116,12 @@ pub fn render(header: &[&str], rows: &[Vec<String>], wrap: bool) -> String {
         t.add_row(row.iter().map(String::as_str));
     }
     for (i, column) in t.column_iter_mut().enumerate() {
-        column.set_padding((0, if i + 1 == header.len() { 0 } else { 2 }));
+        let last = i + 1 == header.len();
+        column.set_padding((0, if last { 0 } else { 2 }));
+        if !last {
+            // Only the last column wraps; names and counts stay whole.
+            column.set_constraint(comfy_table::ColumnConstraint::ContentWidth);
+        }
         // Counts read best right-aligned, as `ls -l` has them.
         let numeric = |r: &Vec<String>| {
             r.get(i)

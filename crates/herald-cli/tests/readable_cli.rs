@@ -170,6 +170,10 @@ fn offline_commands_hide_the_connection_options_connecting_ones_group_them() {
         vec!["streams", "ls"],
         vec!["dlq", "ls"],
         vec!["consumers", "rm"],
+        vec!["consumers", "ls"],
+        vec!["streams", "rm"],
+        vec!["demo"],
+        vec!["bench", "publish"],
     ] {
         let mut args = cmd.clone();
         args.push("--help");
@@ -185,6 +189,33 @@ fn offline_commands_hide_the_connection_options_connecting_ones_group_them() {
             );
         }
         assert!(options.contains("[env: NATS_URL=]"), "{cmd:?}:\n{help}");
+        // The heading holds the connection options and nothing else.
+        let connection = [
+            "--server",
+            "--creds",
+            "--connect-timeout",
+            "--user",
+            "--password-file",
+            "--token-file",
+            "--nkey",
+            "--tls-ca",
+            "--tls-cert",
+            "--tls-key",
+        ];
+        for line in options
+            .lines()
+            .skip(1)
+            .take_while(|l| l.is_empty() || l.starts_with(' '))
+        {
+            let Some(flag) = line.trim_start().strip_prefix("--") else {
+                continue;
+            };
+            let flag = format!("--{}", flag.split([' ', '=']).next().unwrap());
+            assert!(
+                connection.contains(&flag.as_str()),
+                "{cmd:?}: {flag} under Connection options:\n{help}"
+            );
+        }
     }
     // An offline command refuses a connection option, wherever it is written.
     for args in [
@@ -230,6 +261,13 @@ async fn connection_options_work_before_or_after_the_subcommand_and_from_nats_ur
             .output()
             .unwrap(),
     );
+    let inline = names(&run(&[
+        "--format=json",
+        &format!("--server={url}"),
+        "streams",
+        "ls",
+    ]));
+    assert_eq!(inline, before);
     assert_eq!(after, before);
     assert_eq!(between, before);
     assert_eq!(from_env, before);
@@ -277,6 +315,13 @@ async fn tables_align_long_names_show_ages_and_lag_hides_ephemeral_consumers() {
     let streams = ok(&run(&["streams", "ls", "--server", &url]));
     assert_aligned(&streams);
     assert!(streams.contains("HERALD_HEARTBEAT"), "{streams}");
+    let usage = streams.lines().find(|l| l.starts_with("USAGE ")).unwrap();
+    let last = usage
+        .rsplit("  ")
+        .map(str::trim)
+        .find(|c| !c.is_empty())
+        .unwrap();
+    assert!(is_human_age(last), "last event {last:?} in {usage:?}");
     let consumers = ok(&run(&["consumers", "ls", "--server", &url]));
     assert_aligned(&consumers);
     let catalog = ok(&run(&["catalog"]));

@@ -17,10 +17,11 @@ use crate::{outln, Global, Outcome};
 /// Benchmarks.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    #[command(flatten)]
-    pub connect: super::nats::Connect,
     #[command(subcommand)]
     command: BenchCommand,
+    /// Connection options (last: a flattened `next_help_heading` applies to what follows).
+    #[command(flatten)]
+    pub connect: super::nats::Connect,
 }
 
 #[derive(Debug, clap::Subcommand)]

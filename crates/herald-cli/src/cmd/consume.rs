@@ -36,8 +36,6 @@ Examples:\n  herald consume --service billing-service --subject 'usage.metered.>
 herald consume --service audit-log --subject 'orchestrator.step.>' --http http://127.0.0.1:8080/events"
 )]
 pub struct Args {
-    #[command(flatten)]
-    pub connect: super::nats::Connect,
     /// Consuming service (durable consumer `<service>--<name>`).
     #[arg(long)]
     service: String,
@@ -84,6 +82,9 @@ pub struct Args {
     /// Serve Prometheus metrics (GET /metrics) on this address, e.g. 127.0.0.1:9465.
     #[arg(long, value_name = "ADDR")]
     metrics_addr: Option<std::net::SocketAddr>,
+    /// Connection options (last: a flattened `next_help_heading` applies to what follows).
+    #[command(flatten)]
+    pub connect: super::nats::Connect,
 }
 
 fn derived_name(filter: &str) -> String {

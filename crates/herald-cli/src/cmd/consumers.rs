@@ -9,10 +9,11 @@ use crate::{Global, Outcome};
 /// List or delete consumers.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    #[command(flatten)]
-    pub connect: super::nats::Connect,
     #[command(subcommand)]
     command: ConsumersCommand,
+    /// Connection options (last: a flattened `next_help_heading` applies to what follows).
+    #[command(flatten)]
+    pub connect: super::nats::Connect,
 }
 
 #[derive(Debug, clap::Subcommand)]

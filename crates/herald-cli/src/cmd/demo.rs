@@ -25,8 +25,6 @@ within --drain-timeout; a second one exits at once. Exit 0 when the books balanc
 (lost: 0, processed twice: 0), 1 when they do not, 2 when the demo cannot run."
 )]
 pub struct Args {
-    #[command(flatten)]
-    pub connect: super::nats::Connect,
     /// How long the producers run (e.g. 30s, 2m).
     #[arg(long, default_value = "20s", value_parser = humantime::parse_duration)]
     duration: Duration,
@@ -49,6 +47,9 @@ pub struct Args {
     /// stream replicated on all of them (R3), and kill the USAGE stream's leader mid-run.
     #[arg(long, value_name = "NODES", value_parser = clap::value_parser!(u8).range(3..=3))]
     cluster: Option<u8>,
+    /// Connection options (last: a flattened `next_help_heading` applies to what follows).
+    #[command(flatten)]
+    pub connect: super::nats::Connect,
 }
 
 /// Runs `herald demo`.

@@ -10,10 +10,11 @@ use crate::{Global, Outcome};
 /// Inspect and replay dead letters.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    #[command(flatten)]
-    pub connect: super::nats::Connect,
     #[command(subcommand)]
     command: DlqCommand,
+    /// Connection options (last: a flattened `next_help_heading` applies to what follows).
+    #[command(flatten)]
+    pub connect: super::nats::Connect,
 }
 
 #[derive(Debug, clap::Args)]

@@ -12,14 +12,15 @@ use crate::{Global, Outcome};
 gone when their client is) are left out unless --all; the JSON output marks them \"ephemeral\": true."
 )]
 pub struct Args {
-    #[command(flatten)]
-    pub connect: super::nats::Connect,
     /// Only consumers of this stream.
     #[arg(long)]
     stream: Option<String>,
     /// Also show short-lived (ephemeral) consumers.
     #[arg(long)]
     all: bool,
+    /// Connection options (last: a flattened `next_help_heading` applies to what follows).
+    #[command(flatten)]
+    pub connect: super::nats::Connect,
 }
 
 /// Runs `herald lag`.

@@ -17,8 +17,6 @@ use crate::{Global, Outcome};
     after_help = "Examples:\n  herald publish --subject usage.metered.api_call event.json\n  herald publish --subject usage.metered.api_call --jsonl events.jsonl\n  cat events.jsonl | herald publish --subject usage.metered.api_call --jsonl -\n\nInvalid events are reported with their line and skipped; the rest are still published.\nExit codes: 0 all published (duplicates included), 1 some event rejected or failed, 2 usage, I/O or connection error."
 )]
 pub struct Args {
-    #[command(flatten)]
-    pub connect: super::nats::Connect,
     /// Subject to publish on (must be in the catalog).
     #[arg(long)]
     subject: String,
@@ -43,6 +41,9 @@ pub struct Args {
     in_flight: usize,
     /// File to read; `-` or nothing reads standard input.
     file: Option<PathBuf>,
+    /// Connection options (last: a flattened `next_help_heading` applies to what follows).
+    #[command(flatten)]
+    pub connect: super::nats::Connect,
 }
 
 fn describe(e: &PublishError) -> String {

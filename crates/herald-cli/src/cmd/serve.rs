@@ -20,8 +20,6 @@ Stops gracefully on SIGINT/SIGTERM: no new connections, requests in flight finis
 Examples:\n  herald serve --listen 127.0.0.1:8080\n  herald serve --listen 0.0.0.0:8080 --tokens herald-auth/serve-tokens.toml"
 )]
 pub struct Args {
-    #[command(flatten)]
-    pub connect: super::nats::Connect,
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
     listen: SocketAddr,
@@ -40,6 +38,9 @@ pub struct Args {
     /// Longest wait for requests in flight at shutdown.
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
     drain_timeout: Duration,
+    /// Connection options (last: a flattened `next_help_heading` applies to what follows).
+    #[command(flatten)]
+    pub connect: super::nats::Connect,
 }
 
 /// Runs `herald serve` until SIGINT/SIGTERM.

@@ -4,16 +4,17 @@ use anyhow::Context;
 use herald_runtime::Provisioner;
 use serde_json::json;
 
-use crate::output::{print_json, table, Format, Style};
+use crate::output::{ago, print_json, table, Format, Style};
 use crate::{Global, Outcome};
 
 /// Provision or list JetStream streams.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    #[command(flatten)]
-    pub connect: super::nats::Connect,
     #[command(subcommand)]
     command: StreamsCommand,
+    /// Connection options (last: a flattened `next_help_heading` applies to what follows).
+    #[command(flatten)]
+    pub connect: super::nats::Connect,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -32,7 +33,7 @@ enum StreamsCommand {
         #[arg(long)]
         force: bool,
     },
-    /// Every stream: subjects, messages, bytes, consumers, first/last sequence.
+    /// Every stream: subjects, messages, bytes, consumers, first/last sequence, last event's age.
     Ls,
     /// Delete a stream and every event and consumer in it (asks first; --yes to skip).
     #[command(
@@ -101,18 +102,33 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<Outcome> {
             }
             StreamsCommand::Ls => {
                 let rows = prov.list().await?;
+                // When each stream last stored an event (RFC 3339), none when empty.
+                let mut last_event = Vec::with_capacity(rows.len());
+                for r in &rows {
+                    let at = match prov_client.jetstream().get_stream(&r.name).await {
+                        Ok(mut s) if r.messages > 0 => s.info().await.ok().and_then(|i| {
+                            let t = i.state.last_timestamp;
+                            chrono::DateTime::from_timestamp(t.unix_timestamp(), t.nanosecond())
+                                .map(|d| d.to_rfc3339())
+                        }),
+                        _ => None,
+                    };
+                    last_event.push(at);
+                }
                 match global.format {
                     Format::Json => {
                         let rows: Vec<_> = rows
                             .iter()
-                            .map(|r| json!({"name": r.name, "subjects": r.subjects, "messages": r.messages, "bytes": r.bytes, "consumers": r.consumers, "first_seq": r.first_seq, "last_seq": r.last_seq}))
+                            .zip(&last_event)
+                            .map(|(r, at)| json!({"name": r.name, "subjects": r.subjects, "messages": r.messages, "bytes": r.bytes, "consumers": r.consumers, "first_seq": r.first_seq, "last_seq": r.last_seq, "last_event": at}))
                             .collect();
                         print_json(&json!(rows))?;
                     }
                     Format::Text | Format::Markdown => {
                         let rows: Vec<Vec<String>> = rows
                             .iter()
-                            .map(|r| {
+                            .zip(&last_event)
+                            .map(|(r, at)| {
                                 vec![
                                     r.name.clone(),
                                     r.subjects.join(","),
@@ -121,6 +137,7 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<Outcome> {
                                     r.consumers.to_string(),
                                     r.first_seq.to_string(),
                                     r.last_seq.to_string(),
+                                    at.as_deref().map_or("-".into(), ago),
                                 ]
                             })
                             .collect();
@@ -134,7 +151,8 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<Outcome> {
                                     "BYTES",
                                     "CONSUMERS",
                                     "FIRST",
-                                    "LAST"
+                                    "LAST",
+                                    "LAST EVENT"
                                 ],
                                 &rows
                             )

@@ -18,8 +18,6 @@ herald tail 'usage.metered.>' --no-follow    # what is stored, then exit\n\n\
 Without --no-follow, tail follows until interrupted or --count events."
 )]
 pub struct Args {
-    #[command(flatten)]
-    pub connect: super::nats::Connect,
     /// Subject or filter (wildcards allowed).
     subject: String,
     /// Start at the first stored event.
@@ -41,6 +39,9 @@ pub struct Args {
     /// Print the events stored (from the first, or --last/--since) and exit; don't wait for new ones.
     #[arg(long)]
     no_follow: bool,
+    /// Connection options (last: a flattened `next_help_heading` applies to what follows).
+    #[command(flatten)]
+    pub connect: super::nats::Connect,
 }
 
 /// Runs `herald tail`.

@@ -20,8 +20,6 @@ use crate::{Global, Outcome};
     after_help = "Examples:\n  herald watch --metrics-addr 127.0.0.1:9464\n  herald watch --expect billing-service --expect orchestrator\n\nThresholds come from the catalog's [monitoring] table. Alerts fire once per incident, repeat every repeat interval while firing and resolve when the condition clears. Runs until SIGINT/SIGTERM.\nExit codes: 0 stopped by a signal, 2 usage, I/O or connection error."
 )]
 pub struct Args {
-    #[command(flatten)]
-    pub connect: super::nats::Connect,
     /// Serve Prometheus metrics (GET /metrics) on this address, e.g. 127.0.0.1:9464 (port 0: any free port).
     #[arg(long, value_name = "ADDR")]
     metrics_addr: Option<SocketAddr>,
@@ -37,6 +35,9 @@ pub struct Args {
     /// The service alerts and heartbeats are sent as.
     #[arg(long, default_value = "herald-watch")]
     service: String,
+    /// Connection options (last: a flattened `next_help_heading` applies to what follows).
+    #[command(flatten)]
+    pub connect: super::nats::Connect,
 }
 
 /// Runs `herald watch` until a termination signal.
