@@ -60,8 +60,8 @@ pub enum Delay {
     /// crashed holding it.
     Redelivery,
     /// First delivery, and the consumer handled nothing for a while it was waiting: its
-    /// pull request expired without the server's notice, and async-nats gives up on such
-    /// a request only 5 s after its expiry.
+    /// pull request expired part-filled, nats-server (2.9.10) sent no 408 for it, and
+    /// async-nats ends such a request only 5 s after its expiry.
     IdleFetch,
     /// First delivery behind a backlog: the consumer was busy all along.
     Backlog,
