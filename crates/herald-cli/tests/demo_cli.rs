@@ -643,6 +643,8 @@ fn cluster_demo_survives_the_usage_leader_being_killed() {
         .unwrap_or_else(|| panic!("no stall figure: {stall}"));
     assert!(seconds > 0.0, "{stall}");
     assert!(out.contains("\nlost: 0, processed twice: 0\n"), "{out}");
+    // The audit log's directory goes too (the servers' stores were temporary).
+    assert!(!dir.path().join(".herald/demo").exists());
 }
 
 /// `bench consume --workers` (alone: 1, 2, 4): the workers on one durable split the

@@ -60,8 +60,8 @@ pub enum Delay {
     /// crashed holding it.
     Redelivery,
     /// First delivery, and the consumer handled nothing for a while it was waiting: its
-    /// pull request expired without the server's notice, and async-nats gives up on such
-    /// a request only 5 s after its expiry.
+    /// pull request expired part-filled, nats-server (2.9.10) sent no 408 for it, and
+    /// async-nats ends such a request only 5 s after its expiry.
     IdleFetch,
     /// First delivery behind a backlog: the consumer was busy all along.
     Backlog,
@@ -163,8 +163,13 @@ impl Inner {
     /// Why a delivery of `durable` that waited `latency` was slow. A delivery waiting
     /// while its consumer handled nothing for a second or more is an idle fetch: a busy
     /// consumer behind a backlog is never idle.
-    fn classify(&mut self, durable: &str, delivered: i64, latency: Option<Duration>) -> Delay {
-        let now = Instant::now();
+    fn classify(
+        &mut self,
+        durable: &str,
+        delivered: i64,
+        latency: Option<Duration>,
+        now: Instant,
+    ) -> Delay {
         let a = self
             .activity
             .entry(durable.to_string())
@@ -414,7 +419,7 @@ impl Ledger {
             return Applied::Redelivery;
         }
         g.applied.insert(slot, count + 1);
-        let delay = g.classify(durable, delivered, latency);
+        let delay = g.classify(durable, delivered, latency, Instant::now());
         let us = latency.map(|d| (d.as_micros().min(u64::MAX as u128) as u64, delay));
         let s = g.services.entry(service.to_string()).or_default();
         s.processed += 1;
@@ -574,6 +579,49 @@ mod tests {
         assert_eq!(s.applied[&("d".to_string(), "k1".to_string())], 2);
         assert_eq!(s.faults.redeliveries_handled_as_duplicates, 1);
         assert_eq!(l.key_at("S", 2).as_deref(), Some("k1"));
+    }
+
+    #[test]
+    fn slow_deliveries_are_classified_by_what_the_consumer_did_meanwhile() {
+        let mut g = Inner::default();
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let waited = |ms: u64| Some(Duration::from_millis(ms));
+        // Fast deliveries are not slow, whatever else happened.
+        assert_eq!(g.classify("idle", 1, waited(5), at(0)), Delay::None);
+        // Nothing handled for 5 s while this event waited 4.9 s: an idle fetch.
+        assert_eq!(
+            g.classify("idle", 1, waited(4_900), at(5_000)),
+            Delay::IdleFetch
+        );
+        // The rest of that burst waited through the same idle stretch.
+        assert_eq!(
+            g.classify("idle", 1, waited(4_000), at(5_001)),
+            Delay::IdleFetch
+        );
+        // A consumer busy every 100 ms: a 2 s wait is a backlog.
+        for i in 0..30 {
+            assert_eq!(g.classify("busy", 1, waited(10), at(i * 100)), Delay::None);
+        }
+        assert_eq!(
+            g.classify("busy", 1, waited(2_000), at(3_000)),
+            Delay::Backlog
+        );
+        // A second delivery is a redelivery, idle or not.
+        assert_eq!(
+            g.classify("busy", 2, waited(2_000), at(3_100)),
+            Delay::Redelivery
+        );
+        // An idle stretch that ended before the event arrived does not explain it.
+        assert_eq!(g.classify("late", 1, waited(5), at(0)), Delay::None);
+        assert_eq!(g.classify("late", 1, waited(5), at(3_000)), Delay::None);
+        for i in 1..=20 {
+            g.classify("late", 1, waited(5), at(3_000 + i * 100));
+        }
+        assert_eq!(
+            g.classify("late", 1, waited(1_500), at(5_100)),
+            Delay::Backlog
+        );
     }
 
     #[test]

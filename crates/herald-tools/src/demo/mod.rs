@@ -414,6 +414,13 @@ pub async fn run(
                 "--cluster {n}: only a three-node cluster is supported"
             )));
         }
+        herald_test_server::installed_version()?;
+        // The run directory holds the audit log here (the stores are temporary).
+        std::fs::create_dir_all(&config.run_dir)?;
+        guard = Some(RunDirGuard {
+            dir: config.run_dir.clone(),
+            keep: config.keep,
+        });
         let c = NatsCluster::start().await?;
         connect = connect.urls(c.urls());
         server_text = format!(
