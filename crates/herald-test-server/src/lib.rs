@@ -236,7 +236,18 @@ impl NatsServer {
             }
         })?;
         self.child = Some(child);
-        self.wait_ready(Duration::from_secs(20)).await
+        // A restarted cluster node can take long to report healthy (it catches up its
+        // streams); a slow machine needs the margin.
+        let ready = self.wait_ready(Duration::from_secs(45)).await;
+        if ready.is_err() {
+            // Never leave a half-started process behind: it would hold the ports the
+            // next attempt needs.
+            if let Some(mut child) = self.child.take() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+        ready
     }
 
     /// Probes `/healthz` until it answers 200 (JetStream ready), the process exits, or `limit`.
@@ -252,8 +263,8 @@ impl NatsServer {
                 }
             }
             match probe_healthz(self.ports.monitor).await {
-                Ok(true) => return Ok(()),
-                Ok(false) => detail = "healthz not ok yet".into(),
+                Ok(Ok(())) => return Ok(()),
+                Ok(Err(why)) => detail = format!("healthz not ok yet: {why}"),
                 Err(e) => detail = e.to_string(),
             }
             tokio::time::sleep(delay).await;
@@ -374,7 +385,7 @@ impl Drop for NatsServer {
 }
 
 /// GET `/healthz` on the monitoring port; `Ok(true)` on HTTP 200.
-async fn probe_healthz(port: u16) -> std::io::Result<bool> {
+async fn probe_healthz(port: u16) -> std::io::Result<Result<(), String>> {
     let fut = async {
         let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
         s.write_all(b"GET /healthz HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
@@ -382,9 +393,10 @@ async fn probe_healthz(port: u16) -> std::io::Result<bool> {
         let mut buf = Vec::new();
         s.read_to_end(&mut buf).await?;
         let head = String::from_utf8_lossy(&buf);
-        Ok::<bool, std::io::Error>(
-            head.starts_with("HTTP/1.1 200") || head.starts_with("HTTP/1.0 200"),
-        )
+        let ok = head.starts_with("HTTP/1.1 200") || head.starts_with("HTTP/1.0 200");
+        // Not healthy: the body says why (a stream or consumer not current, ...).
+        let body = head.split("\r\n\r\n").nth(1).unwrap_or_default().trim();
+        Ok::<_, std::io::Error>(if ok { Ok(()) } else { Err(body.to_string()) })
     };
     match tokio::time::timeout(Duration::from_secs(2), fut).await {
         Ok(r) => r,
