@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use herald_test_server::testing::copy_dir;
 use serde_json::{json, Value};
 
 fn herald_in(cwd: &Path, args: &[&str]) -> Output {
@@ -26,24 +27,13 @@ fn all(o: &Output) -> String {
     stdout(o) + &String::from_utf8_lossy(&o.stderr)
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let dest = to.join(e.file_name());
-        if e.path().is_dir() {
-            copy_dir(&e.path(), &dest);
-        } else {
-            std::fs::copy(e.path(), dest).unwrap();
-        }
-    }
-}
-
 /// A checkout: `<tmp>/repo/contracts` (a copy of the real contracts) plus a few
 /// directories to run commands from.
 fn checkout() -> (tempfile::TempDir, PathBuf) {
     let tmp = tempfile::tempdir().unwrap();
     let repo = tmp.path().join("repo");
+    // The shared copy needs its destination to exist.
+    std::fs::create_dir_all(repo.join("contracts")).unwrap();
     copy_dir(
         &Path::new(env!("CARGO_MANIFEST_DIR")).join("../../contracts"),
         &repo.join("contracts"),

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use herald_test_server::testing::copy_dir;
 use serde_json::{json, Value};
 
 fn herald(args: &[&str]) -> Output {
@@ -23,23 +24,12 @@ fn contracts() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../contracts")
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let dest = to.join(e.file_name());
-        if e.path().is_dir() {
-            copy_dir(&e.path(), &dest);
-        } else {
-            std::fs::copy(e.path(), dest).unwrap();
-        }
-    }
-}
-
 /// A scratch copy of the contracts, as `<tmp>/contracts`.
 fn scratch() -> (tempfile::TempDir, PathBuf) {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("contracts");
+    // The shared copy needs its destination to exist.
+    std::fs::create_dir_all(&dir).unwrap();
     copy_dir(&contracts(), &dir);
     (tmp, dir)
 }

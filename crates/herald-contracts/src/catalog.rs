@@ -642,7 +642,7 @@ impl<'c> Validated<'c> {
     }
 }
 
-/// The loaded, compiled contracts. Cheap to share (`Arc<Catalog>`), `Send + Sync`.
+/// The loaded contracts; validators compile on first use. Cheap to share (`Arc<Catalog>`), `Send + Sync`.
 pub struct Catalog {
     files: ContractFiles,
     settings: CatalogSettings,

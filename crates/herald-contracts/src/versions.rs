@@ -142,8 +142,29 @@ pub fn history(catalog: &Catalog, name: &str) -> Result<Vec<Step>, EvolutionErro
             .iter()
             .filter(|d| d.version.major == doc.version.major)
             .collect();
-        let docs: Vec<Document<'_>> = same_major.iter().map(|d| document(catalog, d)).collect();
-        let reports = compare_history(&docs, &document(catalog, doc), &options, catalog)?;
+        let reports = match same_major.split_last() {
+            // The last comparison is `changes` again (same documents, same options):
+            // reuse it rather than diff the pair twice.
+            Some((last, earlier)) if last.version == prev.version => {
+                let mut reports = if options.mode.is_transitive() {
+                    let docs: Vec<Document<'_>> =
+                        earlier.iter().map(|d| document(catalog, d)).collect();
+                    let new = document(catalog, doc);
+                    (docs.iter())
+                        .map(|old| evolution::compare_documents(old, &new, &options, catalog))
+                        .collect::<Result<Vec<_>, _>>()?
+                } else {
+                    Vec::new()
+                };
+                reports.push(changes.clone());
+                reports
+            }
+            _ => {
+                let docs: Vec<Document<'_>> =
+                    same_major.iter().map(|d| document(catalog, d)).collect();
+                compare_history(&docs, &document(catalog, doc), &options, catalog)?
+            }
+        };
         let against: Vec<Version> = if options.mode.is_transitive() {
             same_major.iter().map(|d| d.version).collect()
         } else {

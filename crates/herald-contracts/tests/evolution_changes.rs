@@ -1,5 +1,6 @@
 //! One test per change kind (kind id, pointer, both verdicts), plus modes, policy,
-//! overrides, references, errors, semver and renderers.
+//! overrides, references, errors, semver and renderers. The last test holds the file
+//! to the engine's list of kinds (`evolution::KINDS`): a kind without a test fails it.
 
 use herald_contracts::evolution::semver::check_bump;
 use herald_contracts::evolution::{
@@ -1428,4 +1429,610 @@ fn annotation_only_subschema_added_is_a_patch() {
         )]
     );
     assert_eq!(r.needed_bump, Bump::Patch);
+}
+
+// ---------------------------------------------------------------- every kind, swept
+
+/// One row per kind: old, new, kind, pointer, backward, forward.
+type Row = (Value, Value, &'static str, &'static str, Verdict, Verdict);
+
+#[track_caller]
+fn rows(rows: Vec<Row>) {
+    for (old, new, kind, pointer, b, f) in rows {
+        only(old, new, kind, pointer, b, f);
+    }
+}
+
+#[test]
+fn numeric_bounds_in_every_direction() {
+    let n = |extra: Value| {
+        let mut s = json!({"type": "number"});
+        s.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        s
+    };
+    rows(vec![
+        (
+            n(json!({"minimum": 1})),
+            n(json!({})),
+            "minimum.removed",
+            "/minimum",
+            C,
+            I,
+        ),
+        (
+            n(json!({})),
+            n(json!({"exclusiveMinimum": 1})),
+            "exclusive_minimum.added",
+            "/exclusiveMinimum",
+            I,
+            C,
+        ),
+        (
+            n(json!({"exclusiveMinimum": 1})),
+            n(json!({})),
+            "exclusive_minimum.removed",
+            "/exclusiveMinimum",
+            C,
+            I,
+        ),
+        (
+            n(json!({"exclusiveMinimum": 5})),
+            n(json!({"exclusiveMinimum": 1})),
+            "exclusive_minimum.decreased",
+            "/exclusiveMinimum",
+            C,
+            I,
+        ),
+        (
+            n(json!({})),
+            n(json!({"maximum": 9})),
+            "maximum.added",
+            "/maximum",
+            I,
+            C,
+        ),
+        (
+            n(json!({"maximum": 9})),
+            n(json!({"maximum": 10})),
+            "maximum.increased",
+            "/maximum",
+            C,
+            I,
+        ),
+        (
+            n(json!({})),
+            n(json!({"exclusiveMaximum": 9})),
+            "exclusive_maximum.added",
+            "/exclusiveMaximum",
+            I,
+            C,
+        ),
+        (
+            n(json!({"exclusiveMaximum": 9})),
+            n(json!({})),
+            "exclusive_maximum.removed",
+            "/exclusiveMaximum",
+            C,
+            I,
+        ),
+        (
+            n(json!({"exclusiveMaximum": 9})),
+            n(json!({"exclusiveMaximum": 5})),
+            "exclusive_maximum.decreased",
+            "/exclusiveMaximum",
+            I,
+            C,
+        ),
+    ]);
+}
+
+#[test]
+fn string_lengths_and_formats_in_every_direction() {
+    let s = |extra: Value| {
+        let mut s = json!({"type": "string"});
+        s.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        s
+    };
+    rows(vec![
+        (
+            s(json!({})),
+            s(json!({"minLength": 2})),
+            "min_length.added",
+            "/minLength",
+            I,
+            C,
+        ),
+        (
+            s(json!({"minLength": 2})),
+            s(json!({})),
+            "min_length.removed",
+            "/minLength",
+            C,
+            I,
+        ),
+        (
+            s(json!({"minLength": 3})),
+            s(json!({"minLength": 2})),
+            "min_length.decreased",
+            "/minLength",
+            C,
+            I,
+        ),
+        (
+            s(json!({"maxLength": 3})),
+            s(json!({})),
+            "max_length.removed",
+            "/maxLength",
+            C,
+            I,
+        ),
+        // Every email is an idn-email, not the other way round.
+        (
+            s(json!({"format": "idn-email"})),
+            s(json!({"format": "email"})),
+            "format.narrowed",
+            "/format",
+            I,
+            C,
+        ),
+    ]);
+}
+
+#[test]
+fn object_keywords_in_every_direction() {
+    let o = |extra: Value| {
+        let mut s = json!({"type": "object"});
+        s.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        s
+    };
+    rows(vec![
+        (
+            o(json!({"additionalProperties": false})),
+            o(json!({"additionalProperties": {"type": "string"}})),
+            "additional_properties.widened",
+            "/additionalProperties",
+            C,
+            I,
+        ),
+        (
+            o(json!({"propertyNames": {"maxLength": 3}})),
+            o(json!({})),
+            "property_names.removed",
+            "/propertyNames",
+            C,
+            I,
+        ),
+        (
+            o(json!({"propertyNames": false})),
+            o(json!({"propertyNames": {"maxLength": 3}})),
+            "property_names.widened",
+            "/propertyNames",
+            C,
+            I,
+        ),
+        (
+            o(json!({"propertyNames": true})),
+            o(json!({"propertyNames": false})),
+            "property_names.narrowed",
+            "/propertyNames",
+            I,
+            C,
+        ),
+        (
+            o(json!({})),
+            o(json!({"minProperties": 1})),
+            "min_properties.added",
+            "/minProperties",
+            I,
+            C,
+        ),
+        (
+            o(json!({"minProperties": 1})),
+            o(json!({})),
+            "min_properties.removed",
+            "/minProperties",
+            C,
+            I,
+        ),
+        (
+            o(json!({"minProperties": 3})),
+            o(json!({"minProperties": 1})),
+            "min_properties.decreased",
+            "/minProperties",
+            C,
+            I,
+        ),
+        (
+            o(json!({})),
+            o(json!({"maxProperties": 5})),
+            "max_properties.added",
+            "/maxProperties",
+            I,
+            C,
+        ),
+        (
+            o(json!({"maxProperties": 5})),
+            o(json!({"maxProperties": 4})),
+            "max_properties.decreased",
+            "/maxProperties",
+            I,
+            C,
+        ),
+        (
+            o(json!({"dependentRequired": {"a": ["b"]}})),
+            o(json!({})),
+            "dependent_required.removed",
+            "/dependentRequired/a",
+            C,
+            I,
+        ),
+        (
+            o(json!({"dependentRequired": {"a": ["b"]}})),
+            o(json!({"dependentRequired": {"a": ["b", "c"]}})),
+            "dependent_required.narrowed",
+            "/dependentRequired/a",
+            I,
+            C,
+        ),
+        (
+            o(json!({"dependentRequired": {"a": ["b"]}})),
+            o(json!({"dependentRequired": {"a": ["c"]}})),
+            "dependent_required.changed",
+            "/dependentRequired/a",
+            I,
+            I,
+        ),
+        (
+            o(json!({})),
+            o(json!({"dependentSchemas": {"a": {"required": ["b"]}}})),
+            "dependent_schemas.added",
+            "/dependentSchemas/a",
+            I,
+            C,
+        ),
+        (
+            o(json!({"dependentSchemas": {"a": false}})),
+            o(json!({"dependentSchemas": {"a": {"required": ["b"]}}})),
+            "dependent_schemas.widened",
+            "/dependentSchemas/a",
+            C,
+            I,
+        ),
+        (
+            o(json!({"dependentSchemas": {"a": true}})),
+            o(json!({"dependentSchemas": {"a": false}})),
+            "dependent_schemas.narrowed",
+            "/dependentSchemas/a",
+            I,
+            C,
+        ),
+    ]);
+    // unevaluatedProperties under a conditional that changed: which names it
+    // evaluates is not analysed, so the engine says it cannot tell.
+    let r = backward(
+        o(
+            json!({"unevaluatedProperties": false, "if": {"required": ["a"]}, "then": {"required": ["b"]}}),
+        ),
+        o(json!({"unevaluatedProperties": false})),
+    );
+    assert_eq!(
+        summary(&r),
+        vec![
+            (
+                "additional_properties.changed".into(),
+                "/unevaluatedProperties".into(),
+                U,
+                U
+            ),
+            ("conditional.removed".into(), "/if".into(), C, I),
+        ]
+    );
+}
+
+#[test]
+fn array_keywords_in_every_direction() {
+    let a = |extra: Value| {
+        let mut s = json!({"type": "array"});
+        s.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        s
+    };
+    let strings = || json!({"type": "string"});
+    rows(vec![
+        (
+            a(json!({"items": false})),
+            a(json!({"items": strings()})),
+            "items.widened",
+            "/items",
+            C,
+            I,
+        ),
+        // draft-07 `additionalItems` with no tuple to apply to
+        (
+            json!({}),
+            json!({"additionalItems": strings()}),
+            "additional_items.added",
+            "/additionalItems",
+            I,
+            C,
+        ),
+        (
+            json!({"additionalItems": strings()}),
+            json!({}),
+            "additional_items.removed",
+            "/additionalItems",
+            C,
+            I,
+        ),
+        (
+            json!({"additionalItems": false}),
+            json!({"additionalItems": strings()}),
+            "additional_items.widened",
+            "/additionalItems",
+            C,
+            I,
+        ),
+        (
+            a(json!({})),
+            a(json!({"minItems": 1})),
+            "min_items.added",
+            "/minItems",
+            I,
+            C,
+        ),
+        (
+            a(json!({"minItems": 1})),
+            a(json!({})),
+            "min_items.removed",
+            "/minItems",
+            C,
+            I,
+        ),
+        (
+            a(json!({"minItems": 2})),
+            a(json!({"minItems": 1})),
+            "min_items.decreased",
+            "/minItems",
+            C,
+            I,
+        ),
+        (
+            a(json!({})),
+            a(json!({"maxItems": 3})),
+            "max_items.added",
+            "/maxItems",
+            I,
+            C,
+        ),
+        (
+            a(json!({"maxItems": 3})),
+            a(json!({})),
+            "max_items.removed",
+            "/maxItems",
+            C,
+            I,
+        ),
+        (
+            a(json!({"maxItems": 3})),
+            a(json!({"maxItems": 4})),
+            "max_items.increased",
+            "/maxItems",
+            C,
+            I,
+        ),
+        (
+            a(json!({"contains": false})),
+            a(json!({"contains": strings()})),
+            "contains.widened",
+            "/contains",
+            C,
+            I,
+        ),
+        (
+            a(json!({"contains": true})),
+            a(json!({"contains": false})),
+            "contains.narrowed",
+            "/contains",
+            I,
+            C,
+        ),
+        (
+            a(json!({"contains": strings(), "minContains": 3})),
+            a(json!({"contains": strings(), "minContains": 2})),
+            "min_contains.decreased",
+            "/minContains",
+            C,
+            I,
+        ),
+        (
+            a(json!({"contains": strings()})),
+            a(json!({"contains": strings(), "maxContains": 3})),
+            "max_contains.added",
+            "/maxContains",
+            I,
+            C,
+        ),
+        (
+            a(json!({"contains": strings(), "maxContains": 3})),
+            a(json!({"contains": strings(), "maxContains": 4})),
+            "max_contains.increased",
+            "/maxContains",
+            C,
+            I,
+        ),
+        (
+            a(json!({"contains": strings(), "maxContains": 3})),
+            a(json!({"contains": strings(), "maxContains": 2})),
+            "max_contains.decreased",
+            "/maxContains",
+            I,
+            C,
+        ),
+    ]);
+}
+
+#[test]
+fn combinators_in_every_direction() {
+    rows(vec![
+        (
+            json!({"oneOf": [{"type": "string"}, {"type": "integer"}]}),
+            json!({"oneOf": [{"type": "string"}]}),
+            "one_of.branch_removed",
+            "/oneOf/1",
+            I,
+            C,
+        ),
+        // Every old value (a string) matches both new branches: oneOf rejects it.
+        (
+            json!({"type": "string"}),
+            json!({"oneOf": [{"type": "string"}, {"type": "string"}]}),
+            "one_of.overlap",
+            "/oneOf",
+            I,
+            C,
+        ),
+        (
+            json!({"not": {"type": "string"}}),
+            json!({"not": {"type": "integer"}}),
+            "not.changed",
+            "/not",
+            I,
+            I,
+        ),
+        (
+            json!({"if": {"required": ["a"]}, "then": false}),
+            json!({"if": {"required": ["a"]}, "then": {"required": ["b"]}}),
+            "conditional.widened",
+            "/then",
+            C,
+            I,
+        ),
+        (
+            json!({"if": {"required": ["a"]}, "then": true}),
+            json!({"if": {"required": ["a"]}, "then": false}),
+            "conditional.narrowed",
+            "/then",
+            I,
+            C,
+        ),
+    ]);
+}
+
+#[test]
+fn all_of_branches_are_reported_as_the_keywords_they_change() {
+    // No `all_of.*` kind exists: allOf branches merge into one schema.
+    only(
+        json!({"allOf": [{"type": "string"}]}),
+        json!({"allOf": [{"type": "string"}, {"minLength": 1}]}),
+        "min_length.added",
+        "/minLength",
+        I,
+        C,
+    );
+}
+
+#[test]
+fn a_union_too_large_to_analyse_is_one_unknown_change() {
+    // 9 x 9 = 81 alternatives, over the engine's 64.
+    let mins: Vec<Value> = (1..10).map(|i| json!({"minLength": i})).collect();
+    let maxs: Vec<Value> = (20..29).map(|i| json!({"maxLength": i})).collect();
+    only(
+        json!({"type": "string", "allOf": [{"anyOf": mins}, {"anyOf": maxs}]}),
+        json!({"type": "string"}),
+        "schema.changed",
+        "",
+        U,
+        U,
+    );
+}
+
+#[test]
+fn every_annotation_added_and_removed() {
+    let mut asserted = Vec::new();
+    for (keyword, value, kind) in [
+        ("title", json!("T"), "title"),
+        ("description", json!("d"), "description"),
+        ("examples", json!(["x"]), "examples"),
+        ("default", json!("x"), "default"),
+        ("deprecated", json!(true), "deprecated"),
+        ("$comment", json!("c"), "comment"),
+        ("$id", json!("https://x.example/a.json"), "id"),
+        ("x-owner", json!("team"), "annotation"),
+    ] {
+        let plain = json!({"type": "string"});
+        let mut with = plain.clone();
+        with[keyword] = value;
+        let pointer = format!("/{keyword}");
+        for (old, new, action) in [(&plain, &with, "added"), (&with, &plain, "removed")] {
+            let r = backward(old.clone(), new.clone());
+            assert_eq!(
+                summary(&r),
+                vec![(format!("{kind}.{action}"), pointer.clone(), C, C)],
+                "{keyword} {action}"
+            );
+            assert_eq!(r.needed_bump, Bump::Patch, "{keyword} {action}");
+            asserted.push(format!("{kind}.{action}"));
+        }
+    }
+    assert_eq!(asserted, ANNOTATION_KINDS);
+}
+
+/// The kinds `every_annotation_added_and_removed` asserts, in its order: spelled out
+/// because it builds them from parts, and the sweep below reads string literals.
+const ANNOTATION_KINDS: &[&str] = &[
+    "title.added",
+    "title.removed",
+    "description.added",
+    "description.removed",
+    "examples.added",
+    "examples.removed",
+    "default.added",
+    "default.removed",
+    "deprecated.added",
+    "deprecated.removed",
+    "comment.added",
+    "comment.removed",
+    "id.added",
+    "id.removed",
+    "annotation.added",
+    "annotation.removed",
+];
+
+/// "One test per change kind", enforced: every kind the engine emits
+/// ([`herald_contracts::evolution::KINDS`]) appears as a string literal in this file
+/// outside an override, and every kind literal here is one the engine emits.
+#[test]
+fn every_change_kind_the_engine_emits_has_a_test() {
+    let source = include_str!("evolution_changes.rs");
+    let literal = regex::Regex::new(r#""([a-z_]+\.[a-z_]+)""#).unwrap();
+    let mut asserted = std::collections::BTreeSet::new();
+    for line in source.lines().filter(|l| !l.contains("with_override(")) {
+        for c in literal.captures_iter(line) {
+            let id = c.get(1).unwrap().as_str();
+            if ChangeKind::parse(id).is_some() {
+                asserted.insert(id.to_string());
+            }
+        }
+    }
+    let kinds: std::collections::BTreeSet<String> = herald_contracts::evolution::KINDS
+        .iter()
+        .map(|k| k.to_string())
+        .collect();
+    let untested: Vec<&String> = kinds.difference(&asserted).collect();
+    assert!(
+        untested.is_empty(),
+        "change kinds without a test: {untested:?}"
+    );
+    let unknown: Vec<&String> = asserted.difference(&kinds).collect();
+    assert!(
+        unknown.is_empty(),
+        "kinds the engine never emits: {unknown:?}"
+    );
 }

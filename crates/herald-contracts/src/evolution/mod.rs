@@ -25,7 +25,7 @@ mod resolve;
 pub mod semver;
 pub(crate) mod uri;
 
-pub use change::{Action, Change, ChangeKind, Severity, Subject, Verdict};
+pub use change::{Action, Change, ChangeKind, Severity, Subject, Verdict, KINDS};
 pub use resolve::{NoExternalSchemas, SchemaSource, DEFAULT_BASE_URI, MAX_DEPTH};
 pub use semver::{Bump, Version};
 
