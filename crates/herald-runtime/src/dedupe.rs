@@ -105,7 +105,10 @@ pub async fn create_bucket(
         storage: StorageType::File,
         allow_rollup: true,
         deny_delete: true,
-        allow_direct: true,
+        // Reads go to the stream leader. With direct gets any replica answers, and one
+        // that is still catching up (a restarted node) answers "not seen" for a key
+        // recorded while it was down: the handler would run a second time.
+        allow_direct: false,
         discard: DiscardPolicy::New,
         num_replicas: replicas.max(1),
         max_messages: -1,
