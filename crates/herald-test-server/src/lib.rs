@@ -228,6 +228,10 @@ impl NatsServer {
     }
 
     async fn spawn_and_wait(&mut self) -> Result<(), ServerError> {
+        self.spawn_and_wait_for(Health::Full).await
+    }
+
+    async fn spawn_and_wait_for(&mut self, health: Health) -> Result<(), ServerError> {
         let child = self.command().spawn().map_err(|e| {
             if e.kind() == std::io::ErrorKind::NotFound {
                 ServerError::NotInstalled(e.to_string())
@@ -238,7 +242,7 @@ impl NatsServer {
         self.child = Some(child);
         // A restarted cluster node can take long to report healthy (it catches up its
         // streams); a slow machine needs the margin.
-        let ready = self.wait_ready(Duration::from_secs(45)).await;
+        let ready = self.wait_for(health, Duration::from_secs(45)).await;
         if ready.is_err() {
             // Never leave a half-started process behind: it would hold the ports the
             // next attempt needs.
@@ -252,6 +256,10 @@ impl NatsServer {
 
     /// Probes `/healthz` until it answers 200 (JetStream ready), the process exits, or `limit`.
     pub async fn wait_ready(&mut self, limit: Duration) -> Result<(), ServerError> {
+        self.wait_for(Health::Full, limit).await
+    }
+
+    async fn wait_for(&mut self, health: Health, limit: Duration) -> Result<(), ServerError> {
         let start = Instant::now();
         let mut delay = Duration::from_millis(10);
         let mut detail = String::from("no probe yet");
@@ -262,7 +270,7 @@ impl NatsServer {
                     return Err(self.not_ready(start, format!("process exited with {status}")));
                 }
             }
-            match probe_healthz(self.ports.monitor).await {
+            match probe_healthz(self.ports.monitor, health).await {
                 Ok(Ok(())) => return Ok(()),
                 Ok(Err(why)) => detail = format!("healthz not ok yet: {why}"),
                 Err(e) => detail = e.to_string(),
@@ -348,7 +356,10 @@ impl NatsServer {
             if attempt > 0 {
                 self.ports.monitor = free_port()?;
             }
-            match self.spawn_and_wait().await {
+            // A restarted member of a cluster catches its streams and consumers up after
+            // it starts, which the cluster does on its own (and a test observes): waiting
+            // for every asset to be current could take minutes on a slow machine.
+            match self.spawn_and_wait_for(Health::JetStreamEnabled).await {
                 Ok(()) => return Ok(()),
                 Err(e) => {
                     last = Some(e);
@@ -385,10 +396,24 @@ impl Drop for NatsServer {
 }
 
 /// GET `/healthz` on the monitoring port; `Ok(true)` on HTTP 200.
-async fn probe_healthz(port: u16) -> std::io::Result<Result<(), String>> {
+/// What `/healthz` must confirm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Health {
+    /// JetStream running and every stream and consumer current.
+    Full,
+    /// JetStream running (`js-enabled`, 2.9; `js-enabled-only` from 2.10); assets may
+    /// still be catching up.
+    JetStreamEnabled,
+}
+
+async fn probe_healthz(port: u16, health: Health) -> std::io::Result<Result<(), String>> {
+    let path = match health {
+        Health::Full => "/healthz",
+        Health::JetStreamEnabled => "/healthz?js-enabled=true&js-enabled-only=true",
+    };
     let fut = async {
         let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
-        s.write_all(b"GET /healthz HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+        s.write_all(format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").as_bytes())
             .await?;
         let mut buf = Vec::new();
         s.read_to_end(&mut buf).await?;
