@@ -1392,6 +1392,20 @@ fn contains_under_max_contains_is_undecided() {
 }
 
 #[test]
+fn several_contains_on_one_array_are_compared_whole() {
+    // Each `contains` counts with its own object's minContains: the one added beside the
+    // `allOf` needs an item although its sibling conjunct allows none.
+    let r = backward(
+        json!({"allOf": [{"contains": {"type": "string"}, "minContains": 0}]}),
+        json!({"allOf": [{"contains": {"type": "string"}, "minContains": 0}], "contains": {"type": "integer"}}),
+    );
+    assert_eq!(
+        summary(&r),
+        vec![("contains.changed".into(), "/contains".into(), U, U)]
+    );
+}
+
+#[test]
 fn draft07_ignores_siblings_of_ref_later_drafts_apply_them() {
     let schema = |dialect: &str, max: Option<u64>| {
         let mut a = json!({"$ref": "#/definitions/s"});

@@ -364,6 +364,7 @@ pub const KINDS: &[&str] = &[
     "contains.removed",
     "contains.widened",
     "contains.narrowed",
+    "contains.changed",
     "min_contains.increased",
     "min_contains.decreased",
     "max_contains.added",
@@ -490,7 +491,7 @@ mod tests {
             assert_eq!(kind.id(), *id);
             assert!(seen.insert(*id), "{id} is listed twice");
         }
-        assert_eq!(KINDS.len(), 155);
+        assert_eq!(KINDS.len(), 156);
         assert!(!KINDS.iter().any(|k| k.starts_with("all_of.")));
     }
 }
