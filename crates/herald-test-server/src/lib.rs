@@ -358,8 +358,14 @@ impl NatsServer {
             }
             // A restarted member of a cluster catches its streams and consumers up after
             // it starts, which the cluster does on its own (and a test observes): waiting
-            // for every asset to be current could take minutes on a slow machine.
-            match self.spawn_and_wait_for(Health::JetStreamEnabled).await {
+            // for every asset to be current could take minutes on a slow machine. A lone
+            // server is ready only once it has recovered its streams.
+            let health = if self.ports.cluster.is_some() {
+                Health::JetStreamEnabled
+            } else {
+                Health::Full
+            };
+            match self.spawn_and_wait_for(health).await {
                 Ok(()) => return Ok(()),
                 Err(e) => {
                     last = Some(e);

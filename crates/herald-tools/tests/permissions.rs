@@ -251,19 +251,7 @@ async fn the_backstop_runs_under_a_services_credentials_and_a_refusal_is_an_erro
     ));
     // An event whose five deliveries are all NAKed.
     let ingestion = env.connect("ingestion-service").await;
-    let ev = json!({
-        "event_id": uuid::Uuid::new_v4().to_string(),
-        "timestamp": "2024-01-15T10:29:58Z",
-        "service_name": "ingestion-service",
-        "tenant_id": "789e0123-e89b-12d3-a456-426614174000",
-        "user_id": "123e4567-e89b-12d3-a456-426614174000",
-        "document_id": "aa0e8400-e29b-41d4-a716-446655440005",
-        "status": "processed",
-        "source_uri": "s3://uploads/contract.pdf",
-        "content_type": "application/pdf",
-        "size_bytes": 482133,
-        "processing_time_ms": 2380
-    });
+    let ev = ingest_event();
     Publisher::new(
         ingestion,
         contracts(),
