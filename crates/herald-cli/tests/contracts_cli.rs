@@ -5,6 +5,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+use herald_test_server::testing::copy_dir;
+
 fn herald() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_herald"));
     c.env_remove("HERALD_CONTRACTS").env("NO_COLOR", "1");
@@ -264,19 +266,6 @@ fn check_broken(edit: impl FnOnce(&Path)) -> (Option<i32>, String) {
     edit(dir.path());
     let out = run(&["--contracts", dir.path().to_str().unwrap(), "check"]);
     (out.status.code(), text(&out.stdout) + &text(&out.stderr))
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let dest = to.join(e.file_name());
-        if e.path().is_dir() {
-            copy_dir(&e.path(), &dest);
-        } else {
-            std::fs::copy(e.path(), dest).unwrap();
-        }
-    }
 }
 
 fn edit_file(path: &Path, from: &str, to: &str) {
@@ -577,6 +566,7 @@ fn violation_messages_name_the_rule_and_stay_readable() {
     // A constraint holding a huge regex gets a one-line summary.
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("contracts");
+    std::fs::create_dir_all(&dir).unwrap();
     copy_dir(&contracts(), &dir);
     let alternatives: Vec<String> = (0..20_000).map(|i| format!("x{i:05}")).collect();
     let pattern = format!("^({})$", alternatives.join("|"));
