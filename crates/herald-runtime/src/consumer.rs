@@ -782,6 +782,10 @@ struct Ctx {
     filter_plan: std::sync::OnceLock<Arc<SubjectPlan>>,
 }
 
+/// How long a consumer keeps trying to record a handled event's key (holding the delivery
+/// with progress acks) before it gives up and acks anyway.
+const RECORD_PATIENCE: Duration = Duration::from_secs(60);
+
 /// Most subjects a consumer keeps a [`SubjectPlan`] for (a wildcard filter over a
 /// wildcard catalog subject could otherwise grow the map without end).
 const MAX_PLANS: usize = 4096;
@@ -934,7 +938,7 @@ impl Ctx {
                             None => Verdict::Nak(Duration::ZERO),
                             Some(Ok(Ok(()))) => {
                                 if let Some(k) = &key {
-                                    self.record_processed(k).await;
+                                    self.record_processed(k, &msg, abort).await;
                                 }
                                 Verdict::Ack
                             }
@@ -1007,10 +1011,6 @@ impl Ctx {
         plan
     }
 
-    /// Records `key` as processed after the handler succeeded. The effect has happened, so
-    /// giving up early would let a redelivery run the handler a second time: while the
-    /// store is unreachable (server restarting, leader election) keep trying, for up to
-    /// `ack_wait`, after which the server redelivers anyway.
     /// Marks `key` as being handled here; false when it already is.
     fn claim(&self, key: &str) -> bool {
         self.in_flight
@@ -1019,21 +1019,38 @@ impl Ctx {
             .insert(key.to_string())
     }
 
-    async fn record_processed(&self, key: &str) {
-        let deadline = Instant::now() + self.config.ack_wait;
+    /// Records `key` as processed after the handler succeeded. The effect has happened, so
+    /// giving up early would let a redelivery run the handler a second time.
+    async fn record_processed(
+        &self,
+        key: &str,
+        msg: &jetstream::Message,
+        abort: &mut watch::Receiver<bool>,
+    ) {
+        // Until the key is recorded the delivery stays ours: each failed attempt sends a
+        // progress ack, which restarts the server's `ack_wait`, so no redelivery runs the
+        // handler again while the store is unreachable (a leader election of the store's
+        // stream can outlast `ack_wait`). Bounded: after `RECORD_PATIENCE` it gives up.
+        let deadline = Instant::now() + RECORD_PATIENCE.max(self.config.ack_wait);
+        let attempt = (self.config.ack_wait / 2).max(Duration::from_millis(100));
         let mut delay = Duration::from_millis(50);
         loop {
-            match self.config.dedupe.record(key).await {
-                Ok(_) => return,
-                Err(e) if Instant::now() + delay >= deadline => {
-                    tracing::warn!(error = %e, key, "could not record processed key");
-                    return;
-                }
-                Err(_) => {
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(1));
-                }
+            let error = match tokio::time::timeout(attempt, self.config.dedupe.record(key)).await {
+                Ok(Ok(_)) => return,
+                Ok(Err(e)) => e.to_string(),
+                Err(_) => format!("no answer within {attempt:?}"),
+            };
+            // Shutdown past its grace period also ends the wait.
+            if Instant::now() + delay >= deadline || *abort.borrow() {
+                tracing::warn!(error = %error, key, "could not record processed key");
+                return;
             }
+            let _ = msg.ack_with(AckKind::Progress).await;
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = abort.wait_for(|a| *a) => {}
+            }
+            delay = (delay * 2).min(Duration::from_secs(1));
         }
     }
 
