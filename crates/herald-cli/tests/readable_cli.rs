@@ -653,6 +653,10 @@ async fn consumers_and_streams_are_removed_only_when_confirmed() {
     assert_eq!(usage["stream"], "USAGE");
     assert_eq!(usage["declared"], true);
     assert_eq!(usage["filters"], serde_json::json!(["usage.metered.>"]));
+    // Its replay durable is herald's own too, not an ad-hoc consumer.
+    let replays = durable("billing-service--usage--replay");
+    assert_eq!(replays["stream"], "HERALD_REPLAY");
+    assert_eq!(replays["declared"], true);
     durable("audit-log--steps");
     let text = ok(&run(&["consumers", "ls", "--server", &url]));
     assert!(text.contains("billing-service--usage"), "{text}");

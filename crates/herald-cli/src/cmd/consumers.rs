@@ -49,10 +49,14 @@ or no such consumer."
 /// Runs `herald consumers`.
 pub fn run(global: &Global, args: &Args) -> anyhow::Result<Outcome> {
     let catalog = global.catalog()?;
+    // Each catalog consumer's durable and the replay durable `streams apply` makes for it.
     let declared: Vec<String> = catalog
         .consumers()
         .iter()
-        .map(|c| c.durable_name())
+        .flat_map(|c| {
+            let d = c.durable_name();
+            [herald_runtime::replay::replay_durable(&d), d]
+        })
         .collect();
     super::nats::runtime()?.block_on(async {
         let client = super::nats::connect(global, "herald-cli").await?;
