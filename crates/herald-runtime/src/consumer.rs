@@ -597,6 +597,9 @@ impl Consumer {
                         continue;
                     }
                 };
+                // One timer per batch, not one per delivery.
+                let over = tokio::time::sleep_until(batch_over);
+                tokio::pin!(over);
                 loop {
                     if running.len() >= concurrency {
                         // Every slot busy: wait for one (or for shutdown).
@@ -623,7 +626,7 @@ impl Consumer {
                         }
                         next = batch.next() => next,
                         // Polled last: only when nothing fetched is waiting to be read.
-                        _ = tokio::time::sleep_until(batch_over) => break,
+                        _ = &mut over => break,
                     };
                     let msg = match next {
                         Some(Ok(m)) => m,
