@@ -785,9 +785,10 @@ struct Ctx {
     filter_plan: std::sync::OnceLock<Arc<SubjectPlan>>,
 }
 
-/// How long a consumer keeps trying to record a handled event's key (holding the delivery
-/// with progress acks) before it gives up and acks anyway.
-const RECORD_PATIENCE: Duration = Duration::from_secs(60);
+/// The least time a consumer keeps trying to record a handled event's key (holding the
+/// delivery with progress acks) before it gives up and acks anyway: enough for a leader
+/// election of the store's stream. It waits `ack_wait` when that is longer.
+const RECORD_PATIENCE: Duration = Duration::from_secs(10);
 
 /// Most subjects a consumer keeps a [`SubjectPlan`] for (a wildcard filter over a
 /// wildcard catalog subject could otherwise grow the map without end).
