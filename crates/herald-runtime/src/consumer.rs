@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 
 use async_nats::jetstream::{self, consumer::pull, AckKind};
 use async_nats::HeaderMap;
+use backon::Retryable;
 use bytes::Bytes;
 use futures::stream::FuturesUnordered;
 use futures::{FutureExt, StreamExt};
@@ -520,11 +521,12 @@ impl Consumer {
         // Replays of this consumer's dead letters arrive through a second durable (see
         // `crate::replay`) and join the same pool of running handlers.
         let (replay_tx, mut replay_rx) = tokio::sync::mpsc::channel(16);
-        let replays = crate::replay::ensure(&self.client, &self.config)
-            .await
-            .map(|c| {
-                crate::replay::fetch(c, self.config.pull_expires, replay_tx, shutdown.subscribe())
-            });
+        let replays = crate::replay::receive(
+            self.client.clone(),
+            self.config.clone(),
+            replay_tx,
+            shutdown.subscribe(),
+        );
         let concurrency = self.config.concurrency.max(1);
         let mut stop = shutdown.subscribe();
         let (abort_tx, _) = watch::channel(false);
@@ -649,12 +651,7 @@ impl Consumer {
                 }
             }
         };
-        match replays {
-            Some(fetch) => {
-                futures::join!(pull_loop, fetch);
-            }
-            None => pull_loop.await,
-        }
+        futures::join!(pull_loop, replays);
         // Replays fetched but never started go back at once.
         replay_rx.close();
         while let Ok(m) = replay_rx.try_recv() {
@@ -785,10 +782,46 @@ struct Ctx {
     filter_plan: std::sync::OnceLock<Arc<SubjectPlan>>,
 }
 
-/// The least time a consumer keeps trying to record a handled event's key (holding the
-/// delivery with progress acks) before it gives up and acks anyway: enough for a leader
-/// election of the store's stream. It waits `ack_wait` when that is longer.
+/// The least time a consumer holds a delivery with progress acks while it retries
+/// recording a handled event's key (else a redelivery runs the handler again): enough
+/// for a leader election of the store's stream; `ack_wait` when that is longer.
 const RECORD_PATIENCE: Duration = Duration::from_secs(10);
+
+/// The same for dead-lettering on the final delivery (else the event is lost): longer,
+/// because losing the event is worse than holding one delivery.
+const DEAD_LETTER_PATIENCE: Duration = Duration::from_secs(30);
+
+/// Runs `attempt` until it succeeds, `deadline` passes or shutdown aborts, keeping `msg`
+/// ours meanwhile: each failure sends a progress ack, which restarts the server's
+/// `ack_wait`, so no redelivery to another worker starts while we retry. Returns the last
+/// error when it gives up.
+async fn hold_retrying<F, Fut>(
+    msg: &jetstream::Message,
+    deadline: Instant,
+    abort: &mut watch::Receiver<bool>,
+    mut attempt: F,
+) -> Result<(), String>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<(), String>>,
+{
+    let mut delay = Duration::from_millis(50);
+    loop {
+        let error = match attempt().await {
+            Ok(()) => return Ok(()),
+            Err(e) => e,
+        };
+        if Instant::now() + delay >= deadline || *abort.borrow() {
+            return Err(error);
+        }
+        let _ = msg.ack_with(AckKind::Progress).await;
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = abort.wait_for(|a| *a) => {}
+        }
+        delay = (delay * 2).min(Duration::from_secs(1));
+    }
+}
 
 /// Most subjects a consumer keeps a [`SubjectPlan`] for (a wildcard filter over a
 /// wildcard catalog subject could otherwise grow the map without end).
@@ -820,6 +853,13 @@ async fn release_rest(batch: &mut pull::Batch, over: tokio::time::Instant, stats
             Err(_) => break,
         }
     }
+}
+
+/// Where a delivery comes from: its stream, stream sequence and delivery count.
+struct Origin<'a> {
+    stream: &'a str,
+    seq: u64,
+    delivered: i64,
 }
 
 enum Verdict {
@@ -975,9 +1015,13 @@ impl Ctx {
                 msg,
                 &subject,
                 &headers,
-                (stream, stream_seq),
-                delivered,
+                Origin {
+                    stream,
+                    seq: stream_seq,
+                    delivered,
+                },
                 verdict,
+                abort,
             )
             .await;
         plan.metrics.record_consumed(outcome);
@@ -1031,31 +1075,57 @@ impl Ctx {
         msg: &jetstream::Message,
         abort: &mut watch::Receiver<bool>,
     ) {
-        // Until the key is recorded the delivery stays ours: each failed attempt sends a
-        // progress ack, which restarts the server's `ack_wait`, so no redelivery runs the
-        // handler again while the store is unreachable (a leader election of the store's
-        // stream can outlast `ack_wait`). Bounded: after `RECORD_PATIENCE` it gives up.
+        // A leader election of the store's stream can outlast `ack_wait`.
         let deadline = Instant::now() + RECORD_PATIENCE.max(self.config.ack_wait);
         let attempt = (self.config.ack_wait / 2).max(Duration::from_millis(100));
-        let mut delay = Duration::from_millis(50);
-        loop {
-            let error = match tokio::time::timeout(attempt, self.config.dedupe.record(key)).await {
-                Ok(Ok(_)) => return,
-                Ok(Err(e)) => e.to_string(),
-                Err(_) => format!("no answer within {attempt:?}"),
-            };
-            // Shutdown past its grace period also ends the wait.
-            if Instant::now() + delay >= deadline || *abort.borrow() {
-                tracing::warn!(error = %error, key, "could not record processed key");
-                return;
+        let store = &self.config.dedupe;
+        let held = hold_retrying(msg, deadline, abort, || async move {
+            match tokio::time::timeout(attempt, store.record(key)).await {
+                Ok(Ok(_)) => Ok(()),
+                Ok(Err(e)) => Err(e.to_string()),
+                Err(_) => Err(format!("no answer within {attempt:?}")),
             }
-            let _ = msg.ack_with(AckKind::Progress).await;
-            tokio::select! {
-                _ = tokio::time::sleep(delay) => {}
-                _ = abort.wait_for(|a| *a) => {}
-            }
-            delay = (delay * 2).min(Duration::from_secs(1));
+        })
+        .await;
+        if let Err(error) = held {
+            tracing::warn!(error = %error, key, "could not record processed key");
         }
+    }
+
+    /// Writes a dead letter. A NAK after the final delivery is a dead end (the server
+    /// stops redelivering and only sends its max-deliveries advisory), so on the final
+    /// delivery a failed write is retried while the delivery is held, for as long as
+    /// [`DEAD_LETTER_PATIENCE`] or `ack_wait`: enough for the DLQ stream to elect a leader.
+    /// Every failed attempt is counted in `herald_dlq_write_failures_total`.
+    async fn write_dead_letter(
+        &self,
+        dl: DeadLetter<'_>,
+        msg: &jetstream::Message,
+        abort: &mut watch::Receiver<bool>,
+    ) -> Result<(), String> {
+        let last = dl.deliveries >= self.config.max_deliver;
+        let deadline = Instant::now()
+            + if last {
+                DEAD_LETTER_PATIENCE.max(self.config.ack_wait)
+            } else {
+                Duration::ZERO
+            };
+        let service = &self.config.service;
+        let js = &self.dlq_js;
+        hold_retrying(msg, deadline, abort, || {
+            let dl = dl.clone();
+            async move {
+                dlq::dead_letter(js, dl.clone()).await.map(drop).map_err(|e| {
+                    metrics::record_dlq_write_failure(service, dl.subject);
+                    if last {
+                        tracing::warn!(error = %e, consumer = dl.consumer, seq = dl.stream_seq,
+                            "dead-letter publish failed on the final delivery; holding it and retrying");
+                    }
+                    e.to_string()
+                })
+            }
+        })
+        .await
     }
 
     fn retry_or_give_up(&self, delivered: i64, error: String) -> Verdict {
@@ -1071,10 +1141,15 @@ impl Ctx {
         msg: jetstream::Message,
         subject: &str,
         headers: &HeaderMap,
-        (stream, stream_seq): (&str, u64),
-        delivered: i64,
+        at: Origin<'_>,
         verdict: Verdict,
+        abort: &mut watch::Receiver<bool>,
     ) -> ConsumedOutcome {
+        let Origin {
+            stream,
+            seq: stream_seq,
+            delivered,
+        } = at;
         match verdict {
             Verdict::Ack => {
                 let _ = msg.ack().await;
@@ -1108,8 +1183,8 @@ impl Ctx {
                     stream_seq,
                     deliveries: delivered,
                 };
-                match dlq::dead_letter(&self.dlq_js, dl).await {
-                    Ok(_) => {
+                match self.write_dead_letter(dl, &msg, abort).await {
+                    Ok(()) => {
                         // One event per dead letter, for tools that report them as they
                         // happen (`herald consume`).
                         tracing::info!(target: "herald::dead_letter", subject, reason = why,
@@ -1128,7 +1203,6 @@ impl Ctx {
                             reason = why,
                             "dead-letter publish failed; NAKed for redelivery"
                         );
-                        metrics::record_dlq_write_failure(&self.config.service, subject);
                         let _ = msg
                             .ack_with(AckKind::Nak(Some(Duration::from_secs(1))))
                             .await;
@@ -1192,6 +1266,7 @@ pub async fn watch_max_deliveries_of(
     };
     let mut stop = shutdown.subscribe();
     let mut copied = 0;
+    let mut writes = tokio::task::JoinSet::new();
     loop {
         if *stop.borrow() {
             break;
@@ -1248,24 +1323,53 @@ pub async fn watch_max_deliveries_of(
                 }
             },
         };
-        let dl = DeadLetter {
-            subject: &subject,
-            payload,
-            headers: Some(&headers),
-            reason: why,
-            error: &error,
-            consumer: &consumer,
-            stream: &stream,
-            stream_seq: seq,
-            deliveries,
-        };
-        match dlq::dead_letter(client.jetstream(), dl).await {
-            Ok(_) => copied += 1,
-            Err(e) => {
-                tracing::error!(error = %e, %stream, seq, %consumer, "max-deliveries backstop could not dead-letter the event");
-                metrics::record_dlq_write_failure(&consumer, &subject);
+        // Retried in its own task, so one slow write (the DLQ electing a leader) does not
+        // hold up the advisories behind it.
+        let js = client.jetstream().clone();
+        let stream = stream.clone();
+        writes.spawn(async move {
+            let write = || {
+                let dl = DeadLetter {
+                    subject: &subject,
+                    payload: payload.clone(),
+                    headers: Some(&headers),
+                    reason: why,
+                    error: &error,
+                    consumer: &consumer,
+                    stream: &stream,
+                    stream_seq: seq,
+                    deliveries,
+                };
+                dlq::dead_letter(&js, dl)
+            };
+            let written = write
+                .retry(
+                    backon::ExponentialBuilder::default()
+                        .with_min_delay(Duration::from_millis(100))
+                        .with_max_delay(Duration::from_secs(2))
+                        .without_max_times()
+                        .with_total_delay(Some(DEAD_LETTER_PATIENCE)),
+                )
+                .notify(|e, _| {
+                    tracing::warn!(error = %e, %stream, seq, %consumer, "max-deliveries backstop: dead-letter write failed; retrying");
+                    metrics::record_dlq_write_failure(&consumer, &subject);
+                })
+                .await;
+            match written {
+                Ok(_) => true,
+                Err(e) => {
+                    tracing::error!(error = %e, %stream, seq, %consumer, "max-deliveries backstop could not dead-letter the event");
+                    metrics::record_dlq_write_failure(&consumer, &subject);
+                    false
+                }
             }
+        });
+        while let Some(done) = writes.try_join_next() {
+            copied += u64::from(done.unwrap_or(false));
         }
+    }
+    while let Some(done) = writes.join_next().await {
+        copied += u64::from(done.unwrap_or(false));
     }
     Ok(copied)
 }

@@ -46,45 +46,72 @@ pub fn replay_pull_config(c: &ConsumerConfig) -> pull::Config {
 }
 
 /// Looks up (or creates, where the credentials allow) the replay durable of `c`.
-/// `None`, logged, when the replay stream is not provisioned or not readable: the
-/// consumer still runs, and its replays wait in the stream until it can read them.
-pub(crate) async fn ensure(
+async fn ensure(
     client: &HeraldClient,
     c: &ConsumerConfig,
-) -> Option<jetstream::consumer::Consumer<pull::Config>> {
-    let js = client.jetstream();
-    let stream = match js.get_stream(REPLAY_STREAM).await {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::warn!(
-                consumer = %c.durable,
-                error = %e,
-                "replay stream {REPLAY_STREAM} unavailable (run `herald streams apply`); this consumer will not receive replays until it restarts"
-            );
-            return None;
-        }
-    };
+) -> Result<jetstream::consumer::Consumer<pull::Config>, String> {
+    let stream = client
+        .jetstream()
+        .get_stream(REPLAY_STREAM)
+        .await
+        .map_err(|e| {
+            format!("replay stream {REPLAY_STREAM} unavailable (run `herald streams apply`): {e}")
+        })?;
     let name = replay_durable(&c.durable);
     if let Ok(existing) = stream.get_consumer::<pull::Config>(&name).await {
-        return Some(existing);
+        return Ok(existing);
     }
-    match stream.create_consumer(replay_pull_config(c)).await {
-        Ok(created) => Some(created),
-        Err(e) => {
-            tracing::warn!(
-                consumer = %name,
-                error = %e,
-                "replay durable missing and could not be created (run `herald streams apply`)"
-            );
-            None
+    stream
+        .create_consumer(replay_pull_config(c))
+        .await
+        .map_err(|e| {
+            format!(
+                "replay durable {name} missing and could not be created (run `herald streams apply`): {e}"
+            )
+        })
+}
+
+/// Receives `c`'s replays until `stop` turns true (see [`fetch`]). When the replay stream
+/// or durable cannot be reached (not provisioned yet, a cluster electing a leader) the
+/// consumer runs on without them and this keeps trying, backing off to once every 30 s;
+/// the replays wait in the stream meanwhile.
+pub(crate) async fn receive(
+    client: HeraldClient,
+    c: ConsumerConfig,
+    tx: mpsc::Sender<jetstream::Message>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut delay = Duration::from_secs(1);
+    let mut failed = false;
+    let consumer = loop {
+        match ensure(&client, &c).await {
+            Ok(consumer) => break consumer,
+            Err(e) => {
+                if failed {
+                    tracing::debug!(consumer = %c.durable, error = %e, "replays still unavailable");
+                } else {
+                    tracing::warn!(consumer = %c.durable, error = %e,
+                        "replays unavailable; the consumer runs on and keeps trying");
+                }
+                failed = true;
+            }
         }
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        delay = (delay * 2).min(Duration::from_secs(30));
+    };
+    if failed {
+        tracing::info!(consumer = %c.durable, "replays available again");
     }
+    fetch(consumer, c.pull_expires, tx, stop).await
 }
 
 /// Pulls the replay durable in small batches and hands each message to the consumer's
 /// loop through `tx`, until `stop` turns true. A message it holds when stopping is
 /// handed back (NAK) at once.
-pub(crate) async fn fetch(
+async fn fetch(
     consumer: jetstream::consumer::Consumer<pull::Config>,
     expires: Duration,
     tx: mpsc::Sender<jetstream::Message>,

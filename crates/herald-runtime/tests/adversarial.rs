@@ -5,6 +5,7 @@
 mod common;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -559,6 +560,67 @@ async fn a_failed_dead_letter_is_counted_and_naked_never_acked() {
     assert_eq!(entries[0].reason, reason::SCHEMA_INVALID);
 }
 
+#[tokio::test]
+async fn a_final_delivery_holds_its_dead_letter_until_the_dlq_is_back() {
+    // After the final delivery the server stops redelivering, so a NAK there would lose
+    // the event. The consumer holds the delivery (progress acks, past `ack_wait`) and
+    // retries the write until the DLQ is back.
+    let handle = herald_runtime::metrics::install().unwrap();
+    let (server, client, p) = setup().await;
+    client.jetstream().delete_stream("DLQ").await.unwrap();
+    let id = "77777777-0000-4000-8000-000000000002";
+    p.publish_json(SUBJECT, usage_event(id).to_string(), Publish::build())
+        .await
+        .unwrap();
+    let consumer = Consumer::new(
+        connect(&server, "final-delivery-svc").await,
+        contracts(),
+        fast(ConsumerConfig::new(
+            "final-delivery-svc",
+            "usage",
+            "usage.metered.>",
+        ))
+        .max_deliver(2)
+        .ack_wait(Duration::from_secs(1)),
+    )
+    .unwrap();
+    let calls = Arc::new(AtomicU64::new(0));
+    let seen = calls.clone();
+    let run = spawn(consumer, move |_d: Delivery| {
+        seen.fetch_add(1, Ordering::SeqCst);
+        async { Err(HandlerError::Retry("downstream is down".into())) }
+    });
+    let failures = || {
+        handle
+            .render()
+            .lines()
+            .find(|l| {
+                l.starts_with("herald_dlq_write_failures_total{")
+                    && l.contains("final-delivery-svc")
+            })
+            .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    wait_until("the final delivery's dead letter to fail", || {
+        calls.load(Ordering::SeqCst) == 2 && failures() >= 1.0
+    })
+    .await;
+    // Three times ack_wait with the DLQ still gone: no redelivery, no NAK into the void.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    Provisioner::new(client.clone(), contracts())
+        .apply(false, false)
+        .await
+        .unwrap();
+    let entries = wait_dlq(&client, 1).await;
+    let stats = run.stop().await;
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    assert_eq!(entries[0].reason, reason::MAX_DELIVERIES);
+    assert_eq!(entries[0].error, "downstream is down");
+    assert_eq!(calls.load(Ordering::SeqCst), 2, "the handler ran again");
+    assert_eq!(stats.dead_lettered, 1, "{stats:?}");
+    assert!(failures() >= 3.0, "each failed attempt is counted");
+}
+
 // ---- 4 and 6. Replay ids are unique for ever; a replay is delivered once ----
 
 async fn reject_into_dlq(client: &HeraldClient, server: &NatsServer, ids: &[&str], p: &Publisher) {
@@ -731,6 +793,46 @@ fn rejecting_first(
             Ok(())
         })
     }
+}
+
+#[tokio::test]
+async fn a_consumer_started_while_the_replay_stream_is_gone_receives_replays_once_it_is_back() {
+    // A consumer that (re)starts while HERALD_REPLAY is missing or electing a leader runs
+    // on, and picks up its replays once the stream can be reached, without a restart.
+    let (server, client, p) = setup().await;
+    let id = "bbbbbbbb-0000-4000-8000-000000000009";
+    reject_into_dlq(&client, &server, &[id], &p).await;
+    client
+        .jetstream()
+        .delete_stream(herald_runtime::REPLAY_STREAM)
+        .await
+        .unwrap();
+    let calls = Arc::new(Mutex::new(HashMap::new()));
+    let analytics = Consumer::new(
+        connect(&server, "analytics").await,
+        contracts(),
+        fast(ConsumerConfig::new("analytics", "usage", "usage.metered.>")),
+    )
+    .unwrap();
+    let run = spawn(analytics, counting(calls.clone()));
+    // Past its first attempts to reach the replay stream.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    Provisioner::new(client.clone(), contracts())
+        .apply(false, false)
+        .await
+        .unwrap();
+    let replayed = Dlq::new(client.clone())
+        .replay_all(&DlqFilter::default(), false)
+        .await
+        .unwrap();
+    assert_eq!(replayed.len(), 1);
+    wait_until("analytics handled the replay", || {
+        calls.lock().unwrap().len() == 1
+    })
+    .await;
+    let stats = run.stop().await;
+    assert_eq!(calls.lock().unwrap().get(id), Some(&1), "{calls:?}");
+    assert_eq!(stats.acked, 1, "{stats:?}");
 }
 
 #[tokio::test]

@@ -581,32 +581,42 @@ async fn stream_count(client: &HeraldClient, stream: &str) -> u64 {
     s.info().await.unwrap().state.messages
 }
 
-#[tokio::test]
-async fn max_deliveries_advisory_backstop_copies_abandoned_messages_to_the_dlq() {
-    use async_nats::jetstream::consumer::pull;
-    use futures::StreamExt;
-    let (server, client, p) = setup().await;
+/// Starts the max-deliveries backstop on USAGE and waits until the server has its
+/// subscription (the advisory is fire-and-forget).
+async fn start_backstop(
+    server: &NatsServer,
+    client: &HeraldClient,
+) -> (
+    Shutdown,
+    tokio::task::JoinHandle<Result<u64, herald_runtime::consumer::ConsumeError>>,
+) {
     let shutdown = Shutdown::new();
     let watcher = tokio::spawn(watch_max_deliveries(
         client.clone(),
         "USAGE".into(),
         shutdown.clone(),
     ));
-    // The advisory is fire-and-forget: wait until the server has the watcher's
-    // subscription before provoking it.
     eventually("the advisory watcher's subscription", LIMIT, || async {
-        server_subscriptions(&server)
+        server_subscriptions(server)
             .await
             .iter()
             .any(|s| s == "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.USAGE.*")
             .then_some(())
     })
     .await;
-    let r = p
-        .publish(SUBJECT, &usage_event("abandoned"), Publish::build())
-        .await
-        .unwrap();
-    // A consumer that receives but never acks (it "died"), max_deliver 2, ack_wait 1s.
+    (shutdown, watcher)
+}
+
+/// A consumer that receives but never acks (it "died"): max_deliver 2, ack_wait 1s. Pulls
+/// until `done` says so or 8 rounds have passed (the server sends the advisory when it
+/// would deliver a third time).
+async fn abandon<F, Fut>(client: &HeraldClient, mut done: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    use async_nats::jetstream::consumer::pull;
+    use futures::StreamExt;
     let stream = client.jetstream().get_stream("USAGE").await.unwrap();
     let c = stream
         .create_consumer(pull::Config {
@@ -617,7 +627,6 @@ async fn max_deliveries_advisory_backstop_copies_abandoned_messages_to_the_dlq()
         })
         .await
         .unwrap();
-    let mut found = None;
     for _ in 0..8 {
         let mut b = c
             .batch()
@@ -629,18 +638,75 @@ async fn max_deliveries_advisory_backstop_copies_abandoned_messages_to_the_dlq()
         while let Some(m) = b.next().await {
             let _ = m; // received, never acked
         }
-        let e = dlq_entries(&client).await;
-        if !e.is_empty() {
-            found = Some(e);
-            break;
+        if done().await {
+            return true;
         }
     }
+    false
+}
+
+#[tokio::test]
+async fn max_deliveries_advisory_backstop_copies_abandoned_messages_to_the_dlq() {
+    let (server, client, p) = setup().await;
+    let (shutdown, watcher) = start_backstop(&server, &client).await;
+    let r = p
+        .publish(SUBJECT, &usage_event("abandoned"), Publish::build())
+        .await
+        .unwrap();
+    let found = abandon(&client, || async { !dlq_entries(&client).await.is_empty() }).await;
     shutdown.trigger();
     let _ = tokio::time::timeout(Duration::from_secs(5), watcher).await;
-    let e = found.expect("advisory copied the message to the DLQ");
+    assert!(found, "advisory copied the message to the DLQ");
+    let e = dlq_entries(&client).await;
     assert_eq!(e.len(), 1);
     assert_eq!(e[0].reason, reason::MAX_DELIVERIES);
     assert_eq!(e[0].consumer, "dead-service--usage");
     assert_eq!(e[0].stream_seq, r.sequence);
     assert_eq!(e[0].deliveries, 2);
+}
+
+#[tokio::test]
+async fn the_backstop_retries_a_dead_letter_until_the_dlq_is_back() {
+    // The advisory comes once. A DLQ that is electing a leader (here: gone) when it comes
+    // must not lose the event.
+    let handle = herald_runtime::metrics::install().unwrap();
+    let (server, client, p) = setup().await;
+    let (shutdown, watcher) = start_backstop(&server, &client).await;
+    client.jetstream().delete_stream("DLQ").await.unwrap();
+    let r = p
+        .publish(
+            SUBJECT,
+            &usage_event("abandoned-while-dlq-down"),
+            Publish::build(),
+        )
+        .await
+        .unwrap();
+    let failed = || {
+        handle.render().lines().any(|l| {
+            l.starts_with("herald_dlq_write_failures_total{") && l.contains("dead-service--usage")
+        })
+    };
+    assert!(
+        abandon(&client, || async { failed() }).await,
+        "the backstop's first write never failed"
+    );
+    Provisioner::new(client.clone(), contracts())
+        .apply(false, false)
+        .await
+        .unwrap();
+    let e = eventually("the backstop's retried dead letter", LIMIT, || async {
+        let e = dlq_entries(&client).await;
+        (!e.is_empty()).then_some(e)
+    })
+    .await;
+    shutdown.trigger();
+    let copied = tokio::time::timeout(Duration::from_secs(5), watcher)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(copied, 1);
+    assert_eq!(e.len(), 1);
+    assert_eq!(e[0].reason, reason::MAX_DELIVERIES);
+    assert_eq!(e[0].stream_seq, r.sequence);
 }
