@@ -556,9 +556,9 @@ impl Publisher {
         valid: Result<ValidEvent, ValidationError>,
         options: Publish,
     ) -> Result<PublishReceipt, PublishError> {
-        let stamp = self.prepare(plan, &payload, valid, options)?;
+        let (stamp, headers) = self.prepare(plan, &payload, valid, options)?;
         let started = Instant::now();
-        let result = self.send_with_retries(plan, &stamp, payload).await;
+        let result = self.send_with_retries(plan, &stamp, headers, payload).await;
         let outcome = match &result {
             Ok((ack, _)) if ack.duplicate => SentOutcome::Duplicate,
             Ok(_) => SentOutcome::Ok,
@@ -597,14 +597,15 @@ impl Publisher {
             .buffered(k)
     }
 
-    /// Checks the validation result and works out the event's headers.
+    /// Checks the validation result and works out the event's headers (its stamp, and
+    /// the header map of the first attempt).
     fn prepare(
         &self,
         plan: &SubjectPlan,
         payload: &Bytes,
         valid: Result<ValidEvent, ValidationError>,
         o: Publish,
-    ) -> Result<Stamp, PublishError> {
+    ) -> Result<(Stamp, HeaderMap), PublishError> {
         o.check()?;
         let subject = plan.subject.as_str();
         let valid = valid.map_err(|e| {
@@ -642,10 +643,10 @@ impl Publisher {
         };
         let headers = self.headers(plan, &stamp);
         self.check_size(plan, payload.len() + header_bytes(&headers))?;
-        Ok(stamp)
+        Ok((stamp, headers))
     }
 
-    /// The headers of one event (built again for each attempt, identical each time).
+    /// The headers of one event (built again for each retry, identical each time).
     fn headers(&self, plan: &SubjectPlan, s: &Stamp) -> HeaderMap {
         let mut hm = HeaderMap::new();
         hm.insert(names::msg_id(), s.message_id.as_str());
@@ -702,51 +703,36 @@ impl Publisher {
         &self,
         plan: &SubjectPlan,
         stamp: &Stamp,
+        headers: HeaderMap,
         payload: Bytes,
     ) -> Result<(jetstream::publish::PublishAck, u32), PublishError> {
-        let subject = plan.subject.as_str();
-        let message_id = stamp.message_id.as_str();
-        let window = plan.route.duplicate_window;
         let start = Instant::now();
-        let cfg = &self.inner.config;
-        let window_budget = if window.is_zero() {
-            Duration::ZERO
-        } else {
-            window.mul_f64(0.9)
-        };
-        let budget = cfg.retry_max_elapsed.min(window_budget);
-        let mut delays = backon::ExponentialBuilder::default()
-            .with_min_delay(cfg.retry_min_delay)
-            .with_max_delay(cfg.retry_max_delay)
-            .with_factor(2.0)
-            .with_jitter()
-            .without_max_times()
-            .build();
+        let mut headers = Some(headers);
+        let mut retry: Option<Retrying> = None;
         let mut attempts = 0u32;
         loop {
             attempts += 1;
-            match self
-                .attempt(plan, self.headers(plan, stamp), payload.clone())
-                .await
-            {
+            let h = headers.take().unwrap_or_else(|| self.headers(plan, stamp));
+            let last = match self.attempt(plan, h, payload.clone()).await {
                 Ok(ack) => return Ok((ack, attempts)),
                 Err(Attempt::Fatal(e)) => return Err(e),
-                Err(Attempt::Retry(last)) => {
-                    plan.metrics.record_retry();
-                    let delay = delays.next().unwrap_or(cfg.retry_max_delay);
-                    if start.elapsed() + delay >= budget {
-                        return Err(PublishError::RetriesExhausted {
-                            subject: subject.to_string(),
-                            message_id: message_id.to_string(),
-                            attempts,
-                            elapsed: start.elapsed(),
-                            last,
-                        });
-                    }
-                    tracing::debug!(subject, message_id, attempts, ?delay, %last, "publish retry");
-                    tokio::time::sleep(delay).await;
-                }
+                Err(Attempt::Retry(last)) => last,
+            };
+            plan.metrics.record_retry();
+            // Set up on the first retry only: most publishes never need it.
+            let r = retry.get_or_insert_with(|| Retrying::new(&self.inner.config, plan, start));
+            let delay = r.delays.next().unwrap_or(self.inner.config.retry_max_delay);
+            if r.start.elapsed() + delay >= r.budget {
+                return Err(PublishError::RetriesExhausted {
+                    subject: plan.subject.to_string(),
+                    message_id: stamp.message_id.clone(),
+                    attempts,
+                    elapsed: r.start.elapsed(),
+                    last,
+                });
             }
+            tracing::debug!(subject = %plan.subject, message_id = %stamp.message_id, attempts, ?delay, %last, "publish retry");
+            tokio::time::sleep(delay).await;
         }
     }
 
@@ -850,6 +836,37 @@ impl Publisher {
                     None => Attempt::Retry(e.to_string()),
                 }
             }
+        }
+    }
+}
+
+/// The retry state of one publish: its backoff, and how long it may keep trying.
+struct Retrying {
+    start: Instant,
+    budget: Duration,
+    delays: backon::ExponentialBackoff,
+}
+
+impl Retrying {
+    /// Retries stop inside the subject's duplicate window (90 % of it), so that every
+    /// attempt, with the same `Nats-Msg-Id`, is still deduplicated by the server.
+    fn new(cfg: &PublisherConfig, plan: &SubjectPlan, start: Instant) -> Self {
+        let window = plan.route.duplicate_window;
+        let window_budget = if window.is_zero() {
+            Duration::ZERO
+        } else {
+            window.mul_f64(0.9)
+        };
+        Retrying {
+            start,
+            budget: cfg.retry_max_elapsed.min(window_budget),
+            delays: backon::ExponentialBuilder::default()
+                .with_min_delay(cfg.retry_min_delay)
+                .with_max_delay(cfg.retry_max_delay)
+                .with_factor(2.0)
+                .with_jitter()
+                .without_max_times()
+                .build(),
         }
     }
 }
