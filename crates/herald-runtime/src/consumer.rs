@@ -87,8 +87,10 @@ pub struct Delivery {
     pub payload: Bytes,
     /// Decoded payload.
     pub value: Value,
-    /// Headers (empty for bare JSON from non-herald producers).
-    pub headers: HeaderMap,
+    /// Headers (empty for bare JSON from non-herald producers). Shared with the
+    /// consumer, which needs them if the event is dead-lettered: a copy per delivery
+    /// cost more than the rest of settling it.
+    pub headers: Arc<HeaderMap>,
     /// `$id` of the schema it satisfied.
     pub schema_id: String,
     /// Delivery count (1 = first delivery).
@@ -903,7 +905,7 @@ impl Ctx {
             .map(|i| (i.delivered, i.stream_sequence))
             .unwrap_or((1, 0));
         // The headers move out of the message (acking needs only its reply subject).
-        let headers = msg.message.headers.take().unwrap_or_default();
+        let headers = Arc::new(msg.message.headers.take().unwrap_or_default());
         let plan = self.plan(&subject);
         let route = plan.route.as_ref();
         let hint = headers.get(h::CE_DATASCHEMA).map(|v| v.as_str());
@@ -963,7 +965,8 @@ impl Ctx {
                             // The handler sees the event's key, not the subject-scoped
                             // form the duplicate store uses.
                             key: key.as_deref().map(|k| {
-                                k.strip_prefix(&format!("{subject}/"))
+                                k.strip_prefix(subject.as_str())
+                                    .and_then(|rest| rest.strip_prefix('/'))
                                     .unwrap_or(k)
                                     .to_string()
                             }),

@@ -288,7 +288,7 @@ mod tests {
             subject: "usage.metered.api_call".into(),
             payload: bytes::Bytes::from_static(b"{\"event_id\":\"e-1\"}"),
             value: serde_json::json!({"event_id": "e-1"}),
-            headers: async_nats::HeaderMap::new(),
+            headers: Default::default(),
             schema_id: "s".into(),
             delivered: 1,
             stream_seq: 7,
