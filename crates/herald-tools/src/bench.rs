@@ -51,10 +51,18 @@ pub struct BenchReport {
     pub events: usize,
     /// Payload size actually used.
     pub payload_bytes: usize,
-    /// Raw async-nats events per second.
+    /// Raw async-nats events per second, sending herald's headers (see [`WireHeaders`]).
     pub raw_eps: f64,
     /// herald events per second.
     pub herald_eps: f64,
+    /// Raw async-nats events per second with only a `Nats-Msg-Id` header: what the
+    /// CloudEvents headers cost on the wire (not a goal, for reading the others).
+    /// `None` where the raw side reads herald's own events (consume).
+    pub raw_bare_eps: Option<f64>,
+    /// Bytes of herald's headers per event (publish).
+    pub header_bytes: Option<usize>,
+    /// herald / raw bare of each round (publish).
+    pub bare_ratios: Vec<f64>,
     /// herald / raw of each round (raw and herald interleaved, so each round's two
     /// sides saw the same machine load).
     pub ratios: Vec<f64>,
@@ -78,7 +86,20 @@ impl std::fmt::Display for BenchReport {
             "events: {} per side, payload {} bytes",
             self.events, self.payload_bytes
         )?;
-        writeln!(f, "raw async-nats : {:>10.0} events/s", self.raw_eps)?;
+        match self.header_bytes {
+            Some(n) => writeln!(
+                f,
+                "raw async-nats : {:>10.0} events/s (herald's {n} bytes of headers)",
+                self.raw_eps
+            )?,
+            None => writeln!(f, "raw async-nats : {:>10.0} events/s", self.raw_eps)?,
+        }
+        if let Some(bare) = self.raw_bare_eps {
+            writeln!(
+                f,
+                "raw, bare      : {bare:>10.0} events/s (Nats-Msg-Id only)"
+            )?;
+        }
         writeln!(f, "herald         : {:>10.0} events/s", self.herald_eps)?;
         let s = Spread::of(&self.ratios);
         write!(
@@ -141,6 +162,70 @@ pub enum BenchError {
     Consume(String),
 }
 
+/// The headers herald puts on an event of one subject, read back from the stream.
+///
+/// Why: the raw baselines must send the same message (issue 14: "the same message size").
+/// A raw publisher with only `Nats-Msg-Id` sends several hundred bytes fewer per event than
+/// herald's CloudEvents headers, which the server parses and stores too; the ratio then
+/// measured the headers' cost on the wire, not herald's. The raw side sends these headers,
+/// as a hand-written CloudEvents publisher would: a prebuilt map, cloned per event, with
+/// the event's id as `Nats-Msg-Id` and `ce-id`.
+#[derive(Debug, Clone)]
+pub struct WireHeaders {
+    template: HeaderMap,
+}
+
+impl WireHeaders {
+    /// Publishes one event built from `template` with herald and reads its headers back.
+    pub async fn capture(
+        client: &HeraldClient,
+        contracts: Arc<dyn Contracts>,
+        subject: &str,
+        template: &Value,
+    ) -> Result<Self, BenchError> {
+        let publisher = Publisher::new(
+            client.clone(),
+            contracts,
+            PublisherConfig::new("herald-bench"),
+        );
+        let receipt = publisher
+            .publish(subject, &payload(template, 0), Publish::build())
+            .await
+            .map_err(|e| BenchError::Publish(e.to_string()))?;
+        let stored = client
+            .jetstream()
+            .get_stream(&receipt.stream)
+            .await
+            .map_err(|e| BenchError::Setup(e.to_string()))?
+            .get_raw_message(receipt.sequence)
+            .await
+            .map_err(|e| BenchError::Setup(e.to_string()))?;
+        Ok(WireHeaders {
+            template: stored.headers,
+        })
+    }
+
+    /// The headers of the event with identity `id`.
+    pub fn for_event(&self, id: &str) -> HeaderMap {
+        let mut h = self.template.clone();
+        h.insert(herald_runtime::headers::MSG_ID, id);
+        h.insert(herald_runtime::headers::CE_ID, id);
+        h
+    }
+
+    /// Bytes the headers of one event take on the wire.
+    pub fn wire_bytes(&self) -> usize {
+        self.template
+            .iter()
+            .flat_map(|(n, vs)| {
+                vs.iter()
+                    .map(move |v| AsRef::<str>::as_ref(n).len() + v.as_str().len() + 4)
+            })
+            .sum::<usize>()
+            + 12
+    }
+}
+
 /// `template` with a fresh `event_id`, padded through `metadata` to about `size` bytes.
 pub fn payload(template: &Value, size: usize) -> Value {
     let mut v = template.clone();
@@ -170,74 +255,111 @@ impl PublishBench {
             PublisherConfig::new("herald-bench").in_flight(self.in_flight),
         );
         let raw_js = client.publishing_context(self.in_flight);
-        let mut raw_time = Duration::ZERO;
-        let mut herald_time = Duration::ZERO;
+        let wire = WireHeaders::capture(
+            client,
+            publisher.contracts().clone(),
+            &self.subject,
+            &self.template,
+        )
+        .await?;
+        // Per side: raw with herald's headers, herald, raw bare.
+        let mut time = [Duration::ZERO; 3];
         let mut payload_bytes = 0;
         let mut ratios = Vec::with_capacity(rounds);
+        let mut bare_ratios = Vec::with_capacity(rounds);
         for round in 0..rounds {
-            // Prepare both sides' payloads outside the timed sections.
-            let raw_events: Vec<(String, Bytes)> = (0..per_round)
-                .map(|_| {
-                    let v = payload(&self.template, self.size);
-                    let id = v["event_id"].as_str().unwrap_or_default().to_string();
-                    (id, Bytes::from(serde_json::to_vec(&v).unwrap_or_default()))
-                })
-                .collect();
-            payload_bytes = raw_events.first().map(|e| e.1.len()).unwrap_or(0);
-            let herald_events: Vec<Outgoing> = (0..per_round)
-                .map(|_| Outgoing {
-                    subject: self.subject.clone(),
-                    payload: Bytes::from(
-                        serde_json::to_vec(&payload(&self.template, self.size)).unwrap_or_default(),
-                    ),
-                    options: Publish::build(),
-                })
-                .collect();
-
-            // Alternate which side goes first, so warm-up and drift hit both alike.
-            let mut raw_events = Some(raw_events);
-            let mut herald_events = Some(herald_events);
-            let (mut raw_round, mut herald_round) = (Duration::ZERO, Duration::ZERO);
-            for side in [round % 2, 1 - round % 2] {
-                if side == 0 {
-                    let events = raw_events.take().unwrap_or_default();
-                    raw_round = self.raw_round(&raw_js, events).await?;
-                } else {
-                    let events = herald_events.take().unwrap_or_default();
-                    let t = Instant::now();
-                    let mut results = publisher.publish_all(events);
-                    while let Some((_, r)) = results.next().await {
-                        r.map_err(|e| BenchError::Publish(e.to_string()))?;
+            // Prepare every side's payloads outside the timed sections.
+            let raw_events = || -> Vec<(String, Bytes)> {
+                (0..per_round)
+                    .map(|_| {
+                        let v = payload(&self.template, self.size);
+                        let id = v["event_id"].as_str().unwrap_or_default().to_string();
+                        (id, Bytes::from(serde_json::to_vec(&v).unwrap_or_default()))
+                    })
+                    .collect()
+            };
+            let mut same = Some(raw_events());
+            let mut bare = Some(raw_events());
+            payload_bytes = same
+                .as_ref()
+                .and_then(|e| e.first())
+                .map_or(0, |e| e.1.len());
+            let mut herald_events = Some(
+                (0..per_round)
+                    .map(|_| Outgoing {
+                        subject: self.subject.clone(),
+                        payload: Bytes::from(
+                            serde_json::to_vec(&payload(&self.template, self.size))
+                                .unwrap_or_default(),
+                        ),
+                        options: Publish::build(),
+                    })
+                    .collect::<Vec<_>>(),
+            );
+            // Rotate which side goes first, so warm-up and drift hit all alike.
+            let mut took = [Duration::ZERO; 3];
+            for k in 0..3 {
+                let side = (round + k) % 3;
+                took[side] = match side {
+                    0 => {
+                        let events = same.take().unwrap_or_default();
+                        self.raw_round(&raw_js, Some(&wire), events).await?
                     }
-                    herald_round = t.elapsed();
-                }
+                    2 => {
+                        let events = bare.take().unwrap_or_default();
+                        self.raw_round(&raw_js, None, events).await?
+                    }
+                    _ => {
+                        let events = herald_events.take().unwrap_or_default();
+                        let t = Instant::now();
+                        let mut results = publisher.publish_all(events);
+                        while let Some((_, r)) = results.next().await {
+                            r.map_err(|e| BenchError::Publish(e.to_string()))?;
+                        }
+                        t.elapsed()
+                    }
+                };
             }
-            raw_time += raw_round;
-            herald_time += herald_round;
-            ratios.push(raw_round.as_secs_f64() / herald_round.as_secs_f64().max(1e-9));
+            for (sum, t) in time.iter_mut().zip(took) {
+                *sum += t;
+            }
+            let herald = took[1].as_secs_f64().max(1e-9);
+            ratios.push(took[0].as_secs_f64() / herald);
+            bare_ratios.push(took[2].as_secs_f64() / herald);
         }
         let total = (per_round * rounds) as f64;
+        let eps = |t: Duration| total / t.as_secs_f64().max(1e-9);
         Ok(BenchReport {
             events: per_round * rounds,
             payload_bytes,
-            raw_eps: total / raw_time.as_secs_f64().max(1e-9),
-            herald_eps: total / herald_time.as_secs_f64().max(1e-9),
+            raw_eps: eps(time[0]),
+            herald_eps: eps(time[1]),
+            raw_bare_eps: Some(eps(time[2])),
+            header_bytes: Some(wire.wire_bytes()),
+            bare_ratios,
             ratios,
         })
     }
 
-    /// One raw round: pipelined publishes with a `Nats-Msg-Id` each, `in_flight` acks
-    /// outstanding; returns the time it took.
+    /// One raw round: pipelined publishes with herald's headers (`wire`) or only a
+    /// `Nats-Msg-Id`, `in_flight` acks outstanding; returns the time it took.
     async fn raw_round(
         &self,
         raw_js: &async_nats::jetstream::Context,
+        wire: Option<&WireHeaders>,
         events: Vec<(String, Bytes)>,
     ) -> Result<Duration, BenchError> {
         let t = Instant::now();
         let mut pending = FuturesUnordered::new();
         for (id, body) in events {
-            let mut h = HeaderMap::new();
-            h.insert(herald_runtime::headers::MSG_ID, id.as_str());
+            let h = match wire {
+                Some(w) => w.for_event(&id),
+                None => {
+                    let mut h = HeaderMap::new();
+                    h.insert(herald_runtime::headers::MSG_ID, id.as_str());
+                    h
+                }
+            };
             let fut = raw_js
                 .send_publish(
                     self.subject.clone(),

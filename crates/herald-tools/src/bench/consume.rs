@@ -121,6 +121,9 @@ impl ConsumeBench {
                 .unwrap_or(0),
             raw_eps: total / raw_t.as_secs_f64().max(1e-9),
             herald_eps: total / herald_t.as_secs_f64().max(1e-9),
+            raw_bare_eps: None,
+            header_bytes: None,
+            bare_ratios: Vec::new(),
             ratios,
         })
     }

@@ -1,14 +1,13 @@
 //! End-to-end latency benchmark: from the moment an event is created (its
 //! `timestamp`, taken just before publishing) to the moment a handler sees
-//! it, at a fixed rate and at saturation, raw `async-nats` (publish with a
-//! message id, pull consumer, ack) versus herald (validated publish, herald
+//! it, at a fixed rate and at saturation, raw `async-nats` (publish with herald's
+//! headers, pull consumer, ack) versus herald (validated publish, herald
 //! consumer with validation and duplicate check).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer::pull};
-use async_nats::HeaderMap;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use futures::stream::FuturesUnordered;
@@ -94,7 +93,12 @@ impl LatencyBench {
         client: &HeraldClient,
         contracts: Arc<dyn Contracts>,
     ) -> Result<LatencyReport, BenchError> {
-        let raw = self.raw_side(client, contracts.as_ref()).await?;
+        // The raw side sends the same headers (see `WireHeaders`); captured before the
+        // stream is purged.
+        let wire =
+            super::WireHeaders::capture(client, contracts.clone(), &self.subject, &self.template)
+                .await?;
+        let raw = self.raw_side(client, contracts.as_ref(), &wire).await?;
         let herald = self.herald_side(client, contracts).await?;
         Ok(LatencyReport { raw, herald })
     }
@@ -130,6 +134,7 @@ impl LatencyBench {
         &self,
         client: &HeraldClient,
         contracts: &dyn Contracts,
+        wire: &super::WireHeaders,
     ) -> Result<Percentiles, BenchError> {
         let err = |e: String| BenchError::Consume(e);
         let stream = self.stream(client, contracts).await?;
@@ -173,10 +178,7 @@ impl LatencyBench {
         for i in 0..n {
             self.pace(start, i).await;
             let v = fresh(&self.template);
-            let mut h = HeaderMap::new();
-            if let Some(id) = v["event_id"].as_str() {
-                h.insert(herald_runtime::headers::MSG_ID, id);
-            }
+            let h = wire.for_event(v["event_id"].as_str().unwrap_or_default());
             let body = Bytes::from(serde_json::to_vec(&v).unwrap_or_default());
             let fut = js
                 .publish_with_headers(self.subject.clone(), h, body)

@@ -177,14 +177,26 @@ impl Suite {
                 }
                 .run(client, contracts.clone())
                 .await?;
+                let headers = r.header_bytes.unwrap_or(0);
                 rows.push(throughput(
                     "publish",
-                    "pipelined, 256 in flight, 512 B",
+                    &format!("pipelined, 256 in flight, 512 B + {headers} B headers"),
                     r.raw_eps,
                     r.herald_eps,
                     &r.ratios,
                     Some(">= 0.8"),
                 ));
+                if let Some(bare) = r.raw_bare_eps {
+                    // Read beside the row above: what the headers cost on the wire.
+                    rows.push(throughput(
+                        "publish",
+                        "raw bare (Nats-Msg-Id only) vs herald",
+                        bare,
+                        r.herald_eps,
+                        &r.bare_ratios,
+                        None,
+                    ));
+                }
             }
             if want(Which::Consume) {
                 let r = ConsumeBench {
