@@ -564,7 +564,28 @@ impl Consumer {
             .min(self.config.max_ack_pending.max(1) as usize);
         let conn_stats = self.client.nats().statistics();
         let mut connects = conn_stats.connects.load(Ordering::Relaxed);
+        // A pull request for the next batch goes out when half of the current one has
+        // arrived, so the server is never left waiting for the client's next request (a
+        // round trip and a new inbox per batch cost about a tenth of the consume rate).
+        // At most two batches are outstanding: memory stays bounded.
+        let pull = || async {
+            let batch = consumer
+                .batch()
+                .max_messages(want)
+                .expires(self.config.pull_expires)
+                .messages()
+                .await;
+            // nats-server 2.9 sometimes ends a part-filled pull request at its expiry
+            // without the 408 that tells the client so; async-nats then waits 5 s more
+            // before ending the batch, while events queue up. Stop waiting for a batch
+            // a little after its expiry (the server sends nothing after it) and pull again.
+            let grace = (self.config.pull_expires / 2)
+                .clamp(Duration::from_millis(250), Duration::from_secs(2));
+            let over = tokio::time::Instant::now() + self.config.pull_expires + grace;
+            batch.map(|b| (b, over))
+        };
         let pull_loop = async {
+            let mut ahead: Option<(pull::Batch, tokio::time::Instant)> = None;
             'outer: loop {
                 if *stop.borrow() {
                     break;
@@ -576,20 +597,11 @@ impl Consumer {
                     connects = now;
                     self.sweep_undecodable(&ctx).await;
                 }
-                let batch = consumer
-                    .batch()
-                    .max_messages(want)
-                    .expires(self.config.pull_expires)
-                    .messages()
-                    .await;
-                // nats-server 2.9 sometimes ends a part-filled pull request at its expiry
-                // without the 408 that tells the client so; async-nats then waits 5 s more
-                // before ending the batch, while events queue up. Stop waiting for a batch
-                // a little after its expiry (the server sends nothing after it) and pull again.
-                let grace = (self.config.pull_expires / 2)
-                    .clamp(Duration::from_millis(250), Duration::from_secs(2));
-                let batch_over = tokio::time::Instant::now() + self.config.pull_expires + grace;
-                let mut batch = match batch {
+                let next_batch = match ahead.take() {
+                    Some(b) => Ok(b),
+                    None => pull().await,
+                };
+                let (mut batch, batch_over) = match next_batch {
                     Ok(b) => b,
                     Err(e) => {
                         tracing::warn!(error = %e, "pull failed; retrying");
@@ -604,6 +616,7 @@ impl Consumer {
                 // One timer per batch, not one per delivery.
                 let over = tokio::time::sleep_until(batch_over);
                 tokio::pin!(over);
+                let mut received = 0;
                 loop {
                     if running.len() >= concurrency {
                         // Every slot busy: wait for one (or for shutdown).
@@ -647,10 +660,21 @@ impl Consumer {
                         break 'outer;
                     }
                     running.push(process(msg, false));
+                    received += 1;
+                    if received == want / 2 && ahead.is_none() {
+                        match pull().await {
+                            Ok(b) => ahead = Some(b),
+                            Err(e) => tracing::debug!(error = %e, "early pull failed"),
+                        }
+                    }
                 }
                 if *stop.borrow() {
                     break 'outer;
                 }
+            }
+            // What the request made ahead brought, or brings until it expires, goes back.
+            if let Some((mut batch, over)) = ahead {
+                release_rest(&mut batch, over, &self.stats).await;
             }
         };
         futures::join!(pull_loop, replays);
