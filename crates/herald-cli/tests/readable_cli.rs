@@ -8,7 +8,9 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
 use herald_runtime::{ConnectConfig, HeraldClient};
-use herald_test_server::testing::{herald_command, usage_event, wait_child, wait_until};
+use herald_test_server::testing::{
+    herald_command, usage_event, wait_child, wait_until, ClosedPort,
+};
 use herald_test_server::NatsServer;
 
 const LIMIT: Duration = Duration::from_secs(30);
@@ -271,6 +273,27 @@ async fn connection_options_work_before_or_after_the_subcommand_and_from_nats_ur
     assert_eq!(after, before);
     assert_eq!(between, before);
     assert_eq!(from_env, before);
+}
+
+#[test]
+fn an_unreachable_server_is_one_line_that_says_what_failed_and_what_to_do() {
+    // Held bound and closed for the whole test: nothing can start listening on it.
+    let port = ClosedPort::bind();
+    let url = port.url();
+    let o = run(&["streams", "ls", "--server", &url]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert_eq!(
+        stderr(&o),
+        format!(
+            "error: cannot connect to {url}: connection refused \
+             (is nats-server running? pass --server URL)\n"
+        )
+    );
+    let refused = stderr(&o)
+        .to_lowercase()
+        .matches("connection refused")
+        .count();
+    assert_eq!(refused, 1, "{}", stderr(&o));
 }
 
 // ---- 2 and 4: aligned tables, human times, herald's own consumers hidden ----
