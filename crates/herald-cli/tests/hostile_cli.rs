@@ -3,15 +3,14 @@
 //! event and never grows memory without bound.
 
 use std::io::Write;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Output, Stdio};
 
+use herald_test_server::testing::{self, herald_command, signal, spawn_logged, wait_child};
 use herald_test_server::NatsServer;
 
 fn herald(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_herald"))
+    herald_command(env!("CARGO_BIN_EXE_herald"))
         .args(args)
-        .env_remove("NATS_URL")
-        .env("NO_COLOR", "1")
         .stdin(Stdio::null())
         .output()
         .expect("run herald")
@@ -134,7 +133,7 @@ fn feed_zeros(child: &mut Child, mib: usize, tail: &str) -> u64 {
 
 #[test]
 fn validate_jsonl_streams_an_endless_line_in_bounded_memory() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_herald"))
+    let mut child = herald_command(env!("CARGO_BIN_EXE_herald"))
         .args([
             "validate",
             "--subject",
@@ -142,7 +141,6 @@ fn validate_jsonl_streams_an_endless_line_in_bounded_memory() {
             "--jsonl",
             "-",
         ])
-        .env("NO_COLOR", "1")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -174,7 +172,7 @@ async fn publish_jsonl_streams_its_input_in_bounded_memory() {
     let url = s.url();
     let apply = herald(&["--server", &url, "streams", "apply"]);
     assert_eq!(apply.status.code(), Some(0), "{}", text(&apply));
-    let mut child = Command::new(env!("CARGO_BIN_EXE_herald"))
+    let mut child = herald_command(env!("CARGO_BIN_EXE_herald"))
         .args([
             "--server",
             &url,
@@ -184,7 +182,6 @@ async fn publish_jsonl_streams_its_input_in_bounded_memory() {
             "--jsonl",
             "-",
         ])
-        .env("NO_COLOR", "1")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -363,53 +360,24 @@ async fn tail_escapes_control_characters_from_events() {
 
 // ---- 24. Shutdown works while NATS is down ----
 
-fn signal(child: &Child, sig: &str) {
-    let status = Command::new("kill")
-        .arg(sig)
-        .arg(child.id().to_string())
-        .status()
-        .unwrap();
-    assert!(status.success());
-}
+/// Bounds each wait on a `herald` child: for its exit after a signal, for a log line.
+const LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Waits (bounded) for the child to exit; its exit code.
 fn wait_exit(child: &mut Child) -> Option<i32> {
-    for _ in 0..600 {
-        if let Some(s) = child.try_wait().unwrap() {
-            return s.code();
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    let _ = child.kill();
-    panic!("herald did not exit within 60 s of the signal");
+    wait_child(child, LIMIT).code()
 }
 
 /// Waits (bounded) until `path` contains `needle`.
 fn wait_for_text(path: &std::path::Path, needle: &str) -> String {
-    for _ in 0..600 {
-        let t = std::fs::read_to_string(path).unwrap_or_default();
-        if t.contains(needle) {
-            return t;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    panic!(
-        "{needle:?} never appeared in {}: {}",
-        path.display(),
-        std::fs::read_to_string(path).unwrap_or_default()
-    );
+    testing::wait_for_text(path, needle, LIMIT)
 }
 
-fn spawn_logged(args: &[&str], stderr: &std::path::Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_herald"))
-        .args(args)
-        .env_remove("NATS_URL")
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(stderr).unwrap())
-        .spawn()
-        .expect("spawn herald")
+fn spawn_herald(args: &[&str], stderr: &std::path::Path) -> Child {
+    spawn_logged(
+        herald_command(env!("CARGO_BIN_EXE_herald")).args(args),
+        stderr,
+    )
 }
 
 #[tokio::test]
@@ -420,7 +388,7 @@ async fn consume_exits_on_sigterm_while_nats_is_down() {
     assert_eq!(apply.status.code(), Some(0), "{}", text(&apply));
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("consume.err");
-    let mut child = spawn_logged(
+    let mut child = spawn_herald(
         &[
             "--server",
             &url,
@@ -453,7 +421,7 @@ async fn watch_exits_on_a_second_sigterm_while_nats_is_down() {
     assert_eq!(apply.status.code(), Some(0), "{}", text(&apply));
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("watch.err");
-    let mut child = spawn_logged(&["--server", &url, "watch"], &log);
+    let mut child = spawn_herald(&["--server", &url, "watch"], &log);
     wait_for_text(&log, "watching");
     s.kill_9().unwrap();
     signal(&child, "-TERM");
@@ -479,7 +447,7 @@ fn spawn_serve(nats: &str, extra: &[&str], log: &std::path::Path) -> (Child, std
     let listen = addr.to_string();
     let mut args = vec!["serve", "--server", nats, "--listen", listen.as_str()];
     args.extend_from_slice(extra);
-    let mut child = spawn_logged(&args, log);
+    let mut child = spawn_herald(&args, log);
     for _ in 0..300 {
         if std::net::TcpStream::connect(addr).is_ok() {
             return (child, addr);
@@ -585,7 +553,7 @@ async fn consume_logs_a_failed_dead_letter_through_tracing() {
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("consume.err");
-    let mut child = spawn_logged(
+    let mut child = spawn_herald(
         &[
             "--server",
             &url,

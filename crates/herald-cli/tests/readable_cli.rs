@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use herald_runtime::{ConnectConfig, HeraldClient};
 use herald_test_server::testing::{
-    herald_command, usage_event, wait_child, wait_until, ClosedPort,
+    herald_command, signal, spawn_logged, usage_event, wait_child, wait_until, ClosedPort,
 };
 use herald_test_server::NatsServer;
 
@@ -122,10 +122,7 @@ fn is_human_age(s: &str) -> bool {
 }
 
 fn kill(child: &mut Child) {
-    let _ = Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().to_string())
-        .status();
+    signal(child, "-TERM");
     wait_child(child, LIMIT);
 }
 
@@ -396,8 +393,8 @@ async fn consume_reports_each_dead_letter_and_dlq_ls_wide_shows_the_whole_error(
     let tail = "the tenant account 789e0123 is closed and cannot be billed";
     let error = format!("{} END-OF-ERROR", tail.repeat(4));
     let script = format!("cat > /dev/null; echo '{error}' >&2; exit 1");
-    let mut consume = herald()
-        .args([
+    let mut consume = spawn_logged(
+        herald().args([
             "consume",
             "--server",
             &url,
@@ -407,11 +404,9 @@ async fn consume_reports_each_dead_letter_and_dlq_ls_wide_shows_the_whole_error(
             "usage.metered.>",
             "--exec",
             &script,
-        ])
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
+        ]),
+        &log,
+    );
     // An invalid event, straight onto the stream (herald publish would refuse it).
     let c = client(&url).await;
     let mut bad = usage_event("invalid-one");
@@ -757,14 +752,13 @@ async fn watch_writes_no_colour_codes_into_a_redirected_stderr() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("watch.err");
     // Colour allowed by the environment: only the redirect should turn it off.
-    let mut watch = herald()
-        .env_remove("NO_COLOR")
-        .env("RUST_LOG", "debug")
-        .args(["watch", "--server", &s.url()])
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
+    let mut watch = spawn_logged(
+        herald()
+            .env_remove("NO_COLOR")
+            .env("RUST_LOG", "debug")
+            .args(["watch", "--server", &s.url()]),
+        &log,
+    );
     let read = || std::fs::read_to_string(&log).unwrap_or_default();
     wait_until("watch's first log lines", LIMIT, || {
         let t = read();
