@@ -6,7 +6,9 @@ use std::process::{Child, Output};
 use std::time::Duration;
 
 use herald_runtime::{ConnectConfig, HeraldClient};
-use herald_test_server::testing::{herald_command, signal, spawn_logged, wait_child, wait_until};
+use herald_test_server::testing::{
+    herald_command, signal, spawn_logged, usage_line, wait_child, wait_until,
+};
 use herald_test_server::NatsServer;
 
 /// Bounds every wait on the `herald` child and on what it writes.
@@ -28,21 +30,6 @@ fn spawn_herald(args: &[&str], stderr: &Path) -> Child {
 
 fn wait_exit(child: &mut Child) -> Option<i32> {
     wait_child(child, LIMIT).code()
-}
-
-fn usage_line(n: u32) -> String {
-    serde_json::json!({
-        "event_id": format!("550e8400-e29b-41d4-a716-44665544{n:04}"),
-        "timestamp": "2024-01-15T10:30:00Z",
-        "service_name": "model-gateway",
-        "user_id": "123e4567-e89b-12d3-a456-426614174000",
-        "tenant_id": "789e0123-e89b-12d3-a456-426614174000",
-        "event_type": "api_call",
-        "resource_type": "requests",
-        "quantity": 1,
-        "cost": {"amount": 0.001, "currency": "EUR"}
-    })
-    .to_string()
 }
 
 async fn server() -> NatsServer {

@@ -5,7 +5,9 @@
 use std::io::Write;
 use std::process::{Child, Output, Stdio};
 
-use herald_test_server::testing::{self, herald_command, signal, spawn_logged, wait_child};
+use herald_test_server::testing::{
+    self, herald_command, signal, spawn_logged, usage_line, wait_child,
+};
 use herald_test_server::NatsServer;
 
 fn herald(args: &[&str]) -> Output {
@@ -29,21 +31,6 @@ async fn server() -> NatsServer {
     NatsServer::start()
         .await
         .expect("nats-server must be installed (apt-get install nats-server)")
-}
-
-fn usage_line(n: u32) -> String {
-    serde_json::json!({
-        "event_id": format!("550e8400-e29b-41d4-a716-44665544{n:04}"),
-        "timestamp": "2024-01-15T10:30:00Z",
-        "service_name": "model-gateway",
-        "user_id": "123e4567-e89b-12d3-a456-426614174000",
-        "tenant_id": "789e0123-e89b-12d3-a456-426614174000",
-        "event_type": "api_call",
-        "resource_type": "requests",
-        "quantity": 1,
-        "cost": {"amount": 0.001, "currency": "EUR"}
-    })
-    .to_string()
 }
 
 async fn stream_messages(url: &str, stream: &str) -> u64 {
@@ -380,6 +367,24 @@ fn spawn_herald(args: &[&str], stderr: &std::path::Path) -> Child {
     )
 }
 
+/// `herald consume` as billing-service with a handler that always succeeds.
+fn spawn_consume(url: &str, stderr: &std::path::Path) -> Child {
+    let args = [
+        "--server",
+        url,
+        "consume",
+        "--service",
+        "billing-service",
+        "--subject",
+        "usage.metered.>",
+        "--shutdown-grace",
+        "1s",
+        "--exec",
+        "true",
+    ];
+    spawn_herald(&args, stderr)
+}
+
 #[tokio::test]
 async fn consume_exits_on_sigterm_while_nats_is_down() {
     let mut s = server().await;
@@ -388,22 +393,7 @@ async fn consume_exits_on_sigterm_while_nats_is_down() {
     assert_eq!(apply.status.code(), Some(0), "{}", text(&apply));
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("consume.err");
-    let mut child = spawn_herald(
-        &[
-            "--server",
-            &url,
-            "consume",
-            "--service",
-            "billing-service",
-            "--subject",
-            "usage.metered.>",
-            "--shutdown-grace",
-            "1s",
-            "--exec",
-            "true",
-        ],
-        &log,
-    );
+    let mut child = spawn_consume(&url, &log);
     wait_for_text(&log, "herald consume: billing-service--usage");
     s.kill_9().unwrap();
     signal(&child, "-TERM");
@@ -553,22 +543,7 @@ async fn consume_logs_a_failed_dead_letter_through_tracing() {
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("consume.err");
-    let mut child = spawn_herald(
-        &[
-            "--server",
-            &url,
-            "consume",
-            "--service",
-            "billing-service",
-            "--subject",
-            "usage.metered.>",
-            "--shutdown-grace",
-            "1s",
-            "--exec",
-            "true",
-        ],
-        &log,
-    );
+    let mut child = spawn_consume(&url, &log);
     let err = wait_for_text(&log, "dead-letter publish failed; NAKed for redelivery");
     assert!(err.contains("ERROR"), "{err}");
     assert!(

@@ -369,6 +369,23 @@ pub fn usage_event(label: &str) -> Value {
     e
 }
 
+/// A valid `usage.metered.api_call` event as one JSON line, its `event_id` ending in
+/// `n` (`...446655440002` for 2), so that a handler script can tell events apart by id.
+pub fn usage_line(n: u32) -> String {
+    serde_json::json!({
+        "event_id": format!("550e8400-e29b-41d4-a716-44665544{n:04}"),
+        "timestamp": "2024-01-15T10:30:00Z",
+        "service_name": "model-gateway",
+        "user_id": "123e4567-e89b-12d3-a456-426614174000",
+        "tenant_id": "789e0123-e89b-12d3-a456-426614174000",
+        "event_type": "api_call",
+        "resource_type": "requests",
+        "quantity": 1,
+        "cost": {"amount": 0.001, "currency": "EUR"}
+    })
+    .to_string()
+}
+
 /// A shipped `orchestrator.step.<status>` example (`started`, `completed`,
 /// `failed`) with `step_id` = [`event_id`]`(label)`.
 pub fn step_event(label: &str, status: &str) -> Value {
