@@ -121,6 +121,20 @@ fn is_human_age(s: &str) -> bool {
         })
 }
 
+/// Waits (bounded) until the log file `log` holds `needle`; its first line that does.
+async fn log_line(log: &Path, needle: &str) -> String {
+    let read = || std::fs::read_to_string(log).unwrap_or_default();
+    wait_until(&format!("a line with {needle:?}"), LIMIT, || {
+        read().contains(needle)
+    })
+    .await;
+    let text = read();
+    text.lines()
+        .find(|l| l.contains(needle))
+        .unwrap()
+        .to_string()
+}
+
 fn kill(child: &mut Child) {
     signal(child, "-TERM");
     wait_child(child, LIMIT);
@@ -417,16 +431,7 @@ async fn consume_reports_each_dead_letter_and_dlq_ls_wide_shows_the_whole_error(
         .unwrap()
         .await
         .unwrap();
-    let read = || std::fs::read_to_string(&log).unwrap_or_default();
-    wait_until("the schema_invalid dead letter line", LIMIT, || {
-        read().contains("dead-lettered:")
-    })
-    .await;
-    let text = read();
-    let line = text
-        .lines()
-        .find(|l| l.starts_with("dead-lettered:"))
-        .unwrap();
+    let line = log_line(&log, "dead-lettered:").await;
     assert!(
         line.starts_with("dead-lettered: usage.metered.api_call #1 (schema_invalid): "),
         "{line}"
@@ -434,15 +439,7 @@ async fn consume_reports_each_dead_letter_and_dlq_ls_wide_shows_the_whole_error(
     assert!(line.contains("quantity"), "{line}");
     // A handler rejection with a long error.
     publish_usage(&url, dir.path(), 1);
-    wait_until("the handler_rejected dead letter line", LIMIT, || {
-        read().contains("(handler_rejected)")
-    })
-    .await;
-    let text = read();
-    let line = text
-        .lines()
-        .find(|l| l.contains("(handler_rejected)"))
-        .unwrap();
+    let line = log_line(&log, "(handler_rejected)").await;
     assert!(
         line.starts_with("dead-lettered: usage.metered.api_call #2 (handler_rejected): "),
         "{line}"
