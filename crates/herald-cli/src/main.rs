@@ -268,7 +268,7 @@ fn main() -> ExitCode {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,
         Ok(Outcome::Failed) => ExitCode::from(1),
         Err(e) => {
-            let msg = format!("{e:#}").replace('\n', " ");
+            let msg = output::error_line(&e);
             eprintln!("{}: {msg}", output::Style::stderr().red("error"));
             ExitCode::from(2)
         }

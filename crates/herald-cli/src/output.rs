@@ -172,6 +172,38 @@ pub fn write_stdout(args: std::fmt::Arguments<'_>) {
     }
 }
 
+/// An error as one line: its causes joined by `: `, each left out when the line already
+/// says it (many errors repeat their source in their own text). The NATS client's connect
+/// error ends the line: herald's connection error before it names the reason already (the
+/// client's chain would say "Connection refused" twice more), and the line ends with what
+/// to try when no server answered.
+pub fn error_line(error: &anyhow::Error) -> String {
+    use async_nats::ConnectErrorKind;
+    let mut line = String::new();
+    for cause in error.chain() {
+        if let Some(nats) = cause.downcast_ref::<async_nats::ConnectError>() {
+            if line.is_empty() {
+                line = nats.to_string();
+            }
+            if matches!(
+                nats.kind(),
+                ConnectErrorKind::Io | ConnectErrorKind::TimedOut
+            ) {
+                line.push_str(" (is nats-server running? pass --server URL)");
+            }
+            break;
+        }
+        let text = cause.to_string();
+        if !line.contains(&text) {
+            if !line.is_empty() {
+                line.push_str(": ");
+            }
+            line.push_str(&text);
+        }
+    }
+    line.replace('\n', " ")
+}
+
 /// `println!` that survives a closed pipe.
 #[macro_export]
 macro_rules! outln {
@@ -187,7 +219,19 @@ macro_rules! out {
 
 #[cfg(test)]
 mod terminal_tests {
-    use super::{ago, table, terminal_safe};
+    use super::{ago, error_line, table, terminal_safe};
+
+    #[test]
+    fn an_error_line_says_each_cause_once() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "no such file");
+        let e = anyhow::Error::new(io)
+            .context("reading a.json: no such file")
+            .context("loading contracts");
+        assert_eq!(
+            error_line(&e),
+            "loading contracts: reading a.json: no such file"
+        );
+    }
 
     #[test]
     fn tables_align_long_names_and_times_read_as_ages() {

@@ -2,65 +2,34 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Output};
 use std::time::Duration;
 
 use herald_runtime::{ConnectConfig, HeraldClient};
+use herald_test_server::testing::{
+    herald_command, signal, spawn_logged, usage_line, wait_child, wait_until,
+};
 use herald_test_server::NatsServer;
 
+/// Bounds every wait on the `herald` child and on what it writes.
+const LIMIT: Duration = Duration::from_secs(60);
+
 fn herald(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_herald"))
+    herald_command(env!("CARGO_BIN_EXE_herald"))
         .args(args)
-        .env_remove("NATS_URL")
-        .env("NO_COLOR", "1")
         .output()
         .expect("run herald")
 }
 
 fn spawn_herald(args: &[&str], stderr: &Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_herald"))
-        .args(args)
-        .env_remove("NATS_URL")
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(stderr).unwrap())
-        .spawn()
-        .expect("spawn herald")
-}
-
-fn signal(child: &Child, sig: &str) {
-    let status = Command::new("kill")
-        .arg(sig)
-        .arg(child.id().to_string())
-        .status()
-        .unwrap();
-    assert!(status.success());
+    spawn_logged(
+        herald_command(env!("CARGO_BIN_EXE_herald")).args(args),
+        stderr,
+    )
 }
 
 fn wait_exit(child: &mut Child) -> Option<i32> {
-    for _ in 0..300 {
-        if let Some(s) = child.try_wait().unwrap() {
-            return s.code();
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let _ = child.kill();
-    panic!("herald did not exit");
-}
-
-fn usage_line(n: u32) -> String {
-    serde_json::json!({
-        "event_id": format!("550e8400-e29b-41d4-a716-44665544{n:04}"),
-        "timestamp": "2024-01-15T10:30:00Z",
-        "service_name": "model-gateway",
-        "user_id": "123e4567-e89b-12d3-a456-426614174000",
-        "tenant_id": "789e0123-e89b-12d3-a456-426614174000",
-        "event_type": "api_call",
-        "resource_type": "requests",
-        "quantity": 1,
-        "cost": {"amount": 0.001, "currency": "EUR"}
-    })
-    .to_string()
+    wait_child(child, LIMIT).code()
 }
 
 async fn server() -> NatsServer {
@@ -79,14 +48,8 @@ fn json(o: &Output) -> serde_json::Value {
     serde_json::from_slice(&o.stdout).unwrap()
 }
 
-async fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
-    for _ in 0..600 {
-        if f() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("timed out waiting for {what}");
+async fn wait_for(what: &str, f: impl FnMut() -> bool) {
+    wait_until(what, LIMIT, f).await
 }
 
 fn publish_lines(url: &str, dir: &Path, lines: &[String]) {

@@ -4,11 +4,10 @@
 //! with few events: it runs and prints every row as JSON (no timing checks).
 
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader};
 use std::process::{Output, Stdio};
 use std::time::Duration;
 
-use herald_test_server::testing::{herald_command, wait_child};
+use herald_test_server::testing::{herald_command, signal, wait_child, StderrLines};
 use herald_test_server::NatsServer;
 use serde_json::Value;
 
@@ -494,34 +493,16 @@ fn demo_stops_on_sigterm_within_its_drain_timeout_and_prints_its_books() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("run herald");
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for l in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(l);
-        }
-    });
+    let stderr = StderrLines::take(&mut child);
     // Wait until it is producing and some events are stored.
-    let mut seen = Vec::new();
-    loop {
-        let l = rx
-            .recv_timeout(Duration::from_secs(60))
-            .unwrap_or_else(|_| panic!("no running progress line: {seen:?}"));
-        let running = l.starts_with("running") && !l.contains("events stored 0 ");
-        seen.push(l);
-        if running {
-            break;
-        }
-    }
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    stderr.wait_for("running progress", Duration::from_secs(60), |l| {
+        l.starts_with("running") && !l.contains("events stored 0 ")
+    });
+    signal(&child, "-TERM");
     let status = wait_child(&mut child, Duration::from_secs(15 + 30));
     let mut out = String::new();
     std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut out).unwrap();
-    let rest: Vec<String> = rx.try_iter().collect();
+    let rest = stderr.rest();
     assert_eq!(status.code(), Some(0), "{out}\n{rest:?}");
     assert!(
         rest.iter().any(|l| l.starts_with("stopping: draining")),
@@ -546,40 +527,20 @@ fn demo_exits_at_once_on_a_second_signal() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("run herald");
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for l in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(l);
-        }
-    });
+    let stderr = StderrLines::take(&mut child);
     let wait_for = |prefix: &str| {
-        let mut seen = Vec::new();
-        loop {
-            let l = rx
-                .recv_timeout(Duration::from_secs(60))
-                .unwrap_or_else(|_| panic!("no line {prefix:?}: {seen:?}"));
-            if l.starts_with(prefix) {
-                return;
-            }
-            seen.push(l);
-        }
-    };
-    let term = || {
-        assert!(std::process::Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .unwrap()
-            .success())
+        stderr.wait_for(&format!("{prefix:?}"), Duration::from_secs(60), |l| {
+            l.starts_with(prefix)
+        })
     };
     wait_for("running");
-    term();
+    signal(&child, "-TERM");
     wait_for("stopping: draining");
-    term();
+    signal(&child, "-TERM");
     // Far less than the 120 s drain timeout.
     let status = wait_child(&mut child, Duration::from_secs(30));
     assert_eq!(status.code(), Some(130));
-    let rest: Vec<String> = rx.try_iter().collect();
+    let rest = stderr.rest();
     assert!(rest.iter().any(|l| l.contains("second signal")), "{rest:?}");
     assert!(!dir.path().join(".herald/demo").exists());
 }

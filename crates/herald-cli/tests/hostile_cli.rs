@@ -3,15 +3,16 @@
 //! event and never grows memory without bound.
 
 use std::io::Write;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Output, Stdio};
 
+use herald_test_server::testing::{
+    self, herald_command, signal, spawn_logged, usage_line, wait_child,
+};
 use herald_test_server::NatsServer;
 
 fn herald(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_herald"))
+    herald_command(env!("CARGO_BIN_EXE_herald"))
         .args(args)
-        .env_remove("NATS_URL")
-        .env("NO_COLOR", "1")
         .stdin(Stdio::null())
         .output()
         .expect("run herald")
@@ -30,21 +31,6 @@ async fn server() -> NatsServer {
     NatsServer::start()
         .await
         .expect("nats-server must be installed (apt-get install nats-server)")
-}
-
-fn usage_line(n: u32) -> String {
-    serde_json::json!({
-        "event_id": format!("550e8400-e29b-41d4-a716-44665544{n:04}"),
-        "timestamp": "2024-01-15T10:30:00Z",
-        "service_name": "model-gateway",
-        "user_id": "123e4567-e89b-12d3-a456-426614174000",
-        "tenant_id": "789e0123-e89b-12d3-a456-426614174000",
-        "event_type": "api_call",
-        "resource_type": "requests",
-        "quantity": 1,
-        "cost": {"amount": 0.001, "currency": "EUR"}
-    })
-    .to_string()
 }
 
 async fn stream_messages(url: &str, stream: &str) -> u64 {
@@ -134,7 +120,7 @@ fn feed_zeros(child: &mut Child, mib: usize, tail: &str) -> u64 {
 
 #[test]
 fn validate_jsonl_streams_an_endless_line_in_bounded_memory() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_herald"))
+    let mut child = herald_command(env!("CARGO_BIN_EXE_herald"))
         .args([
             "validate",
             "--subject",
@@ -142,7 +128,6 @@ fn validate_jsonl_streams_an_endless_line_in_bounded_memory() {
             "--jsonl",
             "-",
         ])
-        .env("NO_COLOR", "1")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -174,7 +159,7 @@ async fn publish_jsonl_streams_its_input_in_bounded_memory() {
     let url = s.url();
     let apply = herald(&["--server", &url, "streams", "apply"]);
     assert_eq!(apply.status.code(), Some(0), "{}", text(&apply));
-    let mut child = Command::new(env!("CARGO_BIN_EXE_herald"))
+    let mut child = herald_command(env!("CARGO_BIN_EXE_herald"))
         .args([
             "--server",
             &url,
@@ -184,7 +169,6 @@ async fn publish_jsonl_streams_its_input_in_bounded_memory() {
             "--jsonl",
             "-",
         ])
-        .env("NO_COLOR", "1")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -363,53 +347,42 @@ async fn tail_escapes_control_characters_from_events() {
 
 // ---- 24. Shutdown works while NATS is down ----
 
-fn signal(child: &Child, sig: &str) {
-    let status = Command::new("kill")
-        .arg(sig)
-        .arg(child.id().to_string())
-        .status()
-        .unwrap();
-    assert!(status.success());
-}
+/// Bounds each wait on a `herald` child: for its exit after a signal, for a log line.
+const LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Waits (bounded) for the child to exit; its exit code.
 fn wait_exit(child: &mut Child) -> Option<i32> {
-    for _ in 0..600 {
-        if let Some(s) = child.try_wait().unwrap() {
-            return s.code();
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    let _ = child.kill();
-    panic!("herald did not exit within 60 s of the signal");
+    wait_child(child, LIMIT).code()
 }
 
 /// Waits (bounded) until `path` contains `needle`.
 fn wait_for_text(path: &std::path::Path, needle: &str) -> String {
-    for _ in 0..600 {
-        let t = std::fs::read_to_string(path).unwrap_or_default();
-        if t.contains(needle) {
-            return t;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    panic!(
-        "{needle:?} never appeared in {}: {}",
-        path.display(),
-        std::fs::read_to_string(path).unwrap_or_default()
-    );
+    testing::wait_for_text(path, needle, LIMIT)
 }
 
-fn spawn_logged(args: &[&str], stderr: &std::path::Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_herald"))
-        .args(args)
-        .env_remove("NATS_URL")
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(stderr).unwrap())
-        .spawn()
-        .expect("spawn herald")
+fn spawn_herald(args: &[&str], stderr: &std::path::Path) -> Child {
+    spawn_logged(
+        herald_command(env!("CARGO_BIN_EXE_herald")).args(args),
+        stderr,
+    )
+}
+
+/// `herald consume` as billing-service with a handler that always succeeds.
+fn spawn_consume(url: &str, stderr: &std::path::Path) -> Child {
+    let args = [
+        "--server",
+        url,
+        "consume",
+        "--service",
+        "billing-service",
+        "--subject",
+        "usage.metered.>",
+        "--shutdown-grace",
+        "1s",
+        "--exec",
+        "true",
+    ];
+    spawn_herald(&args, stderr)
 }
 
 #[tokio::test]
@@ -420,22 +393,7 @@ async fn consume_exits_on_sigterm_while_nats_is_down() {
     assert_eq!(apply.status.code(), Some(0), "{}", text(&apply));
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("consume.err");
-    let mut child = spawn_logged(
-        &[
-            "--server",
-            &url,
-            "consume",
-            "--service",
-            "billing-service",
-            "--subject",
-            "usage.metered.>",
-            "--shutdown-grace",
-            "1s",
-            "--exec",
-            "true",
-        ],
-        &log,
-    );
+    let mut child = spawn_consume(&url, &log);
     wait_for_text(&log, "herald consume: billing-service--usage");
     s.kill_9().unwrap();
     signal(&child, "-TERM");
@@ -453,7 +411,7 @@ async fn watch_exits_on_a_second_sigterm_while_nats_is_down() {
     assert_eq!(apply.status.code(), Some(0), "{}", text(&apply));
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("watch.err");
-    let mut child = spawn_logged(&["--server", &url, "watch"], &log);
+    let mut child = spawn_herald(&["--server", &url, "watch"], &log);
     wait_for_text(&log, "watching");
     s.kill_9().unwrap();
     signal(&child, "-TERM");
@@ -479,7 +437,7 @@ fn spawn_serve(nats: &str, extra: &[&str], log: &std::path::Path) -> (Child, std
     let listen = addr.to_string();
     let mut args = vec!["serve", "--server", nats, "--listen", listen.as_str()];
     args.extend_from_slice(extra);
-    let mut child = spawn_logged(&args, log);
+    let mut child = spawn_herald(&args, log);
     for _ in 0..300 {
         if std::net::TcpStream::connect(addr).is_ok() {
             return (child, addr);
@@ -585,22 +543,7 @@ async fn consume_logs_a_failed_dead_letter_through_tracing() {
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("consume.err");
-    let mut child = spawn_logged(
-        &[
-            "--server",
-            &url,
-            "consume",
-            "--service",
-            "billing-service",
-            "--subject",
-            "usage.metered.>",
-            "--shutdown-grace",
-            "1s",
-            "--exec",
-            "true",
-        ],
-        &log,
-    );
+    let mut child = spawn_consume(&url, &log);
     let err = wait_for_text(&log, "dead-letter publish failed; NAKed for redelivery");
     assert!(err.contains("ERROR"), "{err}");
     assert!(

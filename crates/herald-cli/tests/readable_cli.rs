@@ -8,7 +8,9 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
 use herald_runtime::{ConnectConfig, HeraldClient};
-use herald_test_server::testing::{herald_command, usage_event, wait_child, wait_until};
+use herald_test_server::testing::{
+    herald_command, signal, spawn_logged, usage_event, wait_child, wait_until, ClosedPort,
+};
 use herald_test_server::NatsServer;
 
 const LIMIT: Duration = Duration::from_secs(30);
@@ -119,11 +121,22 @@ fn is_human_age(s: &str) -> bool {
         })
 }
 
+/// Waits (bounded) until the log file `log` holds `needle`; its first line that does.
+async fn log_line(log: &Path, needle: &str) -> String {
+    let read = || std::fs::read_to_string(log).unwrap_or_default();
+    wait_until(&format!("a line with {needle:?}"), LIMIT, || {
+        read().contains(needle)
+    })
+    .await;
+    let text = read();
+    text.lines()
+        .find(|l| l.contains(needle))
+        .unwrap()
+        .to_string()
+}
+
 fn kill(child: &mut Child) {
-    let _ = Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().to_string())
-        .status();
+    signal(child, "-TERM");
     wait_child(child, LIMIT);
 }
 
@@ -273,6 +286,27 @@ async fn connection_options_work_before_or_after_the_subcommand_and_from_nats_ur
     assert_eq!(from_env, before);
 }
 
+#[test]
+fn an_unreachable_server_is_one_line_that_says_what_failed_and_what_to_do() {
+    // Held bound and closed for the whole test: nothing can start listening on it.
+    let port = ClosedPort::bind();
+    let url = port.url();
+    let o = run(&["streams", "ls", "--server", &url]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert_eq!(
+        stderr(&o),
+        format!(
+            "error: cannot connect to {url}: connection refused \
+             (is nats-server running? pass --server URL)\n"
+        )
+    );
+    let refused = stderr(&o)
+        .to_lowercase()
+        .matches("connection refused")
+        .count();
+    assert_eq!(refused, 1, "{}", stderr(&o));
+}
+
 // ---- 2 and 4: aligned tables, human times, herald's own consumers hidden ----
 
 #[tokio::test]
@@ -373,8 +407,8 @@ async fn consume_reports_each_dead_letter_and_dlq_ls_wide_shows_the_whole_error(
     let tail = "the tenant account 789e0123 is closed and cannot be billed";
     let error = format!("{} END-OF-ERROR", tail.repeat(4));
     let script = format!("cat > /dev/null; echo '{error}' >&2; exit 1");
-    let mut consume = herald()
-        .args([
+    let mut consume = spawn_logged(
+        herald().args([
             "consume",
             "--server",
             &url,
@@ -384,11 +418,9 @@ async fn consume_reports_each_dead_letter_and_dlq_ls_wide_shows_the_whole_error(
             "usage.metered.>",
             "--exec",
             &script,
-        ])
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
+        ]),
+        &log,
+    );
     // An invalid event, straight onto the stream (herald publish would refuse it).
     let c = client(&url).await;
     let mut bad = usage_event("invalid-one");
@@ -399,16 +431,7 @@ async fn consume_reports_each_dead_letter_and_dlq_ls_wide_shows_the_whole_error(
         .unwrap()
         .await
         .unwrap();
-    let read = || std::fs::read_to_string(&log).unwrap_or_default();
-    wait_until("the schema_invalid dead letter line", LIMIT, || {
-        read().contains("dead-lettered:")
-    })
-    .await;
-    let text = read();
-    let line = text
-        .lines()
-        .find(|l| l.starts_with("dead-lettered:"))
-        .unwrap();
+    let line = log_line(&log, "dead-lettered:").await;
     assert!(
         line.starts_with("dead-lettered: usage.metered.api_call #1 (schema_invalid): "),
         "{line}"
@@ -416,15 +439,7 @@ async fn consume_reports_each_dead_letter_and_dlq_ls_wide_shows_the_whole_error(
     assert!(line.contains("quantity"), "{line}");
     // A handler rejection with a long error.
     publish_usage(&url, dir.path(), 1);
-    wait_until("the handler_rejected dead letter line", LIMIT, || {
-        read().contains("(handler_rejected)")
-    })
-    .await;
-    let text = read();
-    let line = text
-        .lines()
-        .find(|l| l.contains("(handler_rejected)"))
-        .unwrap();
+    let line = log_line(&log, "(handler_rejected)").await;
     assert!(
         line.starts_with("dead-lettered: usage.metered.api_call #2 (handler_rejected): "),
         "{line}"
@@ -734,14 +749,13 @@ async fn watch_writes_no_colour_codes_into_a_redirected_stderr() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("watch.err");
     // Colour allowed by the environment: only the redirect should turn it off.
-    let mut watch = herald()
-        .env_remove("NO_COLOR")
-        .env("RUST_LOG", "debug")
-        .args(["watch", "--server", &s.url()])
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
+    let mut watch = spawn_logged(
+        herald()
+            .env_remove("NO_COLOR")
+            .env("RUST_LOG", "debug")
+            .args(["watch", "--server", &s.url()]),
+        &log,
+    );
     let read = || std::fs::read_to_string(&log).unwrap_or_default();
     wait_until("watch's first log lines", LIMIT, || {
         let t = read();

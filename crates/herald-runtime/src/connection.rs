@@ -21,8 +21,8 @@ pub const DEFAULT_URL: &str = "nats://127.0.0.1:4222";
 /// Why connecting failed; a CLI maps every kind to exit code 2.
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
-    /// No server answered within the connect timeout.
-    #[error("cannot connect to {urls} within {timeout:?}: {source}")]
+    /// No server answered within the connect timeout, or one refused the connection.
+    #[error("cannot connect to {urls}: {}", unreachable_reason(source, *timeout))]
     Unreachable {
         /// The URLs tried.
         urls: String,
@@ -44,6 +44,31 @@ pub enum ConnectError {
     /// A URL in the configuration is malformed.
     #[error("invalid server URL {0:?}")]
     BadUrl(String),
+}
+
+/// Why the client could not connect, in the words of its innermost cause: the client's
+/// text of an I/O error ("IO error: Connection refused (os error 111)") repeats its source's.
+fn unreachable_reason(source: &async_nats::ConnectError, timeout: Duration) -> String {
+    match source.kind() {
+        async_nats::ConnectErrorKind::TimedOut => format!("no answer within {timeout:?}"),
+        async_nats::ConnectErrorKind::Io => {
+            let mut cause: &dyn std::error::Error = source;
+            while let Some(inner) = cause.source() {
+                cause = inner;
+            }
+            let text = cause.to_string();
+            let text = match text.rfind(" (os error ") {
+                Some(at) if text.ends_with(')') => text[..at].to_string(),
+                _ => text,
+            };
+            let mut chars = text.chars();
+            match chars.next() {
+                Some(first) => first.to_lowercase().chain(chars).collect(),
+                None => source.to_string(),
+            }
+        }
+        _ => source.to_string(),
+    }
 }
 
 /// How to reach NATS, builder-style.

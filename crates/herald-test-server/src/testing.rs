@@ -1,7 +1,8 @@
 //! Test support shared by every herald test suite, kept in one place so that a
 //! fix to a wait or a fixture reaches all of them: bounded condition waits, a
-//! port that is held but refuses connections, an isolated `herald` command, a
-//! directory copy, and events and catalogs taken from the shipped contracts.
+//! port that is held but refuses connections, an isolated `herald` command and
+//! its signals and log lines, a directory copy, and events and catalogs taken
+//! from the shipped contracts.
 //!
 //! Events come from `contracts/examples/*/valid/` (compiled in through
 //! [`ContractFiles::embedded`]), so a test event is valid under the real
@@ -12,7 +13,7 @@ use std::ffi::OsStr;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, ExitStatus};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use herald_contracts::{Catalog, ContractFiles};
@@ -159,6 +160,97 @@ pub fn herald_command(bin: impl AsRef<OsStr>) -> Command {
     cmd
 }
 
+/// Spawns `cmd` (a long-running `herald`) with standard input and output closed and
+/// standard error written to the file `stderr`, which the test reads while it runs.
+pub fn spawn_logged(cmd: &mut Command, stderr: &Path) -> Child {
+    let log = std::fs::File::create(stderr)
+        .unwrap_or_else(|e| panic!("create {}: {e}", stderr.display()));
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("spawn herald")
+}
+
+/// Sends `sig` (`-TERM`, `-INT` ...) to the child through kill(1); panics unless it was sent.
+pub fn signal(child: &Child, sig: &str) {
+    let status = Command::new("kill")
+        .arg(sig)
+        .arg(child.id().to_string())
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill {sig} {} failed", child.id());
+}
+
+/// Polls the file at `path` until it contains `needle` and returns its text; panics with
+/// what it holds once `limit` has passed (for a log a child process writes).
+pub fn wait_for_text(path: &Path, needle: &str, limit: Duration) -> String {
+    let start = Instant::now();
+    loop {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        if text.contains(needle) {
+            return text;
+        }
+        assert!(
+            start.elapsed() < limit,
+            "{needle:?} never appeared in {} within {limit:?}: {text}",
+            path.display()
+        );
+        std::thread::sleep(POLL);
+    }
+}
+
+/// A child's standard error, read line by line on a thread of its own, so that a test can
+/// wait for a line while the child keeps running (and never blocks on a full pipe).
+pub struct StderrLines {
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl StderrLines {
+    /// Takes the child's piped standard error.
+    pub fn take(child: &mut Child) -> StderrLines {
+        use std::io::BufRead;
+        let stderr = child.stderr.take().expect("stderr piped");
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for l in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                let _ = tx.send(l);
+            }
+        });
+        StderrLines { lines }
+    }
+
+    /// Waits for the next line that `wanted` accepts and returns it, passing over the lines
+    /// before it; panics naming `what` and the lines seen when none comes within `limit`
+    /// of the last line.
+    pub fn wait_for(
+        &self,
+        what: &str,
+        limit: Duration,
+        mut wanted: impl FnMut(&str) -> bool,
+    ) -> String {
+        let mut seen = Vec::new();
+        loop {
+            let l = self
+                .lines
+                .recv_timeout(limit)
+                .unwrap_or_else(|_| panic!("no {what} line: {seen:?}"));
+            if wanted(&l) {
+                return l;
+            }
+            seen.push(l);
+        }
+    }
+
+    /// The lines read since the last wait.
+    pub fn rest(&self) -> Vec<String> {
+        self.lines.try_iter().collect()
+    }
+}
+
 /// Copies the directory tree `from` into `to` (which must exist): regular
 /// files and directories; anything else is an error, so a test never runs on a
 /// silently partial copy.
@@ -275,6 +367,23 @@ pub fn usage_event(label: &str) -> Value {
     let mut e = example("UsageEvent", "api-call.json");
     e["event_id"] = Value::String(event_id(label));
     e
+}
+
+/// A valid `usage.metered.api_call` event as one JSON line, its `event_id` ending in
+/// `n` (`...446655440002` for 2), so that a handler script can tell events apart by id.
+pub fn usage_line(n: u32) -> String {
+    serde_json::json!({
+        "event_id": format!("550e8400-e29b-41d4-a716-44665544{n:04}"),
+        "timestamp": "2024-01-15T10:30:00Z",
+        "service_name": "model-gateway",
+        "user_id": "123e4567-e89b-12d3-a456-426614174000",
+        "tenant_id": "789e0123-e89b-12d3-a456-426614174000",
+        "event_type": "api_call",
+        "resource_type": "requests",
+        "quantity": 1,
+        "cost": {"amount": 0.001, "currency": "EUR"}
+    })
+    .to_string()
 }
 
 /// A shipped `orchestrator.step.<status>` example (`started`, `completed`,

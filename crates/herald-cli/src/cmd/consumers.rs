@@ -3,7 +3,8 @@
 use anyhow::{bail, Context};
 use serde_json::json;
 
-use crate::output::{ago, print_json, table, terminal_safe, Format};
+use super::lag::{show, Column};
+use crate::output::{print_json, Format};
 use crate::{Global, Outcome};
 
 /// List or delete consumers.
@@ -62,58 +63,25 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<Outcome> {
         let client = super::nats::connect(global, "herald-cli").await?;
         match &args.command {
             ConsumersCommand::Ls { stream, all } => {
-                let rows: Vec<_> = herald_runtime::lag::lag(&client, stream.as_deref())
-                    .await?
-                    .into_iter()
-                    .filter(|r| *all || !r.ephemeral)
-                    .collect();
-                match global.format {
-                    Format::Json => print_json(&json!(rows
-                        .iter()
-                        .map(|r| json!({"stream": r.stream, "consumer": r.consumer,
-                            "filters": r.filters, "ephemeral": r.ephemeral,
-                            "declared": declared.contains(&r.consumer),
-                            "pending": r.pending, "ack_pending": r.ack_pending,
-                            "last_active": r.last_active}))
-                        .collect::<Vec<_>>()))?,
-                    Format::Text | Format::Markdown => {
-                        let rows: Vec<Vec<String>> = rows
-                            .iter()
-                            .map(|r| {
-                                vec![
-                                    r.stream.clone(),
-                                    terminal_safe(&r.consumer, false),
-                                    terminal_safe(&r.filters.join(","), false),
-                                    if r.ephemeral {
-                                        "ephemeral".into()
-                                    } else if declared.contains(&r.consumer) {
-                                        "yes".into()
-                                    } else {
-                                        "no (ad hoc)".into()
-                                    },
-                                    r.pending.to_string(),
-                                    r.ack_pending.to_string(),
-                                    r.last_active.as_deref().map_or("-".into(), ago),
-                                ]
-                            })
-                            .collect();
-                        crate::out!(
-                            "{}",
-                            table(
-                                &[
-                                    "STREAM",
-                                    "CONSUMER",
-                                    "FILTER",
-                                    "IN CATALOG",
-                                    "PENDING",
-                                    "ACK-PENDING",
-                                    "LAST ACTIVE"
-                                ],
-                                &rows
-                            )
-                        );
-                    }
-                }
+                let columns = [
+                    Column::Stream,
+                    Column::Consumer,
+                    Column::Filters,
+                    Column::Ephemeral,
+                    Column::Declared,
+                    Column::Pending,
+                    Column::AckPending,
+                    Column::LastActive,
+                ];
+                show(
+                    global,
+                    &client,
+                    stream.as_deref(),
+                    *all,
+                    &columns,
+                    &declared,
+                )
+                .await?;
                 Ok(Outcome::Ok)
             }
             ConsumersCommand::Rm { name, stream, yes } => {

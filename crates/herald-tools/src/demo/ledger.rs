@@ -219,6 +219,15 @@ pub struct Ledger {
 /// Samples kept per subject or service for percentiles (bounded memory).
 const MAX_SAMPLES: usize = 200_000;
 
+/// Adds a latency sample, if there is one, until `MAX_SAMPLES` are kept.
+fn keep_sample(samples: &mut Vec<(u64, Delay)>, sample: Option<(u64, Delay)>) {
+    if let Some(sample) = sample {
+        if samples.len() < MAX_SAMPLES {
+            samples.push(sample);
+        }
+    }
+}
+
 impl Ledger {
     /// Empty books.
     pub fn new() -> Self {
@@ -423,18 +432,10 @@ impl Ledger {
         let us = latency.map(|d| (d.as_micros().min(u64::MAX as u128) as u64, delay));
         let s = g.services.entry(service.to_string()).or_default();
         s.processed += 1;
-        if let Some(us) = us {
-            if s.latencies_us.len() < MAX_SAMPLES {
-                s.latencies_us.push(us);
-            }
-        }
+        keep_sample(&mut s.latencies_us, us);
         let t = g.subjects.entry(subject.to_string()).or_default();
         t.consumed += 1;
-        if let Some(us) = us {
-            if t.latencies_us.len() < MAX_SAMPLES {
-                t.latencies_us.push(us);
-            }
-        }
+        keep_sample(&mut t.latencies_us, us);
         self.consumed_total.fetch_add(1, Ordering::Relaxed);
         Applied::Fresh
     }

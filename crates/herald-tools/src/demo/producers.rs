@@ -153,22 +153,10 @@ impl Producer {
     async fn send<T: Serialize>(&self, subject: &str, event: &T, options: Publish) -> Sent {
         let started = Instant::now();
         match self.publisher.publish(subject, event, options).await {
-            // A duplicate of an event not booked yet: an earlier attempt was stored but
-            // its PubAck was lost (a leader change, say); the retry's answer names it.
-            Ok(r) if r.duplicate && !self.ledger.is_stored(&r.message_id) => {
-                self.ledger.stored_from(
-                    &self.service,
-                    subject,
-                    &r.message_id,
-                    &r.stream,
-                    r.sequence,
-                    true,
-                    false,
-                );
-                metrics::record_sent(&self.service, subject, SentOutcome::Ok, started.elapsed());
-                Sent::Stored
-            }
-            Ok(r) if r.duplicate => {
+            // A duplicate of an event already booked; one not booked yet is stored below:
+            // an earlier attempt was stored but its PubAck was lost (a leader change, say),
+            // and the retry's answer names it.
+            Ok(r) if r.duplicate && self.ledger.is_stored(&r.message_id) => {
                 self.ledger.duplicate_dropped(&self.service, subject);
                 metrics::record_sent(
                     &self.service,
@@ -248,6 +236,38 @@ fn usage(
         region: None,
         correlation_id: None,
         metadata,
+        extra: Map::new(),
+    }
+}
+
+/// A message `service` pushes to a new user on the user's channel (to one connection of
+/// theirs, if given): both gateways push these.
+fn push(
+    service: &str,
+    message_type: MessageType,
+    payload: Map<String, Value>,
+    connection_id: Option<String>,
+) -> RealtimeMessage {
+    let user = Uuid::new_v4();
+    RealtimeMessage {
+        schema: None,
+        message_id: Uuid::new_v4(),
+        timestamp: Utc::now(),
+        channel: format!("user:{user}"),
+        message_type,
+        payload,
+        sender: Sender {
+            service_name: service.into(),
+            user_id: None,
+            extra: Map::new(),
+        },
+        recipients: Some(vec![Recipient {
+            user_id: user,
+            connection_id,
+            extra: Map::new(),
+        }]),
+        correlation_id: None,
+        metadata: None,
         extra: Map::new(),
     }
 }
@@ -443,34 +463,14 @@ pub async fn model_gateway(env: ProducerEnv, rate: f64) -> Result<(), DemoError>
                     .await;
             }
             if i.is_multiple_of(2) {
-                let user = Uuid::new_v4();
                 let mut payload = Map::new();
                 payload.insert(
                     "content".into(),
                     json!("Here is the summary you asked for."),
                 );
                 payload.insert("role".into(), json!("assistant"));
-                let msg = RealtimeMessage {
-                    schema: None,
-                    message_id: Uuid::new_v4(),
-                    timestamp: Utc::now(),
-                    channel: format!("user:{user}"),
-                    message_type: MessageType::ChatMessage,
-                    payload,
-                    sender: Sender {
-                        service_name: service.into(),
-                        user_id: None,
-                        extra: Map::new(),
-                    },
-                    recipients: Some(vec![Recipient {
-                        user_id: user,
-                        connection_id: Some(format!("conn-{}", i % 97)),
-                        extra: Map::new(),
-                    }]),
-                    correlation_id: None,
-                    metadata: None,
-                    extra: Map::new(),
-                };
+                let connection = Some(format!("conn-{}", i % 97));
+                let msg = push(service, MessageType::ChatMessage, payload, connection);
                 p.send("realtime.push.chat_message", &msg, Publish::build())
                     .await;
             }
@@ -486,31 +486,10 @@ pub async fn realtime_gateway(env: ProducerEnv, rate: f64) -> Result<(), DemoErr
     let mut pacer = pacer(&env, rate);
     while let Some(n) = pacer.due().await {
         for _ in 0..n {
-            let user = Uuid::new_v4();
             let mut payload = Map::new();
             payload.insert("title".into(), json!("Your document is ready"));
             payload.insert("body".into(), json!("report.pdf was processed."));
-            let msg = RealtimeMessage {
-                schema: None,
-                message_id: Uuid::new_v4(),
-                timestamp: Utc::now(),
-                channel: format!("user:{user}"),
-                message_type: MessageType::Notification,
-                payload,
-                sender: Sender {
-                    service_name: service.into(),
-                    user_id: None,
-                    extra: Map::new(),
-                },
-                recipients: Some(vec![Recipient {
-                    user_id: user,
-                    connection_id: None,
-                    extra: Map::new(),
-                }]),
-                correlation_id: None,
-                metadata: None,
-                extra: Map::new(),
-            };
+            let msg = push(service, MessageType::Notification, payload, None);
             p.send("realtime.push.notification", &msg, Publish::build())
                 .await;
         }
