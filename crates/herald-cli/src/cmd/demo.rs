@@ -484,7 +484,8 @@ fn p99(
         .map(|(cause, n)| {
             let what = match cause.as_str() {
                 "redelivery" => "redeliveries (a retry after its backoff, or after ack_wait when a consumer crashed holding it)",
-                "idle_fetch" => "waited while their consumer sat idle: its pull request expired part-filled, nats-server sent no 408 for it, and async-nats ends such a request only 5s after its expiry",
+                "idle_fetch" => "waited while their consumer sat idle: no message arrived for its pull requests",
+                "failover" => "waited out the killed leader's failover: no delivery came until their stream had a new leader",
                 _ => "waited behind a backlog (the consumer was busy all along)",
             };
             format!("{n} {what}")

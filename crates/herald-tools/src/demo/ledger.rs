@@ -59,10 +59,13 @@ pub enum Delay {
     /// A redelivery: a retry after its backoff, or after `ack_wait` when a consumer
     /// crashed holding it.
     Redelivery,
-    /// First delivery, and the consumer handled nothing for a while it was waiting: its
-    /// pull request expired part-filled, nats-server (2.9.10) sent no 408 for it, and
-    /// async-nats ends such a request only 5 s after its expiry.
+    /// First delivery, and the consumer handled nothing for a while it was waiting: no
+    /// message arrived for its pull requests.
     IdleFetch,
+    /// First delivery that waited while the cluster demo's killed server was down and its
+    /// streams elected new leaders (from the kill until two seconds after the move, the
+    /// time a consumer's pull cycle takes to find the new leader).
+    Failover,
     /// First delivery behind a backlog: the consumer was busy all along.
     Backlog,
 }
@@ -74,6 +77,7 @@ impl Delay {
             Delay::None => "none",
             Delay::Redelivery => "redelivery",
             Delay::IdleFetch => "idle_fetch",
+            Delay::Failover => "failover",
             Delay::Backlog => "backlog",
         }
     }
@@ -157,7 +161,12 @@ struct Inner {
     activity: HashMap<String, Activity>,
     stream_stores: HashMap<String, Vec<Instant>>,
     watched_streams: std::collections::HashSet<String>,
+    /// When a server was killed, and when its stream had a new leader (if yet).
+    outage: Option<(Instant, Option<Instant>)>,
 }
+
+/// How long after a leader moved a waiting delivery still counts as the failover's.
+const FAILOVER_SLACK: Duration = Duration::from_secs(2);
 
 impl Inner {
     /// Why a delivery of `durable` that waited `latency` was slow. A delivery waiting
@@ -188,6 +197,12 @@ impl Inner {
             return Delay::Redelivery;
         }
         let since = now.checked_sub(waited).unwrap_or(now);
+        if let Some((down, moved)) = self.outage {
+            let over = moved.map_or(now, |m| m + FAILOVER_SLACK);
+            if since < over && now > down {
+                return Delay::Failover;
+            }
+        }
         match a.idle {
             Some((from, to)) if to.saturating_duration_since(from.max(since)) >= SLOW / 2 => {
                 Delay::IdleFetch
@@ -440,6 +455,18 @@ impl Ledger {
         Applied::Fresh
     }
 
+    /// Records that a server was killed at `at` (the cluster demo).
+    pub fn server_killed(&self, at: Instant) {
+        self.lock().outage = Some((at, None));
+    }
+
+    /// Records that the killed server's stream has a new leader since `at`.
+    pub fn leader_moved(&self, at: Instant) {
+        if let Some((_, moved)) = &mut self.lock().outage {
+            *moved = Some(at);
+        }
+    }
+
     /// Records a consumer crash (`restarted` false) or restart (true) of `service`.
     pub fn crash_event(&self, service: &str, restarted: bool) {
         let mut g = self.lock();
@@ -622,6 +649,22 @@ mod tests {
         assert_eq!(
             g.classify("late", 1, waited(1_500), at(5_100)),
             Delay::Backlog
+        );
+        // A wait that overlaps a killed leader's outage (until 2 s after the move) is the
+        // failover's, however busy or idle the consumer was.
+        g.outage = Some((at(10_000), Some(at(18_000))));
+        assert_eq!(
+            g.classify("busy", 1, waited(3_000), at(12_000)),
+            Delay::Failover
+        );
+        assert_eq!(
+            g.classify("idle", 1, waited(1_500), at(21_000)),
+            Delay::Failover
+        );
+        // Events created after the outage ended are not.
+        assert_eq!(
+            g.classify("late", 1, waited(1_000), at(22_000)),
+            Delay::IdleFetch
         );
     }
 

@@ -176,7 +176,7 @@ pub struct SubjectRow {
     pub p50_ms: Option<f64>,
     /// 99th percentile.
     pub p99_ms: Option<f64>,
-    /// Deliveries slower than a second, by cause (`redelivery`, `idle_fetch`, `backlog`).
+    /// Deliveries slower than a second, by cause (`redelivery`, `idle_fetch`, `failover`, `backlog`).
     pub slow: BTreeMap<String, u64>,
     /// 99th percentile of the other deliveries.
     pub p99_others_ms: Option<f64>,
@@ -526,6 +526,7 @@ async fn kill_leader(
     admin: HeraldClient,
     cluster: Arc<tokio::sync::Mutex<NatsCluster>>,
     report: Arc<std::sync::Mutex<ClusterReport>>,
+    ledger: Ledger,
     at: Duration,
     start: Instant,
     mut stop: watch::Receiver<bool>,
@@ -558,6 +559,7 @@ async fn kill_leader(
         return;
     }
     let killed_at = Instant::now();
+    ledger.server_killed(killed_at);
     update(&|r| {
         r.killed = Some(leader.clone());
         r.killed_at_s = Some(killed_at.duration_since(start).as_secs_f64());
@@ -565,6 +567,7 @@ async fn kill_leader(
     while killed_at.elapsed() < Duration::from_secs(30) {
         match stream_leader(&admin, &stream).await {
             Some(l) if l != leader => {
+                ledger.leader_moved(Instant::now());
                 let after = killed_at.elapsed().as_secs_f64() * 1e3;
                 update(&|r| {
                     r.leader_moved_after_ms = Some(after);
@@ -761,6 +764,7 @@ async fn run_on(
             admin.clone(),
             c,
             report.clone(),
+            ledger.clone(),
             config.duration.mul_f64(0.3),
             start,
             stop.clone(),
