@@ -21,14 +21,18 @@ enum Step {
     Index(usize),
 }
 
-/// Decodes one JSON value, tracking its path so a duplicate can be named.
+/// Decodes one JSON value, refusing a repeated member name. With a path (`Some`) it
+/// tracks where it is, to name a duplicate by its JSON Pointer. Without one it is the
+/// path of every valid event: tracking cost about a sixth of validating a typical
+/// event, so [`parse`] decodes again with a path only after an error.
 #[derive(Clone, Copy)]
-struct Strict<'p>(&'p RefCell<Vec<Step>>);
+struct Strict<'p>(Option<&'p RefCell<Vec<Step>>>);
 
 impl Strict<'_> {
     fn pointer(&self, last: &str) -> String {
         let mut p = String::new();
-        for s in self.0.borrow().iter() {
+        let path = self.0.map(|path| path.borrow());
+        for s in path.iter().flat_map(|steps| steps.iter()) {
             p.push('/');
             match s {
                 Step::Key(k) => p.push_str(&escape(k)),
@@ -38,6 +42,18 @@ impl Strict<'_> {
         p.push('/');
         p.push_str(&escape(last));
         p
+    }
+
+    fn enter(&self, step: Step) {
+        if let Some(path) = self.0 {
+            path.borrow_mut().push(step);
+        }
+    }
+
+    fn leave(&self) {
+        if let Some(path) = self.0 {
+            path.borrow_mut().pop();
+        }
     }
 }
 
@@ -86,9 +102,9 @@ impl<'de> Visitor<'de> for Strict<'_> {
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
         let mut items = Vec::new();
         loop {
-            self.0.borrow_mut().push(Step::Index(items.len()));
+            self.enter(Step::Index(items.len()));
             let next = seq.next_element_seed(self);
-            self.0.borrow_mut().pop();
+            self.leave();
             match next? {
                 Some(v) => items.push(v),
                 None => return Ok(Value::Array(items)),
@@ -99,6 +115,14 @@ impl<'de> Visitor<'de> for Strict<'_> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         let mut members = Map::new();
         while let Some(key) = map.next_key::<String>()? {
+            let Some(path) = self.0 else {
+                // Without a path, one hash lookup per member: insert, and look back.
+                let value = map.next_value_seed(self)?;
+                if members.insert(key, value).is_some() {
+                    return Err(de::Error::custom("duplicate member name"));
+                }
+                continue;
+            };
             if members.contains_key(&key) {
                 return Err(de::Error::custom(format!(
                     "duplicate member name `{key}` at {}: a name may appear once per object \
@@ -106,9 +130,9 @@ impl<'de> Visitor<'de> for Strict<'_> {
                     self.pointer(&key)
                 )));
             }
-            self.0.borrow_mut().push(Step::Key(key));
+            path.borrow_mut().push(Step::Key(key));
             let value = map.next_value_seed(self);
-            let key = match self.0.borrow_mut().pop() {
+            let key = match path.borrow_mut().pop() {
                 Some(Step::Key(k)) => k,
                 _ => unreachable!("the path stack is balanced"),
             };
@@ -118,74 +142,14 @@ impl<'de> Visitor<'de> for Strict<'_> {
     }
 }
 
-/// Decodes one JSON value without tracking its path: the path of every valid event.
-/// A duplicate member name is still an error, but an unnamed one: [`parse`] then
-/// decodes again with [`Strict`] to name it. Keeping the path cost about a sixth of
-/// validating a typical event.
-#[derive(Clone, Copy)]
-struct Fast;
-
-impl<'de> DeserializeSeed<'de> for Fast {
-    type Value = Value;
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Fast {
-    type Value = Value;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON value")
-    }
-    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
-        Ok(Value::Bool(v))
-    }
-    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
-        Ok(Value::from(v))
-    }
-    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
-        Ok(Value::from(v))
-    }
-    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
-        Ok(Value::from(v))
-    }
-    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
-        Ok(Value::String(v.to_string()))
-    }
-    fn visit_string<E>(self, v: String) -> Result<Value, E> {
-        Ok(Value::String(v))
-    }
-    fn visit_unit<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-    fn visit_none<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64));
-        while let Some(v) = seq.next_element_seed(self)? {
-            items.push(v);
-        }
-        Ok(Value::Array(items))
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        let mut members = Map::new();
-        while let Some(key) = map.next_key::<String>()? {
-            let value = map.next_value_seed(self)?;
-            if members.insert(key, value).is_some() {
-                return Err(de::Error::custom("duplicate member name"));
-            }
-        }
-        Ok(Value::Object(members))
-    }
-}
-
 /// Parses `bytes` as one JSON document, refusing duplicate member names anywhere.
 /// The error is one line, meant for `decode_error`.
 pub(crate) fn parse(bytes: &[u8]) -> Result<Value, String> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    if let Ok(v) = Fast.deserialize(&mut de).and_then(|v| de.end().map(|()| v)) {
+    if let Ok(v) = Strict(None)
+        .deserialize(&mut de)
+        .and_then(|v| de.end().map(|()| v))
+    {
         return Ok(v);
     }
     // Any error: decode again, slowly, for the error text.
@@ -202,7 +166,7 @@ save it without a BOM"
     }
     let path = RefCell::new(Vec::new());
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let parsed = Strict(&path)
+    let parsed = Strict(Some(&path))
         .deserialize(&mut de)
         .and_then(|v| de.end().map(|()| v));
     parsed.map_err(|e| {

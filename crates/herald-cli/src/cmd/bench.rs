@@ -153,19 +153,7 @@ herald serve runs in-process on a loopback port. Goal: serve >= 0.5x the library
 pub fn run(global: &Global, args: &Args) -> anyhow::Result<Outcome> {
     let catalog = global.catalog()?;
     let subject = "usage.metered.api_call";
-    let template = json!({
-        "event_id": "550e8400-e29b-41d4-a716-446655440010",
-        "timestamp": "2024-01-15T10:30:00Z",
-        "service_name": "model-gateway",
-        "user_id": "123e4567-e89b-12d3-a456-426614174000",
-        "tenant_id": "789e0123-e89b-12d3-a456-426614174000",
-        "event_type": "api_call",
-        "resource_type": "requests",
-        "quantity": 1,
-        "unit": "requests",
-        "metadata": {"endpoint": "/v1/chat"},
-        "cost": {"amount": 0.001, "currency": "EUR"}
-    });
+    let template = herald_tools::bench::suite::usage_template();
     if let BenchCommand::Serve {
         events,
         clients,
