@@ -361,6 +361,10 @@ struct Inner {
     stream_limits: HashMap<String, i32>,
     /// `ce-source` of every event that does not override it.
     source: HeaderValue,
+    /// The server's `max_payload` at connect (0: none). Read once: `server_info()` copies
+    /// the whole INFO, a dozen strings, per call. A server reached after a reconnect with
+    /// a smaller limit is still caught by the client's own check (`TooLarge`).
+    max_payload: usize,
     /// Per catalog subject, what every publish to it needs (see [`SubjectPlan`]).
     plans: RwLock<HashMap<String, Arc<SubjectPlan>>>,
 }
@@ -443,6 +447,7 @@ impl Publisher {
             .map(|s| (s.name, s.max_msg_size))
             .collect();
         let source = HeaderValue::from(config.service.as_str());
+        let max_payload = client.nats().server_info().max_payload;
         Publisher {
             inner: Arc::new(Inner {
                 client,
@@ -451,6 +456,7 @@ impl Publisher {
                 config,
                 stream_limits,
                 source,
+                max_payload,
                 plans: RwLock::new(HashMap::new()),
             }),
         }
@@ -676,7 +682,7 @@ impl Publisher {
     /// `max_payload` before sending it: the server would otherwise close the connection
     /// (max payload) or reject it after a round trip, with a message that names neither size.
     fn check_size(&self, plan: &SubjectPlan, size: usize) -> Result<(), PublishError> {
-        let server = self.inner.client.nats().server_info().max_payload;
+        let server = self.inner.max_payload;
         let limit =
             plan.stream_max
                 .unwrap_or(usize::MAX)
