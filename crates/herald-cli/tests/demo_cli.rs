@@ -199,7 +199,18 @@ fn bench_all_small_produces_every_row_as_json() {
             "{names:?}"
         );
     }
-    assert_eq!(rows.iter().filter(|x| x["group"] == "publish").count(), 1);
+    // Publish: herald against a raw publish of the same message (with a goal), and
+    // against a bare raw publish (for reading, no goal).
+    let publish: Vec<&Value> = rows.iter().filter(|x| x["group"] == "publish").collect();
+    assert_eq!(publish.len(), 2, "{publish:?}");
+    let same = publish[0]["name"].as_str().unwrap();
+    assert!(
+        same.starts_with("pipelined, 256 in flight, 512 B + ") && same.ends_with(" B headers"),
+        "{same}"
+    );
+    assert_eq!(publish[0]["goal"], ">= 0.8");
+    assert_eq!(publish[1]["name"], "raw bare (Nats-Msg-Id only) vs herald");
+    assert!(publish[1]["goal"].is_null(), "{}", publish[1]);
     assert_eq!(rows.iter().filter(|x| x["group"] == "consume").count(), 1);
     for at in ["1000/s", "saturation"] {
         for p in ["p50", "p99", "p999"] {
