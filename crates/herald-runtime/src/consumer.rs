@@ -771,7 +771,11 @@ impl Consumer {
                         tracing::warn!(error = %e, seq, "could not terminate an undecodable message");
                     }
                     let _ = self.client.nats().flush().await;
-                    tracing::warn!(seq, consumer = %durable, %problem, "undecodable message dead-lettered (decode_error)");
+                    // The same event the consume path emits per dead letter (`herald consume`
+                    // prints them), at warn: a message no client can decode is worth a look.
+                    tracing::warn!(target: "herald::dead_letter", subject = %m.subject,
+                        reason = reason::DECODE_ERROR, %error, seq, consumer = %durable,
+                        "undecodable message dead-lettered");
                     self.stats.dead_lettered.fetch_add(1, Ordering::Relaxed);
                     metrics::record_consumed(
                         &self.config.service,
@@ -1383,7 +1387,11 @@ pub async fn watch_max_deliveries_of(
                 })
                 .await;
             match written {
-                Ok(_) => true,
+                Ok(_) => {
+                    tracing::warn!(target: "herald::dead_letter", %subject, reason = why,
+                        %error, seq, %consumer, "dead-lettered by the max-deliveries backstop");
+                    true
+                }
                 Err(e) => {
                     tracing::error!(error = %e, %stream, seq, %consumer, "max-deliveries backstop could not dead-letter the event");
                     metrics::record_dlq_write_failure(&consumer, &subject);
