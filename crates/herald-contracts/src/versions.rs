@@ -24,7 +24,11 @@ pub const LOCK_FILE: &str = "schemas.lock";
 
 impl SchemaSource for Catalog {
     fn load(&self, uri: &str) -> Option<Value> {
-        self.schema_by_id(uri).map(|d| d.document.clone())
+        self.load_borrowed(uri).cloned()
+    }
+
+    fn load_borrowed(&self, uri: &str) -> Option<&Value> {
+        self.schema_by_id(uri).map(|d| &d.document)
     }
 }
 
