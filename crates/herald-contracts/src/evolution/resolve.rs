@@ -168,8 +168,14 @@ fn exceeds_depth(v: &Value, limit: usize) -> bool {
     false
 }
 
-fn escape_token(t: &str) -> String {
-    t.replace('~', "~0").replace('/', "~1")
+/// Appends `t` to a JSON Pointer, escaped. Indexing a universe appends one per
+/// subschema, and nearly no name needs escaping: only those that do are copied.
+fn push_token(ptr: &mut String, t: &str) {
+    if t.contains(['~', '/']) {
+        ptr.push_str(&t.replace('~', "~0").replace('/', "~1"));
+    } else {
+        ptr.push_str(t);
+    }
 }
 
 impl<'a> Universe<'a> {
@@ -304,9 +310,9 @@ impl<'a> Universe<'a> {
                 if let Some(m) = child.as_object() {
                     for (name, sub) in m {
                         ptr.push('/');
-                        ptr.push_str(&escape_token(k));
+                        push_token(ptr, k);
                         ptr.push('/');
-                        ptr.push_str(&escape_token(name));
+                        push_token(ptr, name);
                         self.index(sub, doc, &base, ptr, refs, depth + 1)?;
                         ptr.truncate(len);
                     }
@@ -316,7 +322,7 @@ impl<'a> Universe<'a> {
                 if let Some(a) = child.as_array() {
                     for (i, sub) in a.iter().enumerate() {
                         ptr.push('/');
-                        ptr.push_str(&escape_token(k));
+                        push_token(ptr, k);
                         ptr.push('/');
                         ptr.push_str(&i.to_string());
                         self.index(sub, doc, &base, ptr, refs, depth + 1)?;
@@ -326,7 +332,7 @@ impl<'a> Universe<'a> {
             }
             if SCHEMA_SINGLES.contains(&k) && child.is_object() {
                 ptr.push('/');
-                ptr.push_str(&escape_token(k));
+                push_token(ptr, k);
                 self.index(child, doc, &base, ptr, refs, depth + 1)?;
                 ptr.truncate(len);
             }
