@@ -24,7 +24,11 @@ pub const LOCK_FILE: &str = "schemas.lock";
 
 impl SchemaSource for Catalog {
     fn load(&self, uri: &str) -> Option<Value> {
-        self.schema_by_id(uri).map(|d| d.document.clone())
+        self.load_borrowed(uri).cloned()
+    }
+
+    fn load_borrowed(&self, uri: &str) -> Option<&Value> {
+        self.schema_by_id(uri).map(|d| &d.document)
     }
 }
 
@@ -187,38 +191,40 @@ pub fn history(catalog: &Catalog, name: &str) -> Result<Vec<Step>, EvolutionErro
 /// A content hash that ignores formatting and key order but nothing else:
 /// `sha256:` over the schema serialized with sorted keys.
 pub fn content_hash(document: &Value) -> String {
-    fn canonical(v: &Value, out: &mut String) {
+    // Written straight into one buffer: `herald check` hashes every version, and a
+    // string per key and per scalar was most of the cost.
+    fn canonical(v: &Value, out: &mut Vec<u8>) {
         match v {
             Value::Object(m) => {
                 let mut keys: Vec<&String> = m.keys().collect();
                 keys.sort();
-                out.push('{');
+                out.push(b'{');
                 for (i, k) in keys.into_iter().enumerate() {
                     if i > 0 {
-                        out.push(',');
+                        out.push(b',');
                     }
-                    out.push_str(&Value::String(k.clone()).to_string());
-                    out.push(':');
+                    serde_json::to_writer(&mut *out, k).expect("a string serializes");
+                    out.push(b':');
                     canonical(&m[k], out);
                 }
-                out.push('}');
+                out.push(b'}');
             }
             Value::Array(a) => {
-                out.push('[');
+                out.push(b'[');
                 for (i, x) in a.iter().enumerate() {
                     if i > 0 {
-                        out.push(',');
+                        out.push(b',');
                     }
                     canonical(x, out);
                 }
-                out.push(']');
+                out.push(b']');
             }
-            other => out.push_str(&other.to_string()),
+            other => serde_json::to_writer(&mut *out, other).expect("a scalar serializes"),
         }
     }
-    let mut s = String::new();
+    let mut s = Vec::new();
     canonical(document, &mut s);
-    format!("sha256:{}", hex::encode(Sha256::digest(s.as_bytes())))
+    format!("sha256:{}", hex::encode(Sha256::digest(&s)))
 }
 
 /// `schemas.lock`: every released version and its content hash.

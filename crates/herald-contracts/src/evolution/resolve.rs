@@ -8,6 +8,7 @@
 use super::uri;
 use super::EvolutionError;
 use serde_json::Value;
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 
@@ -18,6 +19,14 @@ use std::rc::Rc;
 pub trait SchemaSource {
     /// Returns the document stored at `uri`, if any.
     fn load(&self, uri: &str) -> Option<Value>;
+
+    /// The document stored at `uri`, borrowed, for a source that holds its documents:
+    /// a comparison then reads it in place instead of copying it (a catalog's semver
+    /// gate compares thousands of pairs, each referencing the same common schemas).
+    /// `None` (the default) means: ask [`SchemaSource::load`].
+    fn load_borrowed(&self, _uri: &str) -> Option<&Value> {
+        None
+    }
 }
 
 impl<F: Fn(&str) -> Option<Value>> SchemaSource for F {
@@ -86,9 +95,11 @@ pub(crate) const SCHEMA_SINGLES: &[&str] = &[
 pub const MAX_DEPTH: usize = 64;
 
 /// One side's set of documents (root first) with an index of `$id`s and anchors.
+/// The documents are borrowed from the caller and the source where they can be:
+/// copying each schema twice per comparison was a tenth of `herald check`.
 #[derive(Debug)]
-pub(crate) struct Universe {
-    docs: Vec<Value>,
+pub(crate) struct Universe<'a> {
+    docs: Vec<Cow<'a, Value>>,
     doc_base: Vec<Rc<str>>,
     /// absolute URI (no fragment) -> (document, JSON Pointer of the resource root)
     resources: HashMap<String, (usize, String)>,
@@ -104,7 +115,7 @@ pub(crate) struct Universe {
 pub(crate) struct Node<'u> {
     pub(crate) v: &'u Value,
     pub(crate) base: Rc<str>,
-    pub(crate) uni: &'u Universe,
+    pub(crate) uni: &'u Universe<'u>,
 }
 
 impl<'u> Node<'u> {
@@ -157,17 +168,23 @@ fn exceeds_depth(v: &Value, limit: usize) -> bool {
     false
 }
 
-fn escape_token(t: &str) -> String {
-    t.replace('~', "~0").replace('/', "~1")
+/// Appends `t` to a JSON Pointer, escaped. Indexing a universe appends one per
+/// subschema, and nearly no name needs escaping: only those that do are copied.
+fn push_token(ptr: &mut String, t: &str) {
+    if t.contains(['~', '/']) {
+        ptr.push_str(&t.replace('~', "~0").replace('/', "~1"));
+    } else {
+        ptr.push_str(t);
+    }
 }
 
-impl Universe {
+impl<'a> Universe<'a> {
     /// Loads `root` and, transitively, every external document its `$ref`s need.
     pub(crate) fn build(
-        root: &Value,
+        root: &'a Value,
         base: Option<&str>,
-        source: &dyn SchemaSource,
-    ) -> Result<Universe, EvolutionError> {
+        source: &'a dyn SchemaSource,
+    ) -> Result<Universe<'a>, EvolutionError> {
         if exceeds_depth(root, MAX_DEPTH * 2) {
             return Err(EvolutionError::TooDeep {
                 limit: MAX_DEPTH,
@@ -193,13 +210,17 @@ impl Universe {
             legacy_ref,
         };
         let mut refs = Vec::new();
-        u.add_doc(root.clone(), &base, &mut refs)?;
+        u.add_doc(Cow::Borrowed(root), &base, &mut refs)?;
         while let Some((reference, abs)) = refs.pop() {
             let doc_uri = uri::split_fragment(&abs).0.to_string();
             if u.resources.contains_key(&doc_uri) {
                 continue;
             }
-            match source.load(&doc_uri) {
+            let doc = match source.load_borrowed(&doc_uri) {
+                Some(doc) => Some(Cow::Borrowed(doc)),
+                None => source.load(&doc_uri).map(Cow::Owned),
+            };
+            match doc {
                 Some(doc) if exceeds_depth(&doc, MAX_DEPTH * 2) => {
                     return Err(EvolutionError::TooDeep {
                         limit: MAX_DEPTH,
@@ -220,7 +241,7 @@ impl Universe {
 
     fn add_doc(
         &mut self,
-        doc: Value,
+        doc: Cow<'a, Value>,
         base: &str,
         refs: &mut Vec<(String, String)>,
     ) -> Result<(), EvolutionError> {
@@ -289,9 +310,9 @@ impl Universe {
                 if let Some(m) = child.as_object() {
                     for (name, sub) in m {
                         ptr.push('/');
-                        ptr.push_str(&escape_token(k));
+                        push_token(ptr, k);
                         ptr.push('/');
-                        ptr.push_str(&escape_token(name));
+                        push_token(ptr, name);
                         self.index(sub, doc, &base, ptr, refs, depth + 1)?;
                         ptr.truncate(len);
                     }
@@ -301,7 +322,7 @@ impl Universe {
                 if let Some(a) = child.as_array() {
                     for (i, sub) in a.iter().enumerate() {
                         ptr.push('/');
-                        ptr.push_str(&escape_token(k));
+                        push_token(ptr, k);
                         ptr.push('/');
                         ptr.push_str(&i.to_string());
                         self.index(sub, doc, &base, ptr, refs, depth + 1)?;
@@ -311,7 +332,7 @@ impl Universe {
             }
             if SCHEMA_SINGLES.contains(&k) && child.is_object() {
                 ptr.push('/');
-                ptr.push_str(&escape_token(k));
+                push_token(ptr, k);
                 self.index(child, doc, &base, ptr, refs, depth + 1)?;
                 ptr.truncate(len);
             }
