@@ -567,7 +567,10 @@ impl Consumer {
         // A pull request for the next batch goes out when half of the current one has
         // arrived, so the server is never left waiting for the client's next request (a
         // round trip and a new inbox per batch cost about a tenth of the consume rate).
-        // At most two batches are outstanding: memory stays bounded.
+        // nats-server hands messages to waiting requests in turn, so both outstanding
+        // batches are read at once: reading them one after the other held the second's
+        // messages until the first ended, up to its expiry at low rates. At most two
+        // batches are outstanding: memory stays bounded.
         let pull = || async {
             let batch = consumer
                 .batch()
@@ -582,11 +585,19 @@ impl Consumer {
             let grace = (self.config.pull_expires / 2)
                 .clamp(Duration::from_millis(250), Duration::from_secs(2));
             let over = tokio::time::Instant::now() + self.config.pull_expires + grace;
-            batch.map(|b| (b, over))
+            batch.map(|batch| Pull {
+                batch,
+                over,
+                received: 0,
+            })
         };
         let pull_loop = async {
-            let mut ahead: Option<(pull::Batch, tokio::time::Instant)> = None;
-            'outer: loop {
+            let mut pulls: Vec<Pull> = Vec::with_capacity(2);
+            // One timer, moved to the earliest batch's end when that changes.
+            let over = tokio::time::sleep_until(tokio::time::Instant::now());
+            tokio::pin!(over);
+            let mut over_at = None;
+            loop {
                 if *stop.borrow() {
                     break;
                 }
@@ -597,85 +608,88 @@ impl Consumer {
                     connects = now;
                     self.sweep_undecodable(&ctx).await;
                 }
-                let next_batch = match ahead.take() {
-                    Some(b) => Ok(b),
-                    None => pull().await,
+                let ask = match pulls.as_slice() {
+                    [] => true,
+                    [only] => only.received >= want / 2 && want > 1,
+                    _ => false,
                 };
-                let (mut batch, batch_over) = match next_batch {
-                    Ok(b) => b,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "pull failed; retrying");
-                        tokio::select! {
-                            _ = tokio::time::sleep(Duration::from_millis(200)) => {}
-                            _ = stop.changed() => {}
-                            Some(_) = running.next(), if !running.is_empty() => {}
-                        }
-                        continue;
-                    }
-                };
-                // One timer per batch, not one per delivery.
-                let over = tokio::time::sleep_until(batch_over);
-                tokio::pin!(over);
-                let mut received = 0;
-                loop {
-                    if running.len() >= concurrency {
-                        // Every slot busy: wait for one (or for shutdown).
-                        tokio::select! {
-                            _ = running.next() => {}
-                            _ = stop.changed() => {}
-                        }
-                        if *stop.borrow() {
-                            release_rest(&mut batch, batch_over, &self.stats).await;
-                            break 'outer;
-                        }
-                        continue;
-                    }
-                    let next = tokio::select! {
-                        biased;
-                        Some(_) = running.next(), if !running.is_empty() => continue,
-                        Some(replayed) = replay_rx.recv() => {
-                            if *stop.borrow() {
-                                release(replayed, &self.stats).await;
-                            } else {
-                                running.push(process(replayed, true));
+                if ask {
+                    match pull().await {
+                        Ok(p) => pulls.push(p),
+                        Err(e) if pulls.is_empty() => {
+                            tracing::warn!(error = %e, "pull failed; retrying");
+                            tokio::select! {
+                                _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+                                _ = stop.changed() => {}
+                                Some(_) = running.next(), if !running.is_empty() => {}
                             }
                             continue;
                         }
-                        next = batch.next() => next,
-                        // Polled last: only when nothing fetched is waiting to be read.
-                        _ = &mut over => break,
-                    };
-                    let msg = match next {
-                        Some(Ok(m)) => m,
-                        Some(Err(e)) => {
-                            tracing::debug!(error = %e, "batch ended");
-                            break;
-                        }
-                        None => break,
-                    };
-                    if *stop.borrow() {
-                        // Fetched but not started: hand it back at once, with the rest.
-                        release(msg, &self.stats).await;
-                        release_rest(&mut batch, batch_over, &self.stats).await;
-                        break 'outer;
-                    }
-                    running.push(process(msg, false));
-                    received += 1;
-                    if received == want / 2 && ahead.is_none() {
-                        match pull().await {
-                            Ok(b) => ahead = Some(b),
-                            Err(e) => tracing::debug!(error = %e, "early pull failed"),
-                        }
+                        Err(e) => tracing::debug!(error = %e, "early pull failed"),
                     }
                 }
+                let earliest = pulls.iter().map(|p| p.over).min();
+                if earliest != over_at {
+                    over_at = earliest;
+                    if let Some(at) = earliest {
+                        over.as_mut().reset(at);
+                    }
+                }
+                if running.len() >= concurrency {
+                    // Every slot busy: wait for one (or for shutdown).
+                    tokio::select! {
+                        _ = running.next() => {}
+                        _ = stop.changed() => {}
+                    }
+                    continue;
+                }
+                let next = tokio::select! {
+                    biased;
+                    Some(_) = running.next(), if !running.is_empty() => continue,
+                    Some(replayed) = replay_rx.recv() => {
+                        if *stop.borrow() {
+                            release(replayed, &self.stats).await;
+                        } else {
+                            running.push(process(replayed, true));
+                        }
+                        continue;
+                    }
+                    next = next_of_any(&mut pulls) => next,
+                    // Polled last: only when nothing fetched is waiting to be read.
+                    _ = &mut over => {
+                        let now = tokio::time::Instant::now();
+                        pulls.retain(|p| p.over > now);
+                        continue;
+                    }
+                };
+                let (i, msg) = match next {
+                    (i, Some(Ok(m))) => (i, m),
+                    (i, Some(Err(e))) => {
+                        tracing::debug!(error = %e, "batch ended");
+                        pulls.remove(i);
+                        continue;
+                    }
+                    (i, None) => {
+                        pulls.remove(i);
+                        continue;
+                    }
+                };
                 if *stop.borrow() {
-                    break 'outer;
+                    // Fetched but not started: hand it back at once, with the rest.
+                    release(msg, &self.stats).await;
+                    break;
                 }
+                pulls[i].received += 1;
+                running.push(process(msg, false));
             }
-            // What the request made ahead brought, or brings until it expires, goes back.
-            if let Some((mut batch, over)) = ahead {
-                release_rest(&mut batch, over, &self.stats).await;
-            }
+            // What the outstanding requests brought, or bring until they expire, goes back.
+            let stats = &self.stats;
+            futures::future::join_all(
+                pulls
+                    .iter_mut()
+                    .map(|p| release_rest(&mut p.batch, p.over, stats)),
+            )
+            .await;
         };
         futures::join!(pull_loop, replays);
         // Replays fetched but never started go back at once.
@@ -872,6 +886,30 @@ struct SubjectPlan {
 async fn release(msg: jetstream::Message, stats: &ConsumerStats) {
     let _ = msg.ack_with(AckKind::Nak(None)).await;
     stats.released.fetch_add(1, Ordering::Relaxed);
+}
+
+/// One outstanding pull request: its messages, when to stop waiting for them, and how
+/// many have arrived.
+struct Pull {
+    batch: pull::Batch,
+    over: tokio::time::Instant,
+    received: usize,
+}
+
+/// The next message of whichever outstanding batch has one, with the batch's index
+/// (`None` for a batch that ended). Never resolves while there is no batch.
+async fn next_of_any(
+    pulls: &mut [Pull],
+) -> (usize, Option<Result<jetstream::Message, async_nats::Error>>) {
+    futures::future::poll_fn(|cx| {
+        for (i, p) in pulls.iter_mut().enumerate() {
+            if let std::task::Poll::Ready(next) = p.batch.poll_next_unpin(cx) {
+                return std::task::Poll::Ready((i, next));
+            }
+        }
+        std::task::Poll::Pending
+    })
+    .await
 }
 
 /// NAKs what is left of a batch at shutdown, waiting for it no later than `over` (a
