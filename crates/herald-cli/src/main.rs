@@ -20,12 +20,6 @@ use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::output::Format;
 
-/// glibc's malloc spent about a fifth of a publish in allocation and consolidation
-/// (decoded events, header maps, futures); mimalloc's thread-local free lists do not.
-/// The runtime library leaves the choice to the service that links it.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// herald: event contracts for the platform, checked before they hurt a consumer.
 #[derive(Debug, Parser)]
 #[command(
