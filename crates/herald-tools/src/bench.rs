@@ -177,7 +177,29 @@ pub struct WireHeaders {
 
 impl WireHeaders {
     /// Publishes one event built from `template` with herald and reads its headers back.
+    /// Tried up to five times: a stream created a moment ago in a cluster may still be
+    /// electing its leader.
     pub async fn capture(
+        client: &HeraldClient,
+        contracts: Arc<dyn Contracts>,
+        subject: &str,
+        template: &Value,
+    ) -> Result<Self, BenchError> {
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            match Self::capture_once(client, contracts.clone(), subject, template).await {
+                Ok(w) => return Ok(w),
+                Err(e) if tries >= 5 => return Err(e),
+                Err(e) => {
+                    tracing::debug!(error = %e, tries, "capturing herald's headers; retrying");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+            }
+        }
+    }
+
+    async fn capture_once(
         client: &HeraldClient,
         contracts: Arc<dyn Contracts>,
         subject: &str,
