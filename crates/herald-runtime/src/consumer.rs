@@ -1181,18 +1181,18 @@ impl Ctx {
             };
         let service = &self.config.service;
         let js = &self.dlq_js;
+        let (subject, consumer, seq) = (dl.subject, dl.consumer, dl.stream_seq);
         hold_retrying(msg, deadline, abort, || {
-            let dl = dl.clone();
-            async move {
-                dlq::dead_letter(js, dl.clone()).await.map(drop).map_err(|e| {
-                    metrics::record_dlq_write_failure(service, dl.subject);
+            dlq::dead_letter(js, dl.clone()).map(|written| {
+                written.map(drop).map_err(|e| {
+                    metrics::record_dlq_write_failure(service, subject);
                     if last {
-                        tracing::warn!(error = %e, consumer = dl.consumer, seq = dl.stream_seq,
+                        tracing::warn!(error = %e, consumer, seq,
                             "dead-letter publish failed on the final delivery; holding it and retrying");
                     }
                     e.to_string()
                 })
-            }
+            })
         })
         .await
     }

@@ -508,6 +508,16 @@ async fn an_event_too_large_to_copy_is_dead_lettered_by_reference() {
     assert_eq!(original.payload.as_ref(), body.as_slice());
 }
 
+/// `herald_dlq_write_failures_total` of `service` (0 before its first failure).
+fn dlq_write_failures(handle: &herald_runtime::metrics::MetricsHandle, service: &str) -> f64 {
+    handle
+        .render()
+        .lines()
+        .find(|l| l.starts_with("herald_dlq_write_failures_total{") && l.contains(service))
+        .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .unwrap_or(0.0)
+}
+
 #[tokio::test]
 async fn a_failed_dead_letter_is_counted_and_naked_never_acked() {
     let handle = herald_runtime::metrics::install().unwrap();
@@ -540,15 +550,8 @@ async fn a_failed_dead_letter_is_counted_and_naked_never_acked() {
     })
     .await;
     assert_eq!(live.snapshot().dead_lettered, 0);
-    let text = handle.render();
-    let line = text
-        .lines()
-        .find(|l| {
-            l.starts_with("herald_dlq_write_failures_total{") && l.contains("dlq-failure-svc")
-        })
-        .unwrap_or_else(|| panic!("no failure counter:\n{text}"));
-    let n: f64 = line.rsplit(' ').next().unwrap().parse().unwrap();
-    assert!(n >= 2.0, "{line}");
+    let n = dlq_write_failures(&handle, "dlq-failure-svc");
+    assert!(n >= 2.0, "{}", handle.render());
     // The event was NAKed, not terminated: once the DLQ is back it is dead-lettered.
     Provisioner::new(client.clone(), contracts())
         .apply(false, false)
@@ -590,17 +593,7 @@ async fn a_final_delivery_holds_its_dead_letter_until_the_dlq_is_back() {
         seen.fetch_add(1, Ordering::SeqCst);
         async { Err(HandlerError::Retry("downstream is down".into())) }
     });
-    let failures = || {
-        handle
-            .render()
-            .lines()
-            .find(|l| {
-                l.starts_with("herald_dlq_write_failures_total{")
-                    && l.contains("final-delivery-svc")
-            })
-            .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
+    let failures = || dlq_write_failures(&handle, "final-delivery-svc");
     wait_until("the final delivery's dead letter to fail", || {
         calls.load(Ordering::SeqCst) == 2 && failures() >= 1.0
     })
