@@ -1030,7 +1030,7 @@ impl Catalog {
     pub fn consumers_of(&self, subject: &str) -> Vec<&ConsumerSpec> {
         self.consumers
             .iter()
-            .filter(|c| subject_matches(&c.filter, subject))
+            .filter(|c| crate::subject::matches(&c.filter, subject))
             .collect()
     }
 
@@ -1040,7 +1040,7 @@ impl Catalog {
         }
         self.pattern_routes
             .iter()
-            .find(|(p, _)| tokens_match(p.iter().map(String::as_str), subject))
+            .find(|(p, _)| crate::subject::tokens_match(p.iter().map(String::as_str), subject))
             .map(|(_, r)| r)
     }
 
@@ -1248,24 +1248,6 @@ fn shorten(s: &str, max: usize) -> String {
     }
     let cut: String = s.chars().take(max.saturating_sub(40)).collect();
     format!("{cut}… ({n} characters in all)")
-}
-
-/// Whether a NATS subject filter (with `*` and `>`) matches a concrete subject.
-pub fn subject_matches(filter: &str, subject: &str) -> bool {
-    tokens_match(filter.split('.'), subject)
-}
-
-fn tokens_match<'a>(mut pattern: impl Iterator<Item = &'a str>, subject: &str) -> bool {
-    let mut tokens = subject.split('.');
-    loop {
-        match (pattern.next(), tokens.next()) {
-            (Some(">"), Some(_)) => return true,
-            (Some("*"), Some(_)) => {}
-            (Some(p), Some(t)) if p == t => {}
-            (None, None) => return true,
-            _ => return false,
-        }
-    }
 }
 
 /// Checks every schema file (path, version, UTF-8, JSON, `$id`) and indexes it; the

@@ -10,9 +10,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::catalog::{subject_matches, Catalog, ContractFiles};
+use crate::catalog::{Catalog, ContractFiles};
 use crate::schema::{SchemaDoc, SchemaRef};
-use crate::subject_filter::{Filter, FilterIndex};
+use crate::subject::{self, Filter, FilterIndex};
 
 /// One named check and what failed in it.
 #[derive(Debug, Clone, Serialize)]
@@ -231,7 +231,7 @@ fn subjects(catalog: &Catalog) -> CheckResult {
                 .failures
                 .push(format!("subject {}: no topic named {}", s.name, s.topic)),
             Some(t) => {
-                if !t.subjects.iter().any(|f| subject_matches(f, &s.name)) {
+                if !t.subjects.iter().any(|f| subject::matches(f, &s.name)) {
                     r.failures.push(format!(
                         "subject {} does not match its topic's subjects {:?}",
                         s.name, t.subjects

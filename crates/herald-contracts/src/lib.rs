@@ -27,7 +27,7 @@ pub mod events;
 pub mod evolution;
 mod examples;
 pub mod schema;
-mod subject_filter;
+pub mod subject;
 mod validators;
 pub mod versions;
 

@@ -328,11 +328,11 @@ pub fn lock_update(catalog: &Catalog) -> Result<LockUpdate, String> {
 pub fn consumer_contract_failures(catalog: &Catalog) -> Vec<String> {
     let mut out = Vec::new();
     let subjects =
-        crate::subject_filter::FilterIndex::new(catalog.subjects().iter().map(|s| s.name.as_str()));
+        crate::subject::FilterIndex::new(catalog.subjects().iter().map(|s| s.name.as_str()));
     for c in catalog.consumers() {
         let name = c.durable_name();
         // What producers publish: the majors of the subjects the consumer reads.
-        let filter = crate::subject_filter::Filter::parse(&c.filter);
+        let filter = crate::subject::Filter::parse(&c.filter);
         for s in subjects
             .overlapping(&filter)
             .into_iter()

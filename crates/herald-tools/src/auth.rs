@@ -161,11 +161,11 @@ pub fn plan(catalog: &Catalog) -> Vec<UserSpec> {
             add(&mut p.publish, "$JS.API.STREAM.NAMES");
         }
         for c in catalog.consumers().iter().filter(|c| c.service == name) {
-            let Some(stream) = catalog
-                .streams()
-                .into_iter()
-                .find(|s| s.subjects.iter().any(|p| filter_within(&c.filter, p)))
-            else {
+            let Some(stream) = catalog.streams().into_iter().find(|s| {
+                s.subjects
+                    .iter()
+                    .any(|p| herald_contracts::subject::within(&c.filter, p))
+            }) else {
                 continue;
             };
             let (x, d) = (stream.name.as_str(), c.durable_name());
@@ -275,9 +275,11 @@ pub fn plan(catalog: &Catalog) -> Vec<UserSpec> {
             add(&mut op.subscribe, s.clone());
         }
         if let Some(stream) = catalog.streams().into_iter().find(|st| {
-            t.subjects
-                .iter()
-                .any(|s| st.subjects.iter().any(|p| filter_within(s, p)))
+            t.subjects.iter().any(|s| {
+                st.subjects
+                    .iter()
+                    .any(|p| herald_contracts::subject::within(s, p))
+            })
         }) {
             let x = &stream.name;
             for s in [
@@ -307,21 +309,6 @@ pub fn plan(catalog: &Catalog) -> Vec<UserSpec> {
         permissions: admin,
     });
     users
-}
-
-/// Whether every subject matched by `filter` is matched by `pattern`.
-fn filter_within(filter: &str, pattern: &str) -> bool {
-    let f: Vec<&str> = filter.split('.').collect();
-    let p: Vec<&str> = pattern.split('.').collect();
-    for (i, pt) in p.iter().enumerate() {
-        match (*pt, f.get(i)) {
-            (">", Some(_)) => return true,
-            ("*", Some(ft)) if *ft != ">" => {}
-            (a, Some(b)) if a == *b => {}
-            _ => return false,
-        }
-    }
-    f.len() == p.len()
 }
 
 /// Why generating failed.

@@ -45,7 +45,7 @@ pub(super) fn render(catalog: &Catalog, service: &Service) -> String {
                             td { code { (c.durable_name()) } }
                             td { code { (c.filter) } }
                             td {
-                                @for (i, s) in catalog.subjects().iter().filter(|s| herald_contracts::catalog::subject_matches(&c.filter, &s.name)).enumerate() {
+                                @for (i, s) in catalog.subjects().iter().filter(|s| herald_contracts::subject::matches(&c.filter, &s.name)).enumerate() {
                                     @if i > 0 { ", " }
                                     a href={ (ROOT) (subject_path(&s.name)) } { code { (s.name) } }
                                 }

@@ -34,7 +34,7 @@ use crate::monitor::watch::{
 use herald_runtime::connection::{ConnectConfig, ConnectError, HeraldClient};
 use herald_runtime::consumer::Shutdown;
 use herald_runtime::contracts::Contracts;
-use herald_runtime::dlq::{subject_matches, Dlq, DlqFilter};
+use herald_runtime::dlq::{Dlq, DlqFilter};
 use herald_runtime::provision::Provisioner;
 use herald_test_server::{NatsCluster, NatsServer, ServerError};
 
@@ -656,7 +656,7 @@ async fn run_on(
     ledger.fault(|f| {
         f.bare_json_subscribers = consumers
             .iter()
-            .filter(|c| subject_matches(&c.def.filter, "usage.metered.api_call"))
+            .filter(|c| herald_contracts::subject::matches(&c.def.filter, "usage.metered.api_call"))
             .count() as u64
     });
     let shutdown = Shutdown::new();
@@ -1153,7 +1153,7 @@ fn build_report(
     for (key, stored) in &snap.stored {
         for c in consumers
             .iter()
-            .filter(|c| subject_matches(&c.def.filter, &stored.subject))
+            .filter(|c| herald_contracts::subject::matches(&c.def.filter, &stored.subject))
         {
             books.pairs += 1;
             let n = snap

@@ -279,7 +279,7 @@ fn watched_consumers(catalog: &Catalog) -> Vec<Watched> {
             let topic = catalog.topics().iter().find(|t| {
                 t.subjects
                     .iter()
-                    .any(|s| herald_contracts::catalog::subject_matches(s, &sample))
+                    .any(|s| herald_contracts::subject::matches(s, &sample))
             })?;
             Some(Watched {
                 durable: c.durable_name(),

@@ -1,25 +1,65 @@
-//! NATS subject-filter algebra (`*` one token, `>` the rest): containment and
-//! overlap of two filters. Why a module of its own: both the consistency checks
-//! (`check`) and the consumer contracts (`versions`) need it, and neither should
-//! import the other for it.
+//! NATS subject matching (`*` one token, `>` the rest): whether a filter matches a
+//! subject, whether one filter lies within another, whether two overlap. The one
+//! implementation in herald: the consistency checks, the consumer contracts, the
+//! runtime, the DLQ filters, permissions and `herald watch` all ask it.
 //!
 //! Filters are split into tokens once ([`Filter`]) and compared in that form, and
 //! the checks that compare every filter with every other go through a
 //! [`FilterIndex`], which only compares filters whose first tokens can agree: with
 //! thousands of topics, splitting both filters of every pair dominated `check`.
+//!
+//! ```
+//! use herald_contracts::subject;
+//!
+//! assert!(subject::matches("usage.metered.*", "usage.metered.api_call"));
+//! assert!(subject::within("usage.metered.api_call", "usage.>"));
+//! assert!(subject::overlaps("usage.>", "*.metered.api_call"));
+//! assert!(!subject::overlaps("ingest.>", "usage.>"));
+//! ```
 
 use std::collections::HashMap;
 
+/// Whether the filter `filter` matches the concrete subject `subject`. Every token of
+/// `subject` is taken literally, as the server takes a published subject.
+pub fn matches(filter: &str, subject: &str) -> bool {
+    tokens_match(filter.split('.'), subject)
+}
+
+/// [`matches`] for a filter already split at its dots, for callers that keep many
+/// filters and match every message against them.
+pub fn tokens_match<'a>(mut filter: impl Iterator<Item = &'a str>, subject: &str) -> bool {
+    let mut tokens = subject.split('.');
+    loop {
+        match (filter.next(), tokens.next()) {
+            (Some(">"), Some(_)) => return true,
+            (Some("*"), Some(_)) => {}
+            (Some(p), Some(t)) if p == t => {}
+            (None, None) => return true,
+            _ => return false,
+        }
+    }
+}
+
+/// Whether every subject matched by the filter `inner` is matched by `outer`.
+pub fn within(inner: &str, outer: &str) -> bool {
+    Filter::parse(inner).within(&Filter::parse(outer))
+}
+
+/// Whether some subject is matched by both filters.
+pub fn overlaps(a: &str, b: &str) -> bool {
+    Filter::parse(a).overlaps(&Filter::parse(b))
+}
+
 /// A subject filter split into its tokens.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Filter<'a> {
+pub struct Filter<'a> {
     tokens: Vec<&'a str>,
 }
 
 impl<'a> Filter<'a> {
     /// Splits `filter` at its dots (an empty token stays a token, as NATS would refuse it
     /// rather than skip it).
-    pub(crate) fn parse(filter: &'a str) -> Self {
+    pub fn parse(filter: &'a str) -> Self {
         Filter {
             tokens: filter.split('.').collect(),
         }
@@ -30,7 +70,7 @@ impl<'a> Filter<'a> {
     }
 
     /// Whether every subject matching `self` also matches `outer`.
-    pub(crate) fn within(&self, outer: &Filter<'_>) -> bool {
+    pub fn within(&self, outer: &Filter<'_>) -> bool {
         for (k, ot) in outer.tokens.iter().enumerate() {
             match (*ot, self.tokens.get(k)) {
                 (">", Some(_)) => return true,
@@ -43,7 +83,7 @@ impl<'a> Filter<'a> {
     }
 
     /// Whether some subject matches both filters.
-    pub(crate) fn overlaps(&self, other: &Filter<'_>) -> bool {
+    pub fn overlaps(&self, other: &Filter<'_>) -> bool {
         let (a, b) = (&self.tokens, &other.tokens);
         for k in 0..a.len().max(b.len()) {
             match (a.get(k), b.get(k)) {
@@ -63,7 +103,7 @@ fn is_wildcard(token: &str) -> bool {
 /// Many filters, parsed once and grouped by first token, for the questions "which of
 /// them overlap this filter" and "which of them contain it".
 #[derive(Debug)]
-pub(crate) struct FilterIndex<'a> {
+pub struct FilterIndex<'a> {
     filters: Vec<Filter<'a>>,
     /// Filters by their literal first token.
     by_first: HashMap<&'a str, Vec<usize>>,
@@ -73,7 +113,7 @@ pub(crate) struct FilterIndex<'a> {
 
 impl<'a> FilterIndex<'a> {
     /// Indexes `filters`; results are positions in this sequence.
-    pub(crate) fn new(filters: impl IntoIterator<Item = &'a str>) -> Self {
+    pub fn new(filters: impl IntoIterator<Item = &'a str>) -> Self {
         let filters: Vec<Filter<'a>> = filters.into_iter().map(Filter::parse).collect();
         let mut by_first: HashMap<&str, Vec<usize>> = HashMap::new();
         let mut wild_first = Vec::new();
@@ -92,7 +132,7 @@ impl<'a> FilterIndex<'a> {
     }
 
     /// The indexed filter at `i`.
-    pub(crate) fn get(&self, i: usize) -> &Filter<'a> {
+    pub fn get(&self, i: usize) -> &Filter<'a> {
         &self.filters[i]
     }
 
@@ -120,7 +160,7 @@ impl<'a> FilterIndex<'a> {
     }
 
     /// Positions of the indexed filters that overlap `filter`, ascending.
-    pub(crate) fn overlapping(&self, filter: &Filter<'_>) -> Vec<usize> {
+    pub fn overlapping(&self, filter: &Filter<'_>) -> Vec<usize> {
         self.candidates(filter.first())
             .into_iter()
             .filter(|&i| filter.overlaps(&self.filters[i]))
@@ -128,7 +168,7 @@ impl<'a> FilterIndex<'a> {
     }
 
     /// Positions of the indexed filters that contain `inner`, ascending.
-    pub(crate) fn containing(&self, inner: &Filter<'_>) -> Vec<usize> {
+    pub fn containing(&self, inner: &Filter<'_>) -> Vec<usize> {
         self.candidates(inner.first())
             .into_iter()
             .filter(|&i| inner.within(&self.filters[i]))
@@ -174,6 +214,25 @@ mod tests {
 
     fn overlap(a: &str, b: &str) -> bool {
         Filter::parse(a).overlaps(&Filter::parse(b))
+    }
+
+    #[test]
+    fn filters_match_concrete_subjects() {
+        assert!(matches("usage.metered.api_call", "usage.metered.api_call"));
+        assert!(matches("usage.*.api_call", "usage.metered.api_call"));
+        assert!(matches("usage.>", "usage.metered.api_call"));
+        assert!(matches(">", "usage"));
+        assert!(!matches("usage.>", "usage"));
+        assert!(!matches("usage.*", "usage.metered.api_call"));
+        assert!(!matches("usage.metered", "usage.metered.api_call"));
+        assert!(!matches("usage.metered.api_call", "usage.metered"));
+        assert!(!matches("usage.metered.x", "usage.metered.y"));
+        // A subject's tokens are literal: `*` in it is a token like any other.
+        assert!(matches("a.*", "a.>"));
+        assert!(!matches("a.b", "a.*"));
+        // The free functions answer as the parsed forms do.
+        assert!(within("a.b", "a.*") && !within("a.*", "a.b"));
+        assert!(overlaps("a.*", "*.b") && !overlaps("a.b", "a.c"));
     }
 
     #[test]
