@@ -181,7 +181,9 @@ async fn auth_generate_then_services_connect_with_their_nkeys() {
     let billing = herald_runtime::HeraldClient::connect(
         herald_runtime::ConnectConfig::default()
             .url(&url)
-            .nkey_seed(herald_tools::auth::read_secret(Path::new(&nk("billing-service"))).unwrap()),
+            .nkey_seed(
+                herald_access::auth::read_secret(Path::new(&nk("billing-service"))).unwrap(),
+            ),
     )
     .await
     .unwrap();

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use herald_tools::auth::{self, Role, SecretKind};
+use herald_access::auth::{self, Role, SecretKind};
 use serde_json::json;
 
 use crate::output::{print_json, table, Format};
@@ -71,7 +71,7 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<Outcome> {
         None => "herald's embedded contracts".to_string(),
     };
     let g = auth::generate(&catalog, kind, out, &source)?;
-    let tokens = herald_tools::tokens::generate(&catalog, out)?;
+    let tokens = herald_access::tokens::generate(&catalog, out)?;
     match global.format {
         Format::Json => print_json(&json!({
             "server_conf": g.server_conf,

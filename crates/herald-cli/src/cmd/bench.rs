@@ -3,12 +3,12 @@
 use std::sync::Arc;
 
 use anyhow::Context;
+use herald_bench::memory::MemoryBench;
+use herald_bench::serve::ServeBench;
+use herald_bench::suite::{Suite, Which};
+use herald_bench::PublishBench;
 use herald_runtime::Provisioner;
 use herald_test_server::NatsServer;
-use herald_tools::bench::memory::MemoryBench;
-use herald_tools::bench::serve::ServeBench;
-use herald_tools::bench::suite::{Suite, Which};
-use herald_tools::bench::PublishBench;
 use serde_json::json;
 
 use crate::output::{print_json, table, Format};
@@ -153,7 +153,7 @@ herald serve runs in-process on a loopback port. Goal: serve >= 0.5x the library
 pub fn run(global: &Global, args: &Args) -> anyhow::Result<Outcome> {
     let catalog = global.catalog()?;
     let subject = "usage.metered.api_call";
-    let template = herald_tools::bench::suite::usage_template();
+    let template = herald_bench::suite::usage_template();
     if let BenchCommand::Serve {
         events,
         clients,
@@ -186,7 +186,7 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<Outcome> {
         cluster: Some(nodes),
     } = &args.command
     {
-        let bench = herald_tools::bench::cluster::ReplicasBench {
+        let bench = herald_bench::cluster::ReplicasBench {
             events: *events,
             size: *size,
             in_flight: *in_flight,
@@ -217,8 +217,7 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<Outcome> {
             return super::nats::runtime()?.block_on(async {
                 let client = super::nats::connect(global, "herald-bench").await?;
                 let n =
-                    herald_tools::bench::memory::consume_rss(&client, contracts, subject, *events)
-                        .await?;
+                    herald_bench::memory::consume_rss(&client, contracts, subject, *events).await?;
                 client.drain().await;
                 println!("{n}");
                 Ok(Outcome::Ok)
@@ -460,7 +459,7 @@ fn suite(
 }
 
 /// A row's per-round ratios as `min / median / max (n)`.
-fn spread(r: &herald_tools::bench::suite::Row) -> String {
+fn spread(r: &herald_bench::suite::Row) -> String {
     format!(
         "{:.2} / {:.2} / {:.2} ({})",
         r.spread.min, r.spread.median, r.spread.max, r.rounds
@@ -510,7 +509,7 @@ fn memory(
             exe,
             global_args,
             subject: subject.into(),
-            template: herald_tools::bench::suite::usage_template(),
+            template: herald_bench::suite::usage_template(),
             stream,
             pending: pending.to_vec(),
             consume,
@@ -556,7 +555,7 @@ fn memory(
 fn publish_replicas(
     global: &Global,
     catalog: herald_contracts::Catalog,
-    bench: herald_tools::bench::cluster::ReplicasBench,
+    bench: herald_bench::cluster::ReplicasBench,
     nodes: usize,
 ) -> anyhow::Result<Outcome> {
     if global.server.is_some() {
@@ -645,7 +644,7 @@ fn consume_workers(
         anyhow::bail!("--events and every --workers count must be at least 1");
     }
     let contracts: Arc<dyn herald_runtime::Contracts> = Arc::new(catalog);
-    let bench = herald_tools::bench::workers::WorkersBench {
+    let bench = herald_bench::workers::WorkersBench {
         events,
         workers: workers.to_vec(),
         subject: subject.into(),

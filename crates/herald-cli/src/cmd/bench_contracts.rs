@@ -1,10 +1,10 @@
 //! `herald bench contracts`: `check`, validating one event, and its peak RSS, on
-//! synthetic contracts of growing size (see `herald_tools::bench::contracts`).
+//! synthetic contracts of growing size (see `herald_bench::contracts`).
 
 use std::path::Path;
 
 use anyhow::Context;
-use herald_tools::bench::contracts::{generate, measure, ScaleRow};
+use herald_bench::contracts::{generate, measure, ScaleRow};
 
 use crate::output::{print_json, table, Format};
 use crate::{outln, Global, Outcome};

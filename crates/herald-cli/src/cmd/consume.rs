@@ -3,9 +3,9 @@
 use std::time::Duration;
 
 use anyhow::{bail, Context};
+use herald_bridge::{ExternalHandler, HttpUrl};
 use herald_runtime::consumer::watch_max_deliveries_of;
 use herald_runtime::{Consumer, ConsumerConfig, DedupeStore, Shutdown};
-use herald_tools::external::{ExternalHandler, HttpUrl};
 
 use crate::output::terminal_safe;
 use crate::{Global, Outcome};
@@ -210,7 +210,7 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<Outcome> {
     super::nats::runtime()?.block_on(async {
         let _metrics = match args.metrics_addr {
             Some(addr) => {
-                let server = herald_tools::metrics_http::serve(addr)
+                let server = herald_watch::metrics_http::serve(addr)
                     .await
                     .with_context(|| format!("cannot serve metrics on {addr}"))?;
                 eprintln!("metrics: http://{}/metrics", server.local_addr());
@@ -220,13 +220,13 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<Outcome> {
         };
         let client = super::nats::connect(global, &args.service).await?;
         // A herald service heartbeats, so `herald watch` knows it is alive.
-        let heartbeat_sink: std::sync::Arc<dyn herald_tools::monitor::watch::EventSink> =
+        let heartbeat_sink: std::sync::Arc<dyn herald_watch::watch::EventSink> =
             std::sync::Arc::new(herald_runtime::Publisher::new(
                 client.clone(),
                 contracts.clone(),
                 herald_runtime::PublisherConfig::new(&args.service),
             ));
-        let _heartbeats = herald_tools::monitor::watch::spawn_heartbeats(
+        let _heartbeats = herald_watch::watch::spawn_heartbeats(
             heartbeat_sink,
             &args.service,
             heartbeat_interval,

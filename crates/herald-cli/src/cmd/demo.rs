@@ -1,5 +1,5 @@
 //! `herald demo`: the platform's services exchanging events over JetStream, with
-//! faults injected, checking its own books. The work is in `herald_tools::demo`;
+//! faults injected, checking its own books. The work is in `herald_demo`;
 //! this parses, shows progress and prints the summary.
 
 use std::collections::BTreeMap;
@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use herald_tools::demo::{self, DemoConfig, DemoReport, Progress};
+use herald_demo::{DemoConfig, DemoReport, Progress};
 use tokio::sync::watch;
 
 use crate::output::{print_json, table, Format, Style};
@@ -80,7 +80,7 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<Outcome> {
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut shower = tokio::spawn(show_progress(progress_rx, args.duration));
         // Boxed so that dropping it (second signal) kills the child server(s) at once.
-        let mut run = Box::pin(demo::run(config, catalog, progress_tx, stop_rx));
+        let mut run = Box::pin(herald_demo::run(config, catalog, progress_tx, stop_rx));
         // Armed by the first signal: the whole stop must fit in the drain timeout.
         let limit = tokio::time::sleep(Duration::MAX);
         tokio::pin!(limit);

@@ -125,7 +125,7 @@ pub fn config(global: &Global, service: &str) -> anyhow::Result<ConnectConfig> {
     let secret =
         |path: &Option<std::path::PathBuf>, value: &Option<String>, what: &str| match (path, value)
         {
-            (Some(p), _) => herald_tools::auth::read_secret(p)
+            (Some(p), _) => herald_access::auth::read_secret(p)
                 .map(Some)
                 .with_context(|| format!("cannot read {what} file {}", p.display())),
             (None, v) => Ok(v.clone()),
@@ -138,7 +138,7 @@ pub fn config(global: &Global, service: &str) -> anyhow::Result<ConnectConfig> {
         c = c.token(token);
     }
     if let Some(p) = &a.nkey {
-        let seed = herald_tools::auth::read_secret(p)
+        let seed = herald_access::auth::read_secret(p)
             .with_context(|| format!("cannot read nkey seed file {}", p.display()))?;
         c = c.nkey_seed(seed);
     }

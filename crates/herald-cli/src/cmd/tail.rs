@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use herald_runtime::consumer::termination_signal;
-use herald_tools::tail::{stored, tail, TailEvent, TailStart};
+use herald_watch::tail::{stored, tail, TailEvent, TailStart};
 
 use crate::output::{terminal_safe, Style};
 use crate::{Global, Outcome};

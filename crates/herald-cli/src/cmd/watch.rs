@@ -10,7 +10,7 @@ use anyhow::Context;
 use herald_runtime::contracts::Contracts;
 use herald_runtime::metrics;
 use herald_runtime::{Publisher, PublisherConfig};
-use herald_tools::monitor::watch::{spawn_heartbeats, EventSink, WatchOptions, Watcher};
+use herald_watch::watch::{spawn_heartbeats, EventSink, WatchOptions, Watcher};
 
 use crate::{Global, Outcome};
 
@@ -55,7 +55,7 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<Outcome> {
     rt.block_on(async {
         let _metrics = match args.metrics_addr {
             Some(addr) => {
-                let server = herald_tools::metrics_http::serve(addr)
+                let server = herald_watch::metrics_http::serve(addr)
                     .await
                     .with_context(|| format!("cannot serve metrics on {addr}"))?;
                 eprintln!("metrics: http://{}/metrics", server.local_addr());

@@ -9,7 +9,7 @@ use std::time::Duration;
 use axum::routing::get;
 use axum::Router;
 use herald_runtime::metrics::{self, names, ConsumedOutcome, SentOutcome};
-use herald_tools::metrics_http::{router, serve, ServeError};
+use herald_watch::metrics_http::{router, serve, ServeError};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 async fn http_get(addr: SocketAddr, path: &str) -> (String, String, String) {

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
+use herald_access::auth::{self, SecretKind, ADMIN_USER, OPERATOR_USER};
 use herald_contracts::Catalog;
 use herald_runtime::consumer::watch_max_deliveries_of;
 use herald_runtime::dlq::{DeadLetter, DlqFilter};
@@ -15,8 +16,7 @@ use herald_runtime::{
     PublishErrorKind, Publisher, PublisherConfig, Shutdown,
 };
 use herald_test_server::NatsServer;
-use herald_tools::auth::{self, SecretKind, ADMIN_USER, OPERATOR_USER};
-use herald_tools::tail::{tail, TailStart};
+use herald_watch::tail::{tail, TailStart};
 use serde_json::json;
 
 fn contracts() -> Arc<dyn Contracts> {

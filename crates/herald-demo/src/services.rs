@@ -326,7 +326,7 @@ async fn billing_effect(ctx: &HandlerCtx, d: &Delivery) {
     let (Some((total, since)), Some(publisher)) = (breach, &ctx.publisher) else {
         return;
     };
-    let alert = crate::monitor::quota_exceeded_event(
+    let alert = herald_watch::quota_exceeded_event(
         "billing-service",
         tenant,
         "monthly_tokens",

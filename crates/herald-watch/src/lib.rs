@@ -1,4 +1,8 @@
-//! The brain of `herald watch`: turns observations (heartbeats, consumer
+//! herald-watch: watching a running platform. This crate root is the brain of
+//! `herald watch`; [`watch`] is its NATS side, [`tail`] follows a subject
+//! (`herald tail`) and [`metrics_http`] serves a process's `/metrics`.
+//!
+//! The brain turns observations (heartbeats, consumer
 //! lag, dead letters, validation failures, connection state) into
 //! `AlertEvent`s on the `alerts.*` subjects.
 //!
@@ -1103,6 +1107,8 @@ impl Monitor {
     }
 }
 
+pub mod metrics_http;
+pub mod tail;
 pub mod watch;
 
 #[cfg(test)]

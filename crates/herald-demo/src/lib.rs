@@ -28,15 +28,15 @@ use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::watch;
 
-use crate::monitor::watch::{
-    spawn_heartbeats, EventSink, JetStreamSink, SinkFuture, WatchOptions, Watcher,
-};
 use herald_runtime::connection::{ConnectConfig, ConnectError, HeraldClient};
 use herald_runtime::consumer::Shutdown;
 use herald_runtime::contracts::Contracts;
 use herald_runtime::dlq::{Dlq, DlqFilter};
 use herald_runtime::provision::Provisioner;
 use herald_test_server::{NatsCluster, NatsServer, ServerError};
+use herald_watch::watch::{
+    spawn_heartbeats, EventSink, JetStreamSink, SinkFuture, WatchOptions, Watcher,
+};
 
 use ledger::{percentile_of, Delay, Ledger};
 
@@ -627,7 +627,7 @@ async fn run_on(
         Some(addr) => {
             herald_runtime::metrics::install().map_err(|e| DemoError::Metrics(e.to_string()))?;
             Some(
-                crate::metrics_http::serve(addr)
+                herald_watch::metrics_http::serve(addr)
                     .await
                     .map_err(|e| DemoError::Metrics(e.to_string()))?,
             )

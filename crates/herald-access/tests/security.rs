@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_nats::ConnectErrorKind;
+use herald_access::auth::{self, SecretKind, ADMIN_USER, OPERATOR_USER};
 use herald_contracts::Catalog;
 use herald_runtime::dlq::DlqFilter;
 use herald_runtime::{
@@ -17,7 +18,6 @@ use herald_runtime::{
     PublisherConfig, Shutdown,
 };
 use herald_test_server::NatsServer;
-use herald_tools::auth::{self, SecretKind, ADMIN_USER, OPERATOR_USER};
 use serde_json::{json, Value};
 
 fn contracts() -> Arc<dyn Contracts> {
@@ -728,13 +728,13 @@ mod jwt {
             let server_conf = dir.join("operator.conf");
             std::fs::write(&server_conf, conf).unwrap();
             let user_creds = dir.join("ingestion.creds");
-            herald_tools::auth::write_private(
+            herald_access::auth::write_private(
                 &user_creds,
                 creds_file(&user_jwt, &user.seed().unwrap()).as_bytes(),
             )
             .unwrap();
             let stranger_creds = dir.join("stranger.creds");
-            herald_tools::auth::write_private(
+            herald_access::auth::write_private(
                 &stranger_creds,
                 creds_file(&stranger_jwt, &stranger.seed().unwrap()).as_bytes(),
             )

@@ -18,10 +18,10 @@ use herald_runtime::{
     metrics, ConnectConfig, HeraldClient, Provisioner, Publisher, PublisherConfig,
 };
 use herald_test_server::NatsServer;
-use herald_tools::monitor::watch::{
+use herald_watch::watch::{
     spawn_heartbeats, EventSink, JetStreamSink, RunningWatcher, SinkError, WatchOptions, Watcher,
 };
-use herald_tools::monitor::{AlertEvent, AlertState, AlertType};
+use herald_watch::{AlertEvent, AlertState, AlertType};
 
 #[path = "../../herald-runtime/tests/common/mod.rs"]
 mod common;

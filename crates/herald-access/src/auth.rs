@@ -145,11 +145,11 @@ pub fn plan(catalog: &Catalog) -> Vec<UserSpec> {
                 for s in concrete {
                     // A service heartbeats on its own subject only: it cannot fake
                     // another service's liveness.
-                    let heartbeat = format!("{}*", crate::monitor::HEARTBEAT_PREFIX);
+                    let heartbeat = format!("{}*", herald_runtime::heartbeat::HEARTBEAT_PREFIX);
                     if s == heartbeat {
                         add(
                             &mut p.publish,
-                            format!("{}{name}", crate::monitor::HEARTBEAT_PREFIX),
+                            format!("{}{name}", herald_runtime::heartbeat::HEARTBEAT_PREFIX),
                         );
                     } else {
                         add(&mut p.publish, s);

@@ -76,7 +76,7 @@ impl ReplicasBench {
         let variants: Vec<(usize, Arc<dyn Contracts>)> = [1, nodes]
             .into_iter()
             .map(|r| {
-                crate::demo::replicated(catalog, r)
+                herald_demo::replicated(catalog, r)
                     .map(|c| (r, Arc::new(c) as Arc<dyn Contracts>))
                     .map_err(|e| setup(e.to_string()))
             })
