@@ -11,6 +11,7 @@
 //! [`ServerError::NotInstalled`] whose message carries the install hint; tests
 //! that `unwrap` it fail loudly instead of silently passing.
 
+#[cfg(feature = "testing")]
 pub mod testing;
 
 use std::net::TcpListener;
