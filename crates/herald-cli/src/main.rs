@@ -11,6 +11,7 @@ mod cmd;
 mod confirm;
 mod input;
 mod output;
+mod revision;
 mod shutdown;
 
 use std::path::PathBuf;

@@ -26,7 +26,7 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<Outcome> {
     let (catalog, mut report) = herald_contracts::check::run(files);
     if let Some(rev) = &args.base {
         let dir = global.contracts_dir()?;
-        let base = herald_contracts::ContractFiles::from_git(&dir, rev)?;
+        let base = crate::revision::contracts_at(&dir, rev)?;
         let base = herald_contracts::Catalog::from_files(base)
             .map_err(|e| anyhow::anyhow!("the contracts at {rev} do not load: {e}"))?;
         if let Some(head) = &catalog {
