@@ -3,7 +3,7 @@
 //! both and any other source a caller fills one from (`herald check --base` reads a
 //! git revision into one).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use crate::error::ContractError;
@@ -29,39 +29,43 @@ pub struct ContractFiles {
 
 impl ContractFiles {
     /// Reads every file under `dir`.
+    ///
+    /// A symbolic link is followed only while it stays inside `dir` and leads to a
+    /// directory not read yet: a link out of the contracts directory (a pull request
+    /// can add one, git stores them) or back into it (a loop) is an error naming it.
     pub fn from_dir(dir: &Path) -> Result<ContractFiles, ContractError> {
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| ContractError::Io { path, source }
+        };
+        let root = dir.canonicalize().map_err(io(dir))?;
+        let mut visited = HashSet::from([root.clone()]);
         let mut files = BTreeMap::new();
         let mut stack = vec![dir.to_path_buf()];
         while let Some(d) = stack.pop() {
-            let entries = std::fs::read_dir(&d).map_err(|source| ContractError::Io {
-                path: d.clone(),
-                source,
-            })?;
-            for entry in entries {
-                let entry = entry.map_err(|source| ContractError::Io {
-                    path: d.clone(),
-                    source,
-                })?;
+            for entry in std::fs::read_dir(&d).map_err(io(&d))? {
+                let entry = entry.map_err(io(&d))?;
                 let path = entry.path();
                 // The entry's own type costs no `stat` (a directory listing carries it),
-                // which at 9,000 files is most of the syscalls besides reading them; a
-                // symlink is followed, as `Path::is_dir` and `is_file` do.
-                let kind = entry.file_type().map_err(|source| ContractError::Io {
-                    path: path.clone(),
-                    source,
-                })?;
+                // which at 9,000 files is most of the syscalls besides reading them.
+                let kind = entry.file_type().map_err(io(&path))?;
                 let (is_dir, is_file) = if kind.is_symlink() {
-                    (path.is_dir(), path.is_file())
+                    let target = followed_link(&root, &path)?;
+                    if target.is_dir() && !visited.insert(target.clone()) {
+                        return Err(ContractError::Inconsistent(format!(
+                            "{} is a symbolic link back to {}, which is read already (a loop)",
+                            path.display(),
+                            target.display()
+                        )));
+                    }
+                    (target.is_dir(), target.is_file())
                 } else {
                     (kind.is_dir(), kind.is_file())
                 };
                 if is_dir {
                     stack.push(path);
                 } else if is_file {
-                    let bytes = std::fs::read(&path).map_err(|source| ContractError::Io {
-                        path: path.clone(),
-                        source,
-                    })?;
+                    let bytes = std::fs::read(&path).map_err(io(&path))?;
                     let rel = path
                         .strip_prefix(dir)
                         .unwrap_or(&path)
@@ -108,4 +112,20 @@ impl ContractFiles {
             Path::new(&self.origin).join(rel)
         }
     }
+}
+
+/// Where the symbolic link `link` leads, refused unless inside `root` (canonical).
+fn followed_link(root: &Path, link: &Path) -> Result<PathBuf, ContractError> {
+    let target = link.canonicalize().map_err(|source| ContractError::Io {
+        path: link.to_path_buf(),
+        source,
+    })?;
+    if !target.starts_with(root) {
+        return Err(ContractError::Inconsistent(format!(
+            "{} is a symbolic link to {}, outside the contracts directory",
+            link.display(),
+            target.display()
+        )));
+    }
+    Ok(target)
 }
