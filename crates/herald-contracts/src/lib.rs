@@ -26,8 +26,10 @@ pub mod error;
 pub mod events;
 pub mod evolution;
 mod examples;
+pub mod rules;
 pub mod schema;
 pub mod subject;
+pub mod tags;
 mod validators;
 pub mod versions;
 

@@ -1,5 +1,10 @@
 //! Confluent Schema Registry's own JSON Schema diff test data, read from
-//! `../shared/peers/confluent` (never copied into the repository).
+//! `$HERALD_PEERS_DIR/confluent` (default `../shared/peers` beside the checkout;
+//! never copied into the repository).
+//!
+//! Where the data is absent (a clone of the project alone) each test prints one
+//! `NOT RUN` line with the reason and returns; with `HERALD_REQUIRE_PEERS=1`
+//! (set by `.ci/run`, which has the data) a missing folder fails instead.
 //!
 //! Under `--mode backward --policy strict` herald must agree with `compatible` on
 //! every case, and under lenient with `compatible_lenient` where the case gives it.
@@ -15,7 +20,8 @@ use herald_contracts::evolution::{
     compare_documents, Document, Mode, NoExternalSchemas, Options, Policy, RequiredRule,
 };
 use serde_json::Value;
-use std::path::PathBuf;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 
 const FILES: &[&str] = &[
     "confluent-diff-schema-examples.json",
@@ -24,18 +30,46 @@ const FILES: &[&str] = &[
     "confluent-diff-combined-schema-examples-2020-12.json",
 ];
 
+/// The peer data folder: `HERALD_PEERS_DIR` (relative to the repository root
+/// when relative), else `../shared/peers` beside the checkout.
+fn peers_root() -> PathBuf {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    match std::env::var_os("HERALD_PEERS_DIR") {
+        Some(dir) if !dir.is_empty() => repo.join(dir),
+        _ => repo.join("../shared/peers"),
+    }
+}
+
 fn peers_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/peers/confluent")
+    peers_root().join("confluent")
+}
+
+/// Whether this test can run. Without the data it says so on the terminal
+/// (written to the process's stderr, past the harness's output capture, so it
+/// shows in a passing run) unless CI demands the data, where it panics.
+fn peers_present(test: &str) -> bool {
+    let dir = peers_dir();
+    if dir.is_dir() {
+        return true;
+    }
+    let why = format!(
+        "Confluent peer data not found at {} (set HERALD_PEERS_DIR to the folder holding confluent/)",
+        dir.display()
+    );
+    if std::env::var_os("HERALD_REQUIRE_PEERS").is_some_and(|v| v == "1") {
+        panic!("{why}; HERALD_REQUIRE_PEERS=1 requires it");
+    }
+    let _ = writeln!(
+        std::io::stderr().lock(),
+        "NOT RUN confluent_peers::{test}: {why}"
+    );
+    false
 }
 
 fn load(file: &str) -> Vec<Value> {
     let path = peers_dir().join(file);
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!(
-            "Confluent peer data missing at {} ({e}); the shared/ folder must sit beside the checkout",
-            path.display()
-        )
-    });
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("Confluent peer file unreadable at {} ({e})", path.display()));
     let v: Value =
         serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     v.as_array()
@@ -115,22 +149,30 @@ fn run(file: &str) {
 
 #[test]
 fn draft07_examples() {
-    run(FILES[0]);
+    if peers_present("draft07_examples") {
+        run(FILES[0]);
+    }
 }
 
 #[test]
 fn draft2020_examples() {
-    run(FILES[1]);
+    if peers_present("draft2020_examples") {
+        run(FILES[1]);
+    }
 }
 
 #[test]
 fn combined_examples() {
-    run(FILES[2]);
+    if peers_present("combined_examples") {
+        run(FILES[2]);
+    }
 }
 
 #[test]
 fn combined_draft2020_examples() {
-    run(FILES[3]);
+    if peers_present("combined_draft2020_examples") {
+        run(FILES[3]);
+    }
 }
 
 /// Under herald's default rule, the only Confluent cases whose strict verdict changes
@@ -138,6 +180,9 @@ fn combined_draft2020_examples() {
 /// becomes incompatible (the sound answer: old events lack the name).
 #[test]
 fn the_default_required_rule_is_stricter_than_confluent() {
+    if !peers_present("the_default_required_rule_is_stricter_than_confluent") {
+        return;
+    }
     let mut differing = Vec::new();
     for file in FILES {
         for (i, case) in load(file).iter().enumerate() {

@@ -21,7 +21,7 @@
 //! (prints how many pairs changed and how many instance checks ran).
 
 use herald_contracts::evolution::{compare, Mode, NoExternalSchemas, Options, Policy, Verdict};
-use proptest::test_runner::{Config, TestCaseError, TestRunner};
+use proptest::test_runner::{Config, FileFailurePersistence, TestCaseError, TestRunner};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Map, Value};
@@ -757,7 +757,12 @@ fn compatible_verdicts_hold_on_every_instance() {
         .unwrap_or(500);
     let mut runner = TestRunner::new(Config {
         cases,
-        failure_persistence: None,
+        // A failing seed is saved beside this file (tests/<name>.proptest-regressions,
+        // meant to be committed) and replayed first on every later run.
+        source_file: Some(file!()),
+        failure_persistence: Some(Box::new(FileFailurePersistence::WithSource(
+            "proptest-regressions",
+        ))),
         ..Config::default()
     });
     let tally = Tally::default();

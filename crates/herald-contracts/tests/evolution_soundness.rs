@@ -4,7 +4,7 @@
 
 use herald_contracts::evolution::{compare, Mode, NoExternalSchemas, Options, Policy, Verdict};
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestCaseError, TestRunner};
+use proptest::test_runner::{Config, FileFailurePersistence, TestCaseError, TestRunner};
 use serde_json::{json, Map, Value};
 use std::cell::Cell;
 
@@ -303,7 +303,12 @@ fn compatible_verdicts_hold_on_sampled_instances() {
         .unwrap_or(200);
     let mut runner = TestRunner::new(Config {
         cases,
-        failure_persistence: None,
+        // A failing seed is saved beside this file (tests/<name>.proptest-regressions,
+        // meant to be committed) and replayed first on every later run.
+        source_file: Some(file!()),
+        failure_persistence: Some(Box::new(FileFailurePersistence::WithSource(
+            "proptest-regressions",
+        ))),
         ..Config::default()
     });
     let checked_backward = Cell::new(0usize);
